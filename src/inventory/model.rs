@@ -1,0 +1,209 @@
+//! The validated cluster: what every other module works from. Built only by `validate`.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::Serialize;
+
+pub use super::schema::Role;
+use super::secret::SecretRef;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Cluster {
+    /// The inventory file this came from; relative `file:` references start at its directory.
+    pub source: PathBuf,
+    pub name: String,
+    pub domains: Vec<String>,
+    pub timezone: String,
+    pub ntp_servers: Vec<String>,
+    /// The name mail clients use (IMAP, POP3, SMTP submission, webmail).
+    pub public_name: String,
+    pub ldap_suffix: String,
+    pub quota: Option<String>,
+    pub message_size_mb: u32,
+    pub hosts: Vec<Host>,
+    pub accounts: Vec<Account>,
+    pub rate_limit: Option<RateLimit>,
+    pub vips: Vec<Vip>,
+    pub nat: Option<Nat>,
+    pub tls: Tls,
+    pub proxmox: Option<Proxmox>,
+    pub lab: Option<Lab>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Host {
+    pub name: String,
+    pub address: IpAddr,
+    pub fqdn: String,
+    pub roles: BTreeSet<Role>,
+    pub capacity: Option<u32>,
+    pub ssh: SshSettings,
+    /// Set on an LDAP replica: the provider it copies from.
+    pub ldap_replica_of: Option<String>,
+    pub mta: MtaSettings,
+    pub proxy: ProxySettings,
+    pub vm: Option<Vm>,
+}
+
+impl Host {
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    /// The short name of the FQDN (`mbox-1` for `mbox-1.tgg.net.id`).
+    pub fn short_name(&self) -> &str {
+        self.fqdn.split('.').next().unwrap_or(&self.fqdn)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SshSettings {
+    pub user: String,
+    pub port: u16,
+    pub identity_file: Option<PathBuf>,
+    pub known_hosts: Option<PathBuf>,
+    pub jump: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MtaSettings {
+    pub mx: bool,
+    pub mx_priority: u16,
+    pub submission: bool,
+    pub relay_networks: Vec<IpNet>,
+    pub purpose: Option<String>,
+}
+
+impl Default for MtaSettings {
+    fn default() -> Self {
+        MtaSettings { mx: true, mx_priority: 10, submission: true, relay_networks: Vec::new(), purpose: None }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ProxySettings {
+    pub haproxy: bool,
+    pub webmail: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Vm {
+    pub vmid: Option<u32>,
+    pub cores: u32,
+    pub memory_mb: u32,
+    pub disk_gb: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Account {
+    pub address: String,
+    pub local_part: String,
+    pub domain: String,
+    pub name: Option<String>,
+    /// The mailbox host the inventory pins this account to.
+    pub mailbox: Option<String>,
+    pub password: Option<SecretRef>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RateLimit {
+    pub default: Option<Limit>,
+    pub senders: Vec<SenderLimit>,
+    pub bypass: Vec<String>,
+    pub internal_domains: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Limit {
+    pub messages: u32,
+    #[serde(serialize_with = "as_seconds")]
+    pub period: Duration,
+}
+
+fn as_seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_secs())
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SenderLimit {
+    pub sender: String,
+    pub limit: Limit,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Vip {
+    pub address: IpAddr,
+    pub prefix_len: u8,
+    pub hosts: Vec<String>,
+    pub interface: String,
+    pub router_id: u8,
+    pub preempt_delay: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Nat {
+    pub public_address: IpAddr,
+    pub forwards: Vec<NatForward>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NatForward {
+    pub ports: Vec<u16>,
+    pub host: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub enum Tls {
+    /// A cluster CA generated once and kept in the state file; a certificate per host.
+    GenerateCa,
+    /// One certificate chain and key, installed on every host that serves TLS.
+    Files { certificate: PathBuf, key: SecretRef },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Proxmox {
+    pub api_url: String,
+    pub node: String,
+    pub token_id: String,
+    pub token_secret: SecretRef,
+    pub ca_file: Option<PathBuf>,
+    pub fingerprint: Option<String>,
+    pub template_vmid: u32,
+    pub full_clone: bool,
+    pub storage: Option<String>,
+    pub bridge: String,
+    pub gateway: Option<IpAddr>,
+    pub prefix_len: u8,
+    pub nameserver: Option<IpAddr>,
+    pub ci_user: String,
+    pub ssh_public_keys: Vec<PathBuf>,
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Lab {
+    pub subnet: IpNet,
+    pub bridge: String,
+}
+
+impl Cluster {
+    pub fn host(&self, name: &str) -> Option<&Host> {
+        self.hosts.iter().find(|h| h.name == name)
+    }
+
+    pub fn hosts_with(&self, role: Role) -> impl Iterator<Item = &Host> {
+        self.hosts.iter().filter(move |h| h.has(role))
+    }
+
+    /// The directory relative paths in the inventory start from.
+    pub fn base_dir(&self) -> PathBuf {
+        match self.source.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
+    }
+}

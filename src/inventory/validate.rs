@@ -1,0 +1,738 @@
+//! Semantic checks: turns the parsed file into a `Cluster`, reporting every problem found
+//! (not just the first) with its position and a hint.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde_saphyr::Location;
+
+use super::diagnostic::Reporter;
+use super::model::*;
+use super::schema::{self, InventoryFile, S};
+use super::secret::SecretRef;
+
+/// Roles a cluster cannot work without.
+const REQUIRED_ROLES: [Role; 3] = [Role::Ldap, Role::Mta, Role::Mailbox];
+
+pub fn validate(file: InventoryFile, path: &Path, rep: &mut Reporter) -> Option<Cluster> {
+    let mut v = Validator { rep };
+    let cluster = v.cluster(file, path);
+    (!v.rep.has_errors()).then_some(cluster)
+}
+
+struct Validator<'r, 'a> {
+    rep: &'r mut Reporter<'a>,
+}
+
+impl Validator<'_, '_> {
+    fn cluster(&mut self, f: InventoryFile, path: &Path) -> Cluster {
+        let c = &f.cluster;
+        if !is_name(&c.name.value) {
+            self.rep.error(
+                c.name.referenced,
+                format!("invalid cluster name `{}`", c.name.value),
+                Some("use lower-case letters, digits and '-'".to_string()),
+            );
+        }
+        let domains = self.domains(&c.domains);
+        let timezone = self.timezone(&c.timezone);
+        let ntp_servers: Vec<String> = c.ntp_servers.iter().map(|s| self.ntp_server(s)).collect();
+        let first_domain = domains.first().cloned().unwrap_or_default();
+        let public_name = match &c.public_name {
+            Some(n) => self.hostname(n, "public name"),
+            None => format!("mail.{first_domain}"),
+        };
+        let ldap_suffix = match &c.ldap_suffix {
+            Some(s) => self.ldap_suffix(s),
+            None => domain_to_suffix(&first_domain),
+        };
+        let quota = c.quota.as_ref().map(|q| self.quota(q));
+
+        let hosts = self.hosts(&f.hosts, &f.ssh, f.proxmox.as_ref());
+        self.required_roles(&hosts, &f);
+        self.replicas(&f.hosts, &hosts);
+        let accounts = self.accounts(&f.accounts, &domains, &hosts);
+        self.capacities(&f.hosts, &hosts, &accounts);
+        let rate_limit = f.rate_limit.as_ref().map(|r| self.rate_limit(r, &domains, &hosts));
+        let vips = self.vips(&f.vips, &hosts);
+        let nat = f.nat.as_ref().map(|n| self.nat(n, &hosts));
+        let tls = self.tls(&f.tls);
+        let proxmox = f.proxmox.as_ref().map(|p| self.proxmox(p));
+        let lab = f.lab.as_ref().map(|l| self.lab(l, &f.hosts, &vips));
+
+        Cluster {
+            source: path.to_path_buf(),
+            name: c.name.value.clone(),
+            domains,
+            timezone,
+            ntp_servers,
+            public_name,
+            ldap_suffix,
+            quota,
+            message_size_mb: c.message_size_mb,
+            hosts,
+            accounts,
+            rate_limit,
+            vips,
+            nat,
+            tls,
+            proxmox,
+            lab,
+        }
+    }
+
+    fn domains(&mut self, list: &S<Vec<S<String>>>) -> Vec<String> {
+        if list.value.is_empty() {
+            self.rep.error(list.referenced, "no mail domain given", Some("list at least one domain under cluster.domains".to_string()));
+        }
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for d in &list.value {
+            let name = d.value.to_ascii_lowercase();
+            if !is_hostname(&name) {
+                self.rep.error(d.referenced, format!("invalid domain `{}`", d.value), Some("a domain looks like example.com".to_string()));
+            } else if !seen.insert(name.clone()) {
+                self.rep.error(d.referenced, format!("domain `{name}` is listed twice"), None);
+            } else {
+                out.push(name);
+            }
+        }
+        out
+    }
+
+    fn timezone(&mut self, tz: &S<String>) -> String {
+        let zoneinfo = Path::new("/usr/share/zoneinfo");
+        let valid_shape = !tz.value.is_empty()
+            && !tz.value.contains("..")
+            && tz.value.chars().all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c));
+        if !valid_shape {
+            self.rep.error(tz.referenced, format!("invalid timezone `{}`", tz.value), Some("use an IANA name such as Asia/Jakarta or UTC".to_string()));
+        } else if zoneinfo.is_dir() && !zoneinfo.join(&tz.value).is_file() {
+            self.rep.warning(
+                tz.referenced,
+                format!("timezone `{}` is not in this machine's /usr/share/zoneinfo", tz.value),
+                Some("check the spelling, e.g. Asia/Jakarta".to_string()),
+            );
+        }
+        tz.value.clone()
+    }
+
+    fn ntp_server(&mut self, s: &S<String>) -> String {
+        if s.value.parse::<IpAddr>().is_err() && !is_hostname(&s.value) {
+            self.rep.error(s.referenced, format!("invalid NTP server `{}`", s.value), Some("give a host name or an IP address".to_string()));
+        }
+        s.value.clone()
+    }
+
+    fn hostname(&mut self, n: &S<String>, what: &str) -> String {
+        let name = n.value.to_ascii_lowercase();
+        if !is_hostname(&name) || !name.contains('.') {
+            self.rep.error(n.referenced, format!("invalid {what} `{}`", n.value), Some("a fully qualified name such as mail.example.com".to_string()));
+        }
+        name
+    }
+
+    fn ldap_suffix(&mut self, s: &S<String>) -> String {
+        let ok = s.value.split(',').all(|rdn| {
+            rdn.split_once('=').is_some_and(|(k, v)| {
+                !k.is_empty() && !v.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric()) && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            })
+        });
+        if !ok {
+            self.rep.error(s.referenced, format!("invalid LDAP suffix `{}`", s.value), Some("e.g. dc=example,dc=com".to_string()));
+        }
+        s.value.clone()
+    }
+
+    fn quota(&mut self, q: &S<String>) -> String {
+        let t = q.value.trim();
+        let digits = t.trim_end_matches(['K', 'M', 'G', 'T']);
+        if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) || t.len() - digits.len() > 1 {
+            self.rep.error(q.referenced, format!("invalid quota `{}`", q.value), Some("a size such as 500M or 2G".to_string()));
+        }
+        t.to_string()
+    }
+
+    fn hosts(&mut self, specs: &[schema::HostSpec], ssh: &schema::SshSpec, proxmox: Option<&schema::ProxmoxSpec>) -> Vec<Host> {
+        let mut names: HashMap<String, Location> = HashMap::new();
+        let mut addresses: HashMap<IpAddr, String> = HashMap::new();
+        let mut fqdns: HashMap<String, String> = HashMap::new();
+        let mut hosts = Vec::new();
+        for h in specs {
+            let name = h.name.value.clone();
+            if !is_name(&name) {
+                self.rep.error(h.name.referenced, format!("invalid host name `{name}`"), Some("use lower-case letters, digits and '-'".to_string()));
+            } else if let Some(first) = names.get(&name) {
+                self.rep.error(h.name.referenced, format!("duplicate host name `{name}`"), Some(format!("it is first defined at line {}", first.line())));
+            } else {
+                names.insert(name.clone(), h.name.referenced);
+            }
+            let address = self.address(&h.address, "host address");
+            if let Some(a) = address {
+                if let Some(other) = addresses.get(&a) {
+                    self.rep.error(h.address.referenced, format!("address {a} of host `{name}` is already used by host `{other}`"), Some("every host needs an address of its own".to_string()));
+                } else {
+                    addresses.insert(a, name.clone());
+                }
+            }
+            let fqdn = self.hostname(&h.fqdn, "FQDN");
+            if let Some(other) = fqdns.get(&fqdn) {
+                self.rep.error(h.fqdn.referenced, format!("FQDN `{fqdn}` of host `{name}` is already used by host `{other}`"), None);
+            } else {
+                fqdns.insert(fqdn.clone(), name.clone());
+            }
+            let roles = self.roles(h);
+            self.role_sections(h, &roles);
+            let capacity = h.capacity.as_ref().map(|c| c.value);
+            if let Some(c) = &h.capacity {
+                if !roles.contains(&Role::Mailbox) {
+                    self.rep.warning(c.referenced, format!("capacity on `{name}`, which is not a mailbox host, is ignored"), None);
+                }
+            }
+            let mta = h.mta.as_ref().map(|m| self.mta(m)).unwrap_or_default();
+            let proxy = h.proxy.as_ref().map(|p| ProxySettings { haproxy: p.haproxy, webmail: p.webmail }).unwrap_or_default();
+            if proxy.haproxy && roles.contains(&Role::Mta) {
+                self.rep.error(
+                    h.roles.referenced,
+                    format!("host `{name}` runs HAProxy in front of the MTAs and is an MTA itself: both would listen on port 25"),
+                    Some("put HAProxy on a proxy host without the mta role".to_string()),
+                );
+            }
+            let vm = self.vm(h, proxmox);
+            hosts.push(Host {
+                name,
+                address: address.unwrap_or(IpAddr::from([0, 0, 0, 0])),
+                fqdn,
+                roles,
+                capacity,
+                ssh: self.ssh(ssh, h.ssh.as_ref()),
+                ldap_replica_of: h.ldap.as_ref().and_then(|l| l.replica_of.as_ref()).map(|r| r.value.clone()),
+                mta,
+                proxy,
+                vm,
+            });
+        }
+        if specs.is_empty() {
+            self.rep.error(Location::UNKNOWN, "the inventory has no hosts", Some("list the cluster's servers under `hosts:`".to_string()));
+        }
+        hosts
+    }
+
+    fn roles(&mut self, h: &schema::HostSpec) -> BTreeSet<Role> {
+        let mut roles = BTreeSet::new();
+        for r in &h.roles.value {
+            if !roles.insert(r.value) {
+                self.rep.error(r.referenced, format!("role `{}` is listed twice for host `{}`", r.value, h.name.value), None);
+            }
+        }
+        if roles.is_empty() {
+            self.rep.error(h.roles.referenced, format!("host `{}` has no role", h.name.value), Some(roles_help()));
+        }
+        roles
+    }
+
+    /// A role's settings block on a host without that role is a mistake worth naming.
+    fn role_sections(&mut self, h: &schema::HostSpec, roles: &BTreeSet<Role>) {
+        let sections = [
+            (h.ldap.is_some(), Role::Ldap),
+            (h.mta.is_some(), Role::Mta),
+            (h.proxy.is_some(), Role::Proxy),
+        ];
+        for (present, role) in sections {
+            if present && !roles.contains(&role) {
+                self.rep.error(
+                    h.name.referenced,
+                    format!("host `{}` has `{role}:` settings but not the {role} role", h.name.value),
+                    Some(format!("add {role} to its roles or remove the `{role}:` block")),
+                );
+            }
+        }
+    }
+
+    fn mta(&mut self, m: &schema::MtaHostSpec) -> MtaSettings {
+        let relay_networks = m
+            .relay_networks
+            .iter()
+            .filter_map(|n| {
+                let parsed = n.value.parse::<IpNet>().or_else(|_| n.value.parse::<IpAddr>().map(IpNet::from));
+                if parsed.is_err() {
+                    self.rep.error(n.referenced, format!("invalid network `{}`", n.value), Some("write it as 192.168.1.0/24".to_string()));
+                }
+                parsed.ok()
+            })
+            .collect();
+        MtaSettings { mx: m.mx, mx_priority: m.mx_priority, submission: m.submission, relay_networks, purpose: m.purpose.clone() }
+    }
+
+    fn vm(&mut self, h: &schema::HostSpec, proxmox: Option<&schema::ProxmoxSpec>) -> Option<Vm> {
+        let px = match (proxmox, &h.vm) {
+            (None, None) => return None,
+            (None, Some(_)) => {
+                self.rep.error(
+                    h.name.referenced,
+                    format!("host `{}` has a `vm:` size but the inventory has no `proxmox:` section", h.name.value),
+                    Some("add a proxmox section or remove the vm block".to_string()),
+                );
+                return None;
+            }
+            (Some(px), _) => px,
+        };
+        let pick = |get: fn(&schema::VmSpec) -> Option<&S<u32>>, fallback: u32| -> u32 {
+            h.vm.as_ref()
+                .and_then(|v| get(v).map(|s| s.value))
+                .or_else(|| px.default_vm.as_ref().and_then(|v| get(v).map(|s| s.value)))
+                .unwrap_or(fallback)
+        };
+        Some(Vm {
+            vmid: h.vm.as_ref().and_then(|v| v.vmid.as_ref()).map(|s| s.value),
+            cores: pick(|v| v.cores.as_ref(), 2),
+            memory_mb: pick(|v| v.memory_mb.as_ref(), 2048),
+            disk_gb: pick(|v| v.disk_gb.as_ref(), 20),
+        })
+    }
+
+    fn ssh(&mut self, defaults: &schema::SshSpec, own: Option<&schema::SshSpec>) -> SshSettings {
+        let pick = |get: fn(&schema::SshSpec) -> Option<&S<String>>| -> Option<String> {
+            own.and_then(|o| get(o)).or_else(|| get(defaults)).map(|s| s.value.clone())
+        };
+        let port = own.and_then(|o| o.port.as_ref()).or(defaults.port.as_ref());
+        if let Some(p) = port.filter(|p| p.value == 0) {
+            self.rep.error(p.referenced, "SSH port 0 is not a port", None);
+        }
+        SshSettings {
+            user: pick(|s| s.user.as_ref()).unwrap_or_else(|| "root".to_string()),
+            port: port.map(|p| p.value).unwrap_or(22),
+            identity_file: pick(|s| s.identity_file.as_ref()).map(PathBuf::from),
+            known_hosts: pick(|s| s.known_hosts.as_ref()).map(PathBuf::from),
+            jump: pick(|s| s.jump.as_ref()),
+        }
+    }
+
+    fn required_roles(&mut self, hosts: &[Host], f: &InventoryFile) {
+        if hosts.is_empty() {
+            return;
+        }
+        for role in REQUIRED_ROLES {
+            if !hosts.iter().any(|h| h.has(role)) {
+                self.rep.error(
+                    f.cluster.name.referenced,
+                    format!("no host has the `{role}` role"),
+                    Some(format!("a cluster needs at least one {role} host: add `{role}` to some host's roles")),
+                );
+            }
+        }
+        if !hosts.iter().any(|h| h.has(Role::Proxy)) {
+            self.rep.warning(
+                f.cluster.name.referenced,
+                "no host has the `proxy` role: mail clients must know which mailbox host holds each account",
+                None,
+            );
+        }
+    }
+
+    fn replicas(&mut self, specs: &[schema::HostSpec], hosts: &[Host]) {
+        for spec in specs {
+            let Some(target) = spec.ldap.as_ref().and_then(|l| l.replica_of.as_ref()) else { continue };
+            let provider = hosts.iter().find(|h| h.name == target.value);
+            let problem = match provider {
+                None => Some(format!("LDAP replica `{}` names unknown host `{}`", spec.name.value, target.value)),
+                Some(p) if p.name == spec.name.value => Some("an LDAP host cannot replicate from itself".to_string()),
+                Some(p) if !p.has(Role::Ldap) => Some(format!("`{}` is not an LDAP host, so it cannot be replicated from", p.name)),
+                Some(p) if p.ldap_replica_of.is_some() => Some(format!("`{}` is itself a replica: replicate from the provider", p.name)),
+                Some(_) => None,
+            };
+            if let Some(msg) = problem {
+                self.rep.error(target.referenced, msg, Some(format!("LDAP hosts: {}", names_with(hosts, Role::Ldap))));
+            }
+        }
+        let providers = hosts.iter().filter(|h| h.has(Role::Ldap) && h.ldap_replica_of.is_none()).count();
+        if providers > 1 {
+            self.rep.error(
+                Location::UNKNOWN,
+                "more than one LDAP host is a provider",
+                Some("mark all LDAP hosts but one with `ldap: { replica_of: <provider> }`".to_string()),
+            );
+        }
+    }
+
+    fn accounts(&mut self, specs: &[schema::AccountSpec], domains: &[String], hosts: &[Host]) -> Vec<Account> {
+        let mut seen: HashMap<String, u64> = HashMap::new();
+        let mut out = Vec::new();
+        for a in specs {
+            let address = a.address.value.to_ascii_lowercase();
+            let Some((local, domain)) = split_address(&address) else {
+                self.rep.error(
+                    a.address.referenced,
+                    format!("invalid account address `{}`", a.address.value),
+                    Some("an address is user@domain, the user part made of letters, digits and . _ + -".to_string()),
+                );
+                continue;
+            };
+            if !domains.iter().any(|d| d == domain) {
+                self.rep.error(
+                    a.address.referenced,
+                    format!("account `{address}` is in domain `{domain}`, which the cluster does not serve"),
+                    Some(format!("add {domain} to cluster.domains, or use one of: {}", domains.join(", "))),
+                );
+            }
+            if let Some(line) = seen.get(&address) {
+                self.rep.error(a.address.referenced, format!("account `{address}` is listed twice"), Some(format!("it is first listed at line {line}")));
+            } else {
+                seen.insert(address.clone(), a.address.referenced.line());
+            }
+            if let Some(m) = &a.mailbox {
+                match hosts.iter().find(|h| h.name == m.value) {
+                    None => self.rep.error(m.referenced, format!("account `{address}` is pinned to unknown host `{}`", m.value), Some(format!("mailbox hosts: {}", names_with(hosts, Role::Mailbox)))),
+                    Some(h) if !h.has(Role::Mailbox) => self.rep.error(
+                        m.referenced,
+                        format!("account `{address}` is pinned to `{}`, which is not a mailbox host", m.value),
+                        Some(format!("mailbox hosts: {}", names_with(hosts, Role::Mailbox))),
+                    ),
+                    Some(_) => {}
+                }
+            }
+            out.push(Account {
+                address: address.clone(),
+                local_part: local.to_string(),
+                domain: domain.to_string(),
+                name: a.name.clone(),
+                mailbox: a.mailbox.as_ref().map(|m| m.value.clone()),
+                password: a.password.as_ref().and_then(|p| self.secret(p, &format!("password of {address}"))),
+            });
+        }
+        out
+    }
+
+    fn capacities(&mut self, specs: &[schema::HostSpec], hosts: &[Host], accounts: &[Account]) {
+        for (spec, host) in specs.iter().zip(hosts) {
+            let (Some(cap), true) = (host.capacity, host.has(Role::Mailbox)) else { continue };
+            let pinned = accounts.iter().filter(|a| a.mailbox.as_deref() == Some(host.name.as_str())).count();
+            if pinned as u64 > cap as u64 {
+                let at = spec.capacity.as_ref().map(|c| c.referenced).unwrap_or(spec.name.referenced);
+                self.rep.warning(at, format!("{pinned} accounts are pinned to `{}`, above its capacity of {cap}", host.name), None);
+            }
+        }
+    }
+
+    fn rate_limit(&mut self, r: &schema::RateLimitSpec, domains: &[String], hosts: &[Host]) -> RateLimit {
+        if !hosts.iter().any(|h| h.has(Role::Mta)) {
+            return RateLimit { default: None, senders: vec![], bypass: vec![], internal_domains: vec![] };
+        }
+        let default = r.default.as_ref().map(|l| self.limit(&l.messages, &l.period));
+        let mut senders = Vec::new();
+        let mut seen = HashSet::new();
+        for s in &r.senders {
+            let sender = self.local_address(&s.sender, domains, "rate-limited sender");
+            if !seen.insert(sender.clone()) {
+                self.rep.error(s.sender.referenced, format!("sender `{sender}` has two rate limits"), None);
+            }
+            senders.push(SenderLimit { sender, limit: self.limit(&s.messages, &s.period) });
+        }
+        let bypass: Vec<String> = r.bypass.iter().map(|b| self.local_address(b, domains, "bypassing sender")).collect();
+        for (b, spec) in bypass.iter().zip(&r.bypass) {
+            if seen.contains(b) {
+                self.rep.error(spec.referenced, format!("sender `{b}` both has a limit and bypasses limits"), Some("keep one of the two".to_string()));
+            }
+        }
+        let internal_domains = r
+            .internal_domains
+            .iter()
+            .map(|d| {
+                let name = d.value.to_ascii_lowercase();
+                if !is_hostname(&name) {
+                    self.rep.error(d.referenced, format!("invalid domain `{}`", d.value), None);
+                }
+                name
+            })
+            .collect();
+        RateLimit { default, senders, bypass, internal_domains }
+    }
+
+    fn limit(&mut self, messages: &S<u32>, period: &S<String>) -> Limit {
+        if messages.value == 0 {
+            self.rep.error(messages.referenced, "a limit of 0 messages blocks the sender entirely", Some("to block a sender, remove the account; to exempt one, use bypass".to_string()));
+        }
+        let parsed = humantime::parse_duration(period.value.trim())
+            .ok()
+            .or_else(|| period.value.trim().parse::<u64>().ok().map(Duration::from_secs))
+            .filter(|d| d.as_secs() > 0);
+        if parsed.is_none() {
+            self.rep.error(period.referenced, format!("invalid period `{}`", period.value), Some("a duration such as 1800s, 30m or 1h".to_string()));
+        }
+        Limit { messages: messages.value, period: parsed.unwrap_or(Duration::from_secs(1)) }
+    }
+
+    fn local_address(&mut self, a: &S<String>, domains: &[String], what: &str) -> String {
+        let address = a.value.to_ascii_lowercase();
+        match split_address(&address) {
+            None => self.rep.error(a.referenced, format!("invalid {what} `{}`", a.value), Some("an address is user@domain".to_string())),
+            Some((_, d)) if !domains.iter().any(|x| x == d) => self.rep.error(
+                a.referenced,
+                format!("{what} `{address}` is not in a domain the cluster serves"),
+                Some(format!("limits apply to the cluster's own senders: {}", domains.join(", "))),
+            ),
+            Some(_) => {}
+        }
+        address
+    }
+
+    fn vips(&mut self, specs: &[schema::VipSpec], hosts: &[Host]) -> Vec<Vip> {
+        let mut out = Vec::new();
+        let mut router_ids = HashSet::new();
+        for (i, v) in specs.iter().enumerate() {
+            let (addr_text, prefix_text) = match v.address.value.split_once('/') {
+                Some((a, p)) => (a, Some(p)),
+                None => (v.address.value.as_str(), None),
+            };
+            let address = addr_text.parse::<IpAddr>().ok();
+            let max_prefix = if matches!(address, Some(IpAddr::V6(_))) { 128 } else { 32 };
+            let prefix_len = match prefix_text.map(|p| p.parse::<u8>()) {
+                None => Some(if max_prefix == 32 { 24 } else { 64 }),
+                Some(Ok(p)) if p <= max_prefix => Some(p),
+                Some(_) => None,
+            };
+            if address.is_none() || prefix_len.is_none() {
+                self.rep.error(v.address.referenced, format!("invalid VIP address `{}`", v.address.value), Some("e.g. 192.168.30.254 or 192.168.30.254/24".to_string()));
+            }
+            if let Some(a) = address {
+                if let Some(h) = hosts.iter().find(|h| h.address == a) {
+                    self.rep.error(v.address.referenced, format!("VIP {a} is host `{}`'s own address", h.name), Some("a floating address must be one no host owns".to_string()));
+                }
+            }
+            let mut members = Vec::new();
+            for h in &v.hosts.value {
+                match hosts.iter().find(|x| x.name == h.value) {
+                    None => self.rep.error(h.referenced, format!("VIP host `{}` does not exist", h.value), Some(format!("hosts: {}", hosts.iter().map(|h| h.name.as_str()).collect::<Vec<_>>().join(", ")))),
+                    Some(_) if members.contains(&h.value) => self.rep.error(h.referenced, format!("VIP host `{}` is listed twice", h.value), None),
+                    Some(_) => members.push(h.value.clone()),
+                }
+            }
+            if v.hosts.value.len() < 2 {
+                self.rep.warning(v.hosts.referenced, "a VIP shared by fewer than two hosts gives no failover", None);
+            }
+            let router_id = v.router_id.as_ref().map(|r| r.value).unwrap_or(51u8.wrapping_add(i as u8));
+            if !router_ids.insert(router_id) {
+                let at = v.router_id.as_ref().map(|r| r.referenced).unwrap_or(v.address.referenced);
+                self.rep.error(at, format!("two VIPs use virtual router id {router_id}"), Some("give each VIP its own router_id".to_string()));
+            }
+            out.push(Vip {
+                address: address.unwrap_or(IpAddr::from([0, 0, 0, 0])),
+                prefix_len: prefix_len.unwrap_or(32),
+                hosts: members,
+                interface: v.interface.clone(),
+                router_id,
+                preempt_delay: v.preempt_delay,
+            });
+        }
+        out
+    }
+
+    fn nat(&mut self, n: &schema::NatSpec, hosts: &[Host]) -> Nat {
+        let public_address = self.address(&n.public_address, "public address").unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        let mut taken: HashMap<u16, String> = HashMap::new();
+        let mut forwards = Vec::new();
+        for fw in &n.forwards {
+            let host = hosts.iter().find(|h| h.name == fw.host.value);
+            if host.is_none() {
+                self.rep.error(fw.host.referenced, format!("NAT forward to unknown host `{}`", fw.host.value), None);
+            }
+            if fw.ports.value.is_empty() {
+                self.rep.error(fw.ports.referenced, "a NAT forward without ports", None);
+            }
+            for p in &fw.ports.value {
+                if let Some(other) = taken.get(&p.value) {
+                    self.rep.error(p.referenced, format!("port {} is already forwarded to `{other}`", p.value), None);
+                } else {
+                    taken.insert(p.value, fw.host.value.clone());
+                }
+                if let Some(h) = host {
+                    if let Some(role) = role_for_port(p.value).filter(|r| !r.iter().any(|r| h.has(*r))) {
+                        self.rep.warning(
+                            p.referenced,
+                            format!("port {} is forwarded to `{}`, which has none of the roles that serve it ({})", p.value, h.name, role.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" or ")),
+                            None,
+                        );
+                    }
+                }
+            }
+            forwards.push(NatForward { ports: fw.ports.value.iter().map(|p| p.value).collect(), host: fw.host.value.clone() });
+        }
+        Nat { public_address, forwards }
+    }
+
+    fn tls(&mut self, t: &schema::TlsSpec) -> Tls {
+        if let Some(ca) = &t.ca {
+            if ca.value != "generate" {
+                self.rep.error(ca.referenced, format!("unknown tls.ca mode `{}`", ca.value), Some("the only mode is `generate` (a cluster CA kept in the state file)".to_string()));
+            }
+            if t.certificate.is_some() || t.key.is_some() {
+                self.rep.error(ca.referenced, "tls gives both `ca: generate` and certificate files", Some("keep one of the two".to_string()));
+            }
+            return Tls::GenerateCa;
+        }
+        match (&t.certificate, &t.key) {
+            (None, None) => Tls::GenerateCa,
+            (Some(cert), Some(key)) => match self.secret(key, "TLS key") {
+                Some(key) => Tls::Files { certificate: PathBuf::from(&cert.value), key },
+                None => Tls::GenerateCa,
+            },
+            (Some(cert), None) => {
+                self.rep.error(cert.referenced, "tls.certificate given without tls.key", Some("add `key: file:PATH` for its private key".to_string()));
+                Tls::GenerateCa
+            }
+            (None, Some(key)) => {
+                self.rep.error(key.referenced, "tls.key given without tls.certificate", None);
+                Tls::GenerateCa
+            }
+        }
+    }
+
+    fn proxmox(&mut self, p: &schema::ProxmoxSpec) -> Proxmox {
+        if !p.api_url.value.starts_with("https://") {
+            self.rep.error(p.api_url.referenced, format!("Proxmox API URL `{}` is not https", p.api_url.value), Some("e.g. https://pve.example.com:8006/api2/json".to_string()));
+        }
+        let token_ok = p.token_id.value.split_once('@').and_then(|(user, rest)| rest.split_once('!').map(|(realm, tok)| (user, realm, tok))).is_some_and(|(u, r, t)| !u.is_empty() && !r.is_empty() && !t.is_empty());
+        if !token_ok {
+            self.rep.error(p.token_id.referenced, format!("invalid Proxmox token id `{}`", p.token_id.value), Some("it looks like user@realm!tokenname".to_string()));
+        }
+        let token_secret = self.secret(&p.token_secret, "Proxmox token secret").unwrap_or(SecretRef::Env(String::new()));
+        if let Some(fp) = &p.fingerprint {
+            let hex: String = fp.value.chars().filter(|c| *c != ':').collect();
+            if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                self.rep.error(fp.referenced, "invalid certificate fingerprint", Some("the SHA-256 fingerprint, 32 hex pairs separated by ':'".to_string()));
+            }
+        }
+        let gateway = p.gateway.as_ref().and_then(|g| self.address(g, "gateway"));
+        let nameserver = p.nameserver.as_ref().and_then(|g| self.address(g, "nameserver"));
+        Proxmox {
+            api_url: p.api_url.value.trim_end_matches('/').to_string(),
+            node: p.node.value.clone(),
+            token_id: p.token_id.value.clone(),
+            token_secret,
+            ca_file: p.ca_file.as_ref().map(|c| PathBuf::from(&c.value)),
+            fingerprint: p.fingerprint.as_ref().map(|f| f.value.to_ascii_uppercase()),
+            template_vmid: p.template_vmid.value,
+            full_clone: p.full_clone.unwrap_or(true),
+            storage: p.storage.clone(),
+            bridge: p.bridge.clone().unwrap_or_else(|| "vmbr0".to_string()),
+            gateway,
+            prefix_len: p.prefix_len.unwrap_or(24),
+            nameserver,
+            ci_user: p.ci_user.clone().unwrap_or_else(|| "root".to_string()),
+            ssh_public_keys: p.ssh_public_keys.iter().map(|k| PathBuf::from(&k.value)).collect(),
+            tags: p.tags.clone(),
+        }
+    }
+
+    fn lab(&mut self, l: &schema::LabSpec, specs: &[schema::HostSpec], vips: &[Vip]) -> Lab {
+        let Ok(subnet) = l.subnet.value.parse::<IpNet>() else {
+            self.rep.error(l.subnet.referenced, format!("invalid lab subnet `{}`", l.subnet.value), Some("e.g. 10.99.0.0/24".to_string()));
+            return Lab { subnet: IpNet::default(), bridge: l.bridge.clone() };
+        };
+        let bridge_address = subnet.hosts().next();
+        if l.bridge.is_empty() || l.bridge.len() > 15 || !l.bridge.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            self.rep.error(l.subnet.referenced, format!("invalid lab bridge name `{}`", l.bridge), Some("at most 15 letters, digits, '-' or '_'".to_string()));
+        }
+        for h in specs {
+            let Ok(a) = h.address.value.parse::<IpAddr>() else { continue };
+            if !subnet.contains(&a) || a == subnet.network() || a == subnet.broadcast() {
+                self.rep.error(h.address.referenced, format!("host `{}` at {a} is outside the lab subnet {subnet}", h.name.value), None);
+            } else if Some(a) == bridge_address {
+                self.rep.error(h.address.referenced, format!("host `{}` takes {a}, the lab bridge's address", h.name.value), Some("the bridge uses the subnet's first address".to_string()));
+            }
+        }
+        for v in vips {
+            if !subnet.contains(&v.address) {
+                self.rep.error(l.subnet.referenced, format!("VIP {} is outside the lab subnet {subnet}", v.address), None);
+            }
+        }
+        Lab { subnet, bridge: l.bridge.clone() }
+    }
+
+    fn address(&mut self, a: &S<String>, what: &str) -> Option<IpAddr> {
+        let parsed = a.value.parse::<IpAddr>();
+        if parsed.is_err() {
+            self.rep.error(a.referenced, format!("invalid {what} `{}`", a.value), Some("an IPv4 or IPv6 address such as 172.16.0.2".to_string()));
+        }
+        parsed.ok()
+    }
+
+    /// Secrets must be references. The value itself is never echoed, not even in the snippet.
+    fn secret(&mut self, s: &S<String>, what: &str) -> Option<SecretRef> {
+        let parsed = SecretRef::parse(&s.value);
+        if parsed.is_none() {
+            let looks_like_ref = s.value.starts_with("env:") || s.value.starts_with("file:");
+            let message = if looks_like_ref { format!("malformed secret reference for the {what}") } else { format!("the {what} is given in plaintext") };
+            self.rep.error(s.referenced, message, Some("write `env:NAME` (an environment variable) or `file:PATH` (a file, relative to the inventory); mailctl keeps no secret in the inventory".to_string()));
+            if let Some(d) = self.rep.diagnostics.last_mut() {
+                d.source_line = d.source_line.as_ref().map(|line| mask_from(line, s.referenced.column()));
+            }
+        }
+        parsed
+    }
+}
+
+fn mask_from(line: &str, column: u64) -> String {
+    let keep: String = line.chars().take(column.saturating_sub(1) as usize).collect();
+    format!("{keep}********")
+}
+
+fn roles_help() -> String {
+    format!("roles are: {}", Role::ALL.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", "))
+}
+
+fn names_with(hosts: &[Host], role: Role) -> String {
+    let names: Vec<&str> = hosts.iter().filter(|h| h.has(role)).map(|h| h.name.as_str()).collect();
+    if names.is_empty() { "(none)".to_string() } else { names.join(", ") }
+}
+
+/// Which roles serve a well-known port, for sanity checks of a NAT plan.
+fn role_for_port(port: u16) -> Option<&'static [Role]> {
+    match port {
+        25 | 465 | 587 => Some(&[Role::Mta, Role::Proxy]),
+        110 | 143 | 993 | 995 => Some(&[Role::Proxy, Role::Mailbox]),
+        80 | 443 => Some(&[Role::Proxy]),
+        53 => Some(&[Role::Dns]),
+        _ => None,
+    }
+}
+
+pub fn domain_to_suffix(domain: &str) -> String {
+    domain.split('.').map(|p| format!("dc={p}")).collect::<Vec<_>>().join(",")
+}
+
+/// Host and cluster names: short, lower-case, safe in file names, unit names and shells.
+pub fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+pub fn is_hostname(s: &str) -> bool {
+    s.len() <= 253
+        && s.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
+/// Splits a mail address, accepting only characters that are safe in LDAP filters, DNs and
+/// shell words, so no later layer has to guess.
+pub fn split_address(address: &str) -> Option<(&str, &str)> {
+    let (local, domain) = address.split_once('@')?;
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && local.chars().all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c))
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..");
+    (local_ok && is_hostname(domain) && domain.contains('.')).then_some((local, domain))
+}

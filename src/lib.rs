@@ -1,0 +1,7 @@
+//! mailctl: provisions and operates Zimbra-style multi-server mail clusters.
+//!
+//! Data flows one way: inventory → validated `Cluster` → rendered files per host → (deploy).
+
+pub mod inventory;
+pub mod pki;
+pub mod state;

@@ -1,0 +1,173 @@
+//! Local state kept beside the inventory (mode 0600): secrets mailctl generated, the
+//! cluster CA and host certificates, DNS zone serials. Generated once, reused on every run,
+//! so re-renders are byte-identical and deploys stay idempotent.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+use sha1::Digest;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot read state file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("state file {path} is damaged: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("cannot write state file {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("state file {path} is readable by others (mode {mode:o}); run `chmod 600 {path}`")]
+    Exposed { path: PathBuf, mode: u32 },
+}
+
+#[derive(Debug, Default, Serialize, Deserialize, Clone, PartialEq)]
+pub struct StateData {
+    #[serde(default)]
+    pub secrets: BTreeMap<String, String>,
+    #[serde(default)]
+    pub pki: Option<Pki>,
+    #[serde(default)]
+    pub zones: BTreeMap<String, ZoneSerial>,
+}
+
+#[derive(Debug, Serialize, Deserialize, Clone, PartialEq)]
+pub struct Pki {
+    pub ca_cert: String,
+    pub ca_key: String,
+    #[serde(default)]
+    pub hosts: BTreeMap<String, HostCert>,
+}
+
+#[derive(Debug, Serialize, Deserialize, Clone, PartialEq)]
+pub struct HostCert {
+    /// The names the certificate was issued for; a change re-issues it.
+    pub names: Vec<String>,
+    pub cert: String,
+    pub key: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, Clone, PartialEq)]
+pub struct ZoneSerial {
+    /// Digest of the zone's records without the serial; a change bumps the serial.
+    pub digest: String,
+    pub serial: u32,
+}
+
+pub struct LocalState {
+    path: PathBuf,
+    pub data: StateData,
+    saved: StateData,
+}
+
+impl LocalState {
+    /// `tgg.yaml` keeps its state in `tgg.state.yaml` unless a path is given.
+    pub fn default_path(inventory: &Path) -> PathBuf {
+        let stem = inventory.file_stem().and_then(|s| s.to_str()).unwrap_or("inventory");
+        inventory.with_file_name(format!("{stem}.state.yaml"))
+    }
+
+    pub fn open(path: &Path) -> Result<LocalState, StateError> {
+        let data = match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let mode = std::fs::metadata(path).map(|m| m.permissions().mode() & 0o777).unwrap_or(0o600);
+                if mode & 0o077 != 0 {
+                    return Err(StateError::Exposed { path: path.to_path_buf(), mode });
+                }
+                serde_saphyr::from_str(&text).map_err(|e| StateError::Parse { path: path.to_path_buf(), message: e.without_snippet().to_string() })?
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => StateData::default(),
+            Err(source) => return Err(StateError::Read { path: path.to_path_buf(), source }),
+        };
+        Ok(LocalState { path: path.to_path_buf(), saved: data.clone(), data })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A generated password, created on first use.
+    pub fn secret(&mut self, name: &str, len: usize) -> String {
+        self.data.secrets.entry(name.to_string()).or_insert_with(|| random_token(len)).clone()
+    }
+
+    /// The `{SSHA}` hash of a generated secret, salted once so the hash is stable across runs.
+    pub fn secret_ssha(&mut self, name: &str, len: usize) -> String {
+        let password = self.secret(name, len);
+        let key = format!("{name}.ssha");
+        self.data.secrets.entry(key).or_insert_with(|| ssha(&password)).clone()
+    }
+
+    /// Writes the file if anything was generated: atomically, mode 0600 from the start.
+    pub fn save(&mut self) -> Result<(), StateError> {
+        if self.data == self.saved {
+            return Ok(());
+        }
+        let err = |source| StateError::Write { path: self.path.clone(), source };
+        let text = serde_saphyr::to_string(&self.data).map_err(|e| err(std::io::Error::other(e.to_string())))?;
+        let tmp = self.path.with_extension("yaml.tmp");
+        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(err)?;
+        f.write_all(b"# mailctl state: generated secrets and certificates. Keep private, keep backed up.\n").map_err(err)?;
+        f.write_all(text.as_bytes()).map_err(err)?;
+        f.sync_all().map_err(err)?;
+        std::fs::rename(&tmp, &self.path).map_err(err)?;
+        self.saved = self.data.clone();
+        Ok(())
+    }
+}
+
+const TOKEN_CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+
+/// Letters and digits only: safe unquoted in every config syntax we render.
+pub fn random_token(len: usize) -> String {
+    let mut rng = rand::rng();
+    (0..len).map(|_| TOKEN_CHARS[rng.random_range(0..TOKEN_CHARS.len())] as char).collect()
+}
+
+/// OpenLDAP's salted SHA-1 scheme, which slapd verifies without extra modules.
+pub fn ssha(password: &str) -> String {
+    let salt: [u8; 8] = rand::rng().random();
+    let mut h = sha1::Sha1::new();
+    h.update(password.as_bytes());
+    h.update(salt);
+    let mut bytes = h.finalize().to_vec();
+    bytes.extend_from_slice(&salt);
+    format!("{{SSHA}}{}", base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssha_verifies() {
+        let hash = ssha("secret");
+        let raw = base64::engine::general_purpose::STANDARD.decode(hash.trim_start_matches("{SSHA}")).unwrap();
+        let (digest, salt) = raw.split_at(20);
+        let mut h = sha1::Sha1::new();
+        h.update(b"secret");
+        h.update(salt);
+        assert_eq!(h.finalize().as_slice(), digest);
+    }
+
+    #[test]
+    fn state_is_private_and_stable() {
+        let dir = std::env::temp_dir().join(format!("mailctl-state-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("x.state.yaml");
+        let mut s = LocalState::open(&path).unwrap();
+        let a = s.secret("doveadm", 24);
+        let h = s.secret_ssha("ldap_admin", 24);
+        s.save().unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        let mut again = LocalState::open(&path).unwrap();
+        assert_eq!(again.secret("doveadm", 24), a);
+        assert_eq!(again.secret_ssha("ldap_admin", 24), h);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(LocalState::open(&path), Err(StateError::Exposed { .. })));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
