@@ -2,6 +2,9 @@
 //!
 //! Data flows one way: inventory → validated `Cluster` → rendered files per host → (deploy).
 
+pub mod cli;
 pub mod inventory;
 pub mod pki;
 pub mod state;
+pub mod playbook;
+pub mod render;

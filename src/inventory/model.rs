@@ -87,7 +87,6 @@ impl Default for MtaSettings {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ProxySettings {
     pub haproxy: bool,
-    pub webmail: bool,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]

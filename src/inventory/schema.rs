@@ -170,9 +170,6 @@ pub struct ProxyHostSpec {
     /// Puts HAProxy in front of the MTAs on this proxy (SMTP ports balanced over them).
     #[serde(default)]
     pub haproxy: bool,
-    /// Serves Roundcube webmail through nginx.
-    #[serde(default)]
-    pub webmail: bool,
 }
 
 #[derive(Debug, Deserialize, Clone)]

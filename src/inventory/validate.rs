@@ -193,7 +193,7 @@ impl Validator<'_, '_> {
                 }
             }
             let mta = h.mta.as_ref().map(|m| self.mta(m)).unwrap_or_default();
-            let proxy = h.proxy.as_ref().map(|p| ProxySettings { haproxy: p.haproxy, webmail: p.webmail }).unwrap_or_default();
+            let proxy = h.proxy.as_ref().map(|p| ProxySettings { haproxy: p.haproxy }).unwrap_or_default();
             if proxy.haproxy && roles.contains(&Role::Mta) {
                 self.rep.error(
                     h.roles.referenced,

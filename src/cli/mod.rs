@@ -1,0 +1,118 @@
+//! Command-line interface: one file per subcommand, each a clap struct and an `exec` that
+//! calls into the library. Exit codes: 0 success, 1 the work failed, 2 bad usage or inventory.
+
+mod render;
+mod validate;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::inventory::{self, InventoryError, Loaded};
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mailctl",
+    version,
+    about = "Provision and operate Zimbra-style multi-server mail clusters",
+    long_about = "mailctl renders every host's configuration from one inventory file, pushes it over SSH, \
+                  places and moves accounts between mailbox servers, and reports every service on every node.",
+    after_help = "Examples:\n  mailctl validate inventories/tgg.yaml\n  mailctl render inventories/tgg.yaml --out /tmp/tgg\n  MAILCTL_INVENTORY=inventories/tgg.yaml mailctl render --out /tmp/tgg --host mbox-1"
+)]
+pub struct Cli {
+    /// Inventory file (a positional INVENTORY after the subcommand wins over this).
+    #[arg(short, long, global = true, env = "MAILCTL_INVENTORY", default_value = "inventory.yaml")]
+    pub inventory: PathBuf,
+
+    /// State file with generated secrets and certificates [default: <inventory>.state.yaml].
+    #[arg(long, global = true, env = "MAILCTL_STATE")]
+    pub state: Option<PathBuf>,
+
+    /// Render from this template directory instead of the built-in templates.
+    #[arg(long, global = true, env = "MAILCTL_TEMPLATES", value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+
+    /// Output format where the output is data.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// More log output (-v: info, -vv: debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    Validate(validate::Args),
+    Render(render::Args),
+}
+
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let code = match &cli.command {
+        Command::Validate(args) => validate::exec(&cli, args),
+        Command::Render(args) => render::exec(&cli, args),
+    };
+    match code {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => tracing::Level::WARN,
+        1 => tracing::Level::INFO,
+        _ => tracing::Level::DEBUG,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .without_time()
+        .try_init();
+}
+
+/// The inventory a subcommand works on: its positional argument, else `-i`.
+pub fn inventory_path<'a>(cli: &'a Cli, positional: &'a Option<PathBuf>) -> &'a Path {
+    positional.as_deref().unwrap_or(&cli.inventory)
+}
+
+/// Loads the inventory, printing warnings; on failure prints the diagnostics and gives
+/// the exit code to use.
+pub fn load_inventory(path: &Path) -> Result<Loaded, u8> {
+    match inventory::load(path) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                eprintln!("{w}\n");
+            }
+            Ok(loaded)
+        }
+        Err(e @ InventoryError::Unreadable { .. }) => {
+            eprintln!("error: {e}");
+            Err(EXIT_USAGE)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            Err(EXIT_USAGE)
+        }
+    }
+}

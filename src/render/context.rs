@@ -1,0 +1,430 @@
+//! What templates see. The cluster-wide part is built once; each host adds a small part of
+//! its own, so rendering grows linearly with hosts.
+//!
+//! Every key is always present (`none` when unset) because templates run with strict
+//! undefined checks: a misspelt variable is an error, never an empty string.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use minijinja::Value;
+use serde::Serialize;
+use sha1::Digest;
+
+use crate::inventory::{Cluster, Host, Role, Tls};
+use crate::pki;
+use crate::state::{LocalState, ZoneSerial};
+
+use super::RenderError;
+
+/// OID arc of mailctl's own LDAP schema (a UUID-derived arc under 2.25, per RFC 4122 §9).
+pub const SCHEMA_OID: &str = "2.25.133736047502050876822584418331954580929";
+/// Unprivileged ids that own mail on every mailbox host; equal everywhere so dsync works.
+pub const VMAIL_UID: u32 = 5000;
+pub const DOVEADM_PORT: u16 = 2425;
+pub const LMTP_PORT: u16 = 24;
+
+#[derive(Serialize)]
+struct ClusterCtx<'a> {
+    name: &'a str,
+    domains: &'a [String],
+    timezone: &'a str,
+    ntp_servers: &'a [String],
+    public_name: &'a str,
+    quota: Option<&'a str>,
+    message_size_bytes: u64,
+    /// Lab hosts have no DNS and no route out.
+    lab: bool,
+    /// Where mail clients connect: the VIPs in front of proxies, else the proxies, else MTAs.
+    public_addresses: Vec<IpAddr>,
+    /// Every cluster host's address, trusted by Postfix and Dovecot.
+    host_addresses: Vec<IpAddr>,
+}
+
+#[derive(Serialize)]
+struct LdapCtx<'a> {
+    suffix: &'a str,
+    accounts_base: String,
+    services_base: String,
+    admin_dn: String,
+    admin_password_ssha: String,
+    reader_dn: String,
+    reader_password: String,
+    replicator_dn: String,
+    replicator_password: String,
+    /// The provider first, replicas after: clients fail over in this order.
+    uris: String,
+    provider: &'a Host,
+    has_replicas: bool,
+    schema_oid: &'static str,
+}
+
+#[derive(Serialize)]
+struct MailCtx {
+    vmail_uid: u32,
+    vmail_root: &'static str,
+    lmtp_port: u16,
+    doveadm_port: u16,
+    doveadm_password: String,
+    postmaster: String,
+}
+
+#[derive(Serialize)]
+struct RateLimitCtx {
+    /// Limits for every sender without its own rule: `[[count, seconds], …]`.
+    default: Vec<[u64; 2]>,
+    by_sender: BTreeMap<String, Vec<[u64; 2]>>,
+    /// Recipients matching this regexp are internal and never counted; none when unset.
+    internal_regexp: Option<String>,
+}
+
+#[derive(Serialize, Clone)]
+pub struct Zone {
+    pub name: String,
+    pub serial: u32,
+    pub primary_ns: String,
+    pub hostmaster: String,
+    pub records: Vec<Record>,
+}
+
+#[derive(Serialize, Clone, Hash)]
+pub struct Record {
+    pub name: String,
+    pub kind: &'static str,
+    pub value: String,
+}
+
+#[derive(Serialize)]
+struct VrrpCtx {
+    name: String,
+    address: IpAddr,
+    prefix_len: u8,
+    interface: String,
+    router_id: u8,
+    priority: u8,
+    auth_pass: String,
+    preempt_delay: Option<u32>,
+    /// The command keepalived runs to decide whether this node may hold the address.
+    check: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct TlsCtx {
+    ca: String,
+    cert: String,
+    key: String,
+}
+
+/// How Dovecot runs on a host, from its roles.
+#[derive(Serialize, Clone, Copy, PartialEq, Eq, Debug)]
+#[serde(rename_all = "snake_case")]
+pub enum DovecotMode {
+    /// Stores mail: imap, pop3, lmtp, doveadm.
+    Backend,
+    /// Forwards logins to the account's mailbox host.
+    Proxy,
+    /// Both on one host: logins for accounts stored here stay here.
+    ProxyMaybe,
+    /// Only the SASL socket for Postfix submission.
+    Auth,
+}
+
+pub fn dovecot_mode(host: &Host) -> Option<DovecotMode> {
+    match (host.has(Role::Mailbox), host.has(Role::Proxy), host.has(Role::Mta)) {
+        (true, true, _) => Some(DovecotMode::ProxyMaybe),
+        (true, false, _) => Some(DovecotMode::Backend),
+        (false, true, _) => Some(DovecotMode::Proxy),
+        (false, false, true) => Some(DovecotMode::Auth),
+        (false, false, false) => None,
+    }
+}
+
+/// The cluster-wide context and what per-host contexts are made from.
+pub struct SharedContext {
+    shared: Value,
+    tls: TlsSource,
+    vrrp_passwords: Vec<String>,
+}
+
+enum TlsSource {
+    Files { ca: String, cert: String, key: String },
+    Generated(BTreeMap<String, TlsCtx>),
+}
+
+impl SharedContext {
+    pub fn build(cluster: &Cluster, state: &mut LocalState) -> Result<SharedContext, RenderError> {
+        let provider = cluster
+            .hosts_with(Role::Ldap)
+            .find(|h| h.ldap_replica_of.is_none())
+            .ok_or_else(|| RenderError::Cluster("no LDAP provider host".to_string()))?;
+        let replicas: Vec<&Host> = cluster.hosts_with(Role::Ldap).filter(|h| h.ldap_replica_of.is_some()).collect();
+        let suffix = &cluster.ldap_suffix;
+        let uris = std::iter::once(provider).chain(replicas.iter().copied()).map(|h| format!("ldap://{}", h.fqdn)).collect::<Vec<_>>().join(" ");
+        let ldap = LdapCtx {
+            suffix,
+            accounts_base: format!("ou=accounts,{suffix}"),
+            services_base: format!("ou=services,{suffix}"),
+            admin_dn: format!("cn=admin,{suffix}"),
+            admin_password_ssha: state.secret_ssha("ldap_admin", 24),
+            reader_dn: format!("cn=mail-reader,ou=services,{suffix}"),
+            reader_password: state.secret("ldap_reader", 24),
+            replicator_dn: format!("cn=replicator,ou=services,{suffix}"),
+            replicator_password: state.secret("ldap_replicator", 24),
+            uris,
+            provider,
+            has_replicas: !replicas.is_empty(),
+            schema_oid: SCHEMA_OID,
+        };
+        let first_domain = cluster.domains.first().cloned().unwrap_or_default();
+        let mail = MailCtx {
+            vmail_uid: VMAIL_UID,
+            vmail_root: "/var/vmail",
+            lmtp_port: LMTP_PORT,
+            doveadm_port: DOVEADM_PORT,
+            doveadm_password: state.secret("doveadm", 32),
+            postmaster: format!("postmaster@{first_domain}"),
+        };
+        let public_addresses = public_addresses(cluster);
+        let cluster_ctx = ClusterCtx {
+            name: &cluster.name,
+            domains: &cluster.domains,
+            timezone: &cluster.timezone,
+            ntp_servers: &cluster.ntp_servers,
+            public_name: &cluster.public_name,
+            quota: cluster.quota.as_deref(),
+            message_size_bytes: cluster.message_size_mb as u64 * 1024 * 1024,
+            lab: cluster.lab.is_some(),
+            public_addresses: public_addresses.clone(),
+            host_addresses: cluster.hosts.iter().map(|h| h.address).collect(),
+        };
+        let zones = zones(cluster, &public_addresses, state);
+        let vrrp_passwords = cluster.vips.iter().map(|v| state.secret(&format!("vrrp_{}", v.router_id), 8)).collect();
+        let by_role: BTreeMap<&str, Vec<&Host>> = Role::ALL.iter().map(|r| (r.as_str(), cluster.hosts_with(*r).collect())).collect();
+        let mx_hosts: Vec<&Host> = cluster.hosts_with(Role::Mta).filter(|h| h.mta.mx).collect();
+
+        let shared = minijinja::context! {
+            cluster => ser(&cluster_ctx),
+            hosts => ser(&cluster.hosts),
+            by_role => ser(&by_role),
+            mx_hosts => ser(&mx_hosts),
+            ldap => ser(&ldap),
+            mail => ser(&mail),
+            rate_limit => ser(rate_limit(cluster)),
+            zones => ser(&zones),
+        };
+        let tls = tls_source(cluster, state)?;
+        Ok(SharedContext { shared, tls, vrrp_passwords })
+    }
+
+    pub fn for_host(&self, cluster: &Cluster, host: &Host) -> Value {
+        let tls = match &self.tls {
+            TlsSource::Files { ca, cert, key } => ser(TlsCtx { ca: ca.clone(), cert: cert.clone(), key: key.clone() }),
+            TlsSource::Generated(per_host) => ser(&per_host[&host.name]),
+        };
+        let vrrp = vrrp_instances(cluster, host, &self.vrrp_passwords);
+        minijinja::context! {
+            host => ser(host),
+            dovecot => ser(dovecot_mode(host)),
+            is_ldap_provider => host.has(Role::Ldap) && host.ldap_replica_of.is_none(),
+            vrrp => ser(&vrrp),
+            tls => tls,
+            ..self.shared.clone()
+        }
+    }
+}
+
+fn public_addresses(cluster: &Cluster) -> Vec<IpAddr> {
+    let proxies: Vec<&Host> = cluster.hosts_with(Role::Proxy).collect();
+    let fronting_vips: Vec<IpAddr> = cluster
+        .vips
+        .iter()
+        .filter(|v| v.hosts.iter().any(|h| proxies.iter().any(|p| &p.name == h)))
+        .map(|v| v.address)
+        .collect();
+    if !fronting_vips.is_empty() {
+        return fronting_vips;
+    }
+    if !proxies.is_empty() {
+        return proxies.iter().map(|h| h.address).collect();
+    }
+    cluster.hosts_with(Role::Mta).map(|h| h.address).collect()
+}
+
+fn rate_limit(cluster: &Cluster) -> Option<RateLimitCtx> {
+    let rl = cluster.rate_limit.as_ref().filter(|rl| rl.default.is_some() || !rl.senders.is_empty())?;
+    let pair = |l: &crate::inventory::Limit| [l.messages as u64, l.period.as_secs()];
+    // policyd-rate-limit's cleaner keeps twice the longest DEFAULT window: a default shorter
+    // than some sender's window would forget that sender's mail too early. Without a default
+    // we add a limit no one reaches over the longest window, for that reason alone.
+    let longest = rl.senders.iter().map(|s| s.limit.period.as_secs()).chain(rl.default.map(|d| d.period.as_secs())).max().unwrap_or(3600);
+    let mut default: Vec<[u64; 2]> = rl.default.iter().map(pair).collect();
+    if default.iter().all(|d| d[1] < longest) {
+        default.push([1_000_000, longest]);
+    }
+    let mut by_sender: BTreeMap<String, Vec<[u64; 2]>> = rl.senders.iter().map(|s| (s.sender.clone(), vec![pair(&s.limit)])).collect();
+    for b in &rl.bypass {
+        by_sender.insert(b.clone(), Vec::new());
+    }
+    let internal_regexp = (!rl.internal_domains.is_empty())
+        .then(|| format!("@({})$", rl.internal_domains.iter().map(|d| d.replace('.', "\\.")).collect::<Vec<_>>().join("|")));
+    Some(RateLimitCtx { default, by_sender, internal_regexp })
+}
+
+fn zones(cluster: &Cluster, public: &[IpAddr], state: &mut LocalState) -> Vec<Zone> {
+    let Some(ns) = cluster.hosts_with(Role::Dns).next() else { return Vec::new() };
+    let mx: Vec<&Host> = cluster.hosts_with(Role::Mta).filter(|h| h.mta.mx).collect();
+    let addr_kind = |a: &IpAddr| if a.is_ipv4() { "A" } else { "AAAA" };
+    cluster
+        .domains
+        .iter()
+        .map(|domain| {
+            let mut records = vec![Record { name: "@".into(), kind: "NS", value: format!("{}.", ns.fqdn) }];
+            for h in &mx {
+                records.push(Record { name: "@".into(), kind: "MX", value: format!("{} {}.", h.mta.mx_priority, h.fqdn) });
+            }
+            records.push(Record { name: "@".into(), kind: "TXT", value: "\"v=spf1 mx ~all\"".into() });
+            let suffix = format!(".{domain}");
+            let mut names = Vec::new();
+            for h in &cluster.hosts {
+                if let Some(rel) = h.fqdn.strip_suffix(&suffix) {
+                    records.push(Record { name: rel.to_string(), kind: addr_kind(&h.address), value: h.address.to_string() });
+                    names.push(rel.to_string());
+                }
+            }
+            let mut service_names = vec!["mail".to_string(), "autoconfig".to_string()];
+            if let Some(rel) = cluster.public_name.strip_suffix(&suffix) {
+                service_names.push(rel.to_string());
+            }
+            for name in service_names {
+                if names.contains(&name) {
+                    continue;
+                }
+                for a in public {
+                    records.push(Record { name: name.clone(), kind: addr_kind(a), value: a.to_string() });
+                }
+                names.push(name);
+            }
+            let serial = zone_serial(state, domain, &records);
+            Zone { name: domain.clone(), serial, primary_ns: format!("{}.", ns.fqdn), hostmaster: format!("hostmaster.{domain}."), records }
+        })
+        .collect()
+}
+
+/// A zone's serial moves only when its records change, so re-renders are identical.
+fn zone_serial(state: &mut LocalState, domain: &str, records: &[Record]) -> u32 {
+    let mut h = sha1::Sha1::new();
+    for r in records {
+        h.update(format!("{} {} {}\n", r.name, r.kind, r.value));
+    }
+    let digest: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let today = today_serial_base();
+    let entry = state.data.zones.entry(domain.to_string()).or_insert_with(|| ZoneSerial { digest: digest.clone(), serial: today });
+    if entry.digest != digest {
+        entry.digest = digest;
+        entry.serial = (entry.serial + 1).max(today);
+    }
+    entry.serial
+}
+
+/// YYYYMMDD00 for today (UTC), the usual serial convention.
+fn today_serial_base() -> u32 {
+    let d = time::OffsetDateTime::now_utc().date();
+    (d.year() as u32 * 10_000 + d.month() as u32 * 100 + d.day() as u32) * 100
+}
+
+fn vrrp_instances(cluster: &Cluster, host: &Host, passwords: &[String]) -> Vec<VrrpCtx> {
+    cluster
+        .vips
+        .iter()
+        .zip(passwords)
+        .filter_map(|(vip, pass)| {
+            let rank = vip.hosts.iter().position(|h| h == &host.name)?;
+            // The VIP follows the service it fronts: IMAP logins on proxies, SMTP on MTAs.
+            let check = if host.has(Role::Proxy) || host.has(Role::Mailbox) {
+                Some("/usr/bin/doveadm service status imap-login")
+            } else if host.has(Role::Mta) {
+                Some("/usr/sbin/postfix status")
+            } else {
+                None
+            };
+            Some(VrrpCtx {
+                name: format!("VIP_{}", vip.router_id),
+                address: vip.address,
+                prefix_len: vip.prefix_len,
+                interface: vip.interface.clone(),
+                router_id: vip.router_id,
+                priority: 150u8.saturating_sub(10 * rank as u8),
+                auth_pass: pass.clone(),
+                preempt_delay: vip.preempt_delay,
+                check,
+            })
+        })
+        .collect()
+}
+
+fn tls_source(cluster: &Cluster, state: &mut LocalState) -> Result<TlsSource, RenderError> {
+    match &cluster.tls {
+        Tls::Files { certificate, key } => {
+            let base = cluster.base_dir();
+            let path = base.join(certificate);
+            let cert = std::fs::read_to_string(&path).map_err(|e| RenderError::Cluster(format!("cannot read TLS certificate {}: {e}", path.display())))?;
+            let key = key.resolve(&base).map_err(|e| RenderError::Cluster(format!("TLS key: {e}")))?;
+            // With bought certificates the chain's last element stands in for the CA bundle.
+            let ca = last_pem_block(&cert).unwrap_or_else(|| cert.clone());
+            Ok(TlsSource::Files { ca, cert, key: ensure_newline(key) })
+        }
+        Tls::GenerateCa => {
+            if state.data.pki.is_none() {
+                state.data.pki = Some(pki::new_ca(&cluster.name).map_err(|e| RenderError::Cluster(e.to_string()))?);
+            }
+            let pki = state.data.pki.as_mut().expect("just set");
+            let mut per_host = BTreeMap::new();
+            for h in &cluster.hosts {
+                let names = certificate_names(cluster, h);
+                let current = pki.hosts.get(&h.name).filter(|c| c.names == names).cloned();
+                let issued = match current {
+                    Some(c) => c,
+                    None => {
+                        let c = pki::issue(pki, &names).map_err(|e| RenderError::Cluster(format!("host {}: {e}", h.name)))?;
+                        pki.hosts.insert(h.name.clone(), c.clone());
+                        c
+                    }
+                };
+                per_host.insert(h.name.clone(), TlsCtx { ca: pki.ca_cert.clone(), cert: issued.cert, key: issued.key });
+            }
+            Ok(TlsSource::Generated(per_host))
+        }
+    }
+}
+
+/// The names a host answers to: its own, and the public ones if clients reach it by them.
+fn certificate_names(cluster: &Cluster, host: &Host) -> Vec<String> {
+    let mut names = vec![host.fqdn.clone(), host.address.to_string()];
+    if host.has(Role::Proxy) || host.has(Role::Mta) {
+        names.push(cluster.public_name.clone());
+        names.extend(cluster.domains.iter().map(|d| format!("mail.{d}")));
+    }
+    for vip in cluster.vips.iter().filter(|v| v.hosts.contains(&host.name)) {
+        names.push(vip.address.to_string());
+    }
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|n| seen.insert(n.clone()));
+    names
+}
+
+fn last_pem_block(text: &str) -> Option<String> {
+    let start = text.rfind("-----BEGIN CERTIFICATE-----")?;
+    Some(ensure_newline(text[start..].trim_end().to_string()))
+}
+
+fn ensure_newline(mut s: String) -> String {
+    if !s.ends_with('\n') {
+        s.push('\n');
+    }
+    s
+}
+
+/// Any serde value as a template value.
+fn ser<T: Serialize>(value: T) -> Value {
+    Value::from(minijinja::value::Serde(value))
+}
