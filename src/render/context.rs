@@ -271,14 +271,15 @@ fn rate_limit(cluster: &Cluster) -> Option<RateLimitCtx> {
 }
 
 fn zones(cluster: &Cluster, public: &[IpAddr], state: &mut LocalState) -> Vec<Zone> {
-    let Some(ns) = cluster.hosts_with(Role::Dns).next() else { return Vec::new() };
+    let name_servers: Vec<&Host> = cluster.hosts_with(Role::Dns).collect();
+    let Some(ns) = name_servers.first() else { return Vec::new() };
     let mx: Vec<&Host> = cluster.hosts_with(Role::Mta).filter(|h| h.mta.mx).collect();
     let addr_kind = |a: &IpAddr| if a.is_ipv4() { "A" } else { "AAAA" };
     cluster
         .domains
         .iter()
         .map(|domain| {
-            let mut records = vec![Record { name: "@".into(), kind: "NS", value: format!("{}.", ns.fqdn) }];
+            let mut records: Vec<Record> = name_servers.iter().map(|n| Record { name: "@".into(), kind: "NS", value: format!("{}.", n.fqdn) }).collect();
             for h in &mx {
                 records.push(Record { name: "@".into(), kind: "MX", value: format!("{} {}.", h.mta.mx_priority, h.fqdn) });
             }

@@ -1,6 +1,7 @@
 //! Renders every host's files from templates/ as the playbook lists them. No network.
 
 pub mod context;
+pub mod sandbox;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
