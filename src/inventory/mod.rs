@@ -77,9 +77,14 @@ pub fn parse(text: &str, path: &Path) -> Result<Loaded, InventoryError> {
 fn bare_message(rendered: &str) -> String {
     let first = rendered.lines().next().unwrap_or(rendered);
     let rest = first.strip_prefix("error: ").unwrap_or(first);
-    match rest.strip_prefix("line ").and_then(|r| r.split_once(": ")) {
-        Some((pos, msg)) if pos.contains("column") => msg.to_string(),
-        _ => rest.to_string(),
+    let msg = match rest.strip_prefix("line ").and_then(|r| r.split_once(": ")) {
+        Some((pos, msg)) if pos.contains("column") => msg,
+        _ => rest,
+    };
+    // Some messages repeat the position at their end; we already print it in front.
+    match msg.rsplit_once(" at line ") {
+        Some((head, tail)) if tail.contains(", column ") => head.to_string(),
+        _ => msg.to_string(),
     }
 }
 

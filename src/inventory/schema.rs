@@ -15,7 +15,7 @@ pub struct InventoryFile {
     pub cluster: ClusterSpec,
     #[serde(default)]
     pub ssh: SshSpec,
-    pub hosts: Vec<HostSpec>,
+    pub hosts: S<Vec<HostSpec>>,
     #[serde(default)]
     pub accounts: Vec<AccountSpec>,
     #[serde(default)]

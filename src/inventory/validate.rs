@@ -53,15 +53,15 @@ impl Validator<'_, '_> {
 
         let hosts = self.hosts(&f.hosts, &f.ssh, f.proxmox.as_ref());
         self.required_roles(&hosts, &f);
-        self.replicas(&f.hosts, &hosts);
+        self.replicas(&f.hosts.value, &hosts);
         let accounts = self.accounts(&f.accounts, &domains, &hosts);
-        self.capacities(&f.hosts, &hosts, &accounts);
+        self.capacities(&f.hosts.value, &hosts, &accounts);
         let rate_limit = f.rate_limit.as_ref().map(|r| self.rate_limit(r, &domains, &hosts));
         let vips = self.vips(&f.vips, &hosts);
         let nat = f.nat.as_ref().map(|n| self.nat(n, &hosts));
         let tls = self.tls(&f.tls);
         let proxmox = f.proxmox.as_ref().map(|p| self.proxmox(p));
-        let lab = f.lab.as_ref().map(|l| self.lab(l, &f.hosts, &vips));
+        let lab = f.lab.as_ref().map(|l| self.lab(l, &f.hosts.value, &vips));
 
         Cluster {
             source: path.to_path_buf(),
@@ -156,7 +156,8 @@ impl Validator<'_, '_> {
         t.to_string()
     }
 
-    fn hosts(&mut self, specs: &[schema::HostSpec], ssh: &schema::SshSpec, proxmox: Option<&schema::ProxmoxSpec>) -> Vec<Host> {
+    fn hosts(&mut self, list: &S<Vec<schema::HostSpec>>, ssh: &schema::SshSpec, proxmox: Option<&schema::ProxmoxSpec>) -> Vec<Host> {
+        let specs = &list.value;
         let mut names: HashMap<String, Location> = HashMap::new();
         let mut addresses: HashMap<IpAddr, String> = HashMap::new();
         let mut fqdns: HashMap<String, String> = HashMap::new();
@@ -216,7 +217,7 @@ impl Validator<'_, '_> {
             });
         }
         if specs.is_empty() {
-            self.rep.error(Location::UNKNOWN, "the inventory has no hosts", Some("list the cluster's servers under `hosts:`".to_string()));
+            self.rep.error(list.referenced, "the inventory has no hosts", Some("list the cluster's servers under `hosts:`".to_string()));
         }
         hosts
     }
@@ -318,7 +319,7 @@ impl Validator<'_, '_> {
         for role in REQUIRED_ROLES {
             if !hosts.iter().any(|h| h.has(role)) {
                 self.rep.error(
-                    f.cluster.name.referenced,
+                    f.hosts.referenced,
                     format!("no host has the `{role}` role"),
                     Some(format!("a cluster needs at least one {role} host: add `{role}` to some host's roles")),
                 );
@@ -326,7 +327,7 @@ impl Validator<'_, '_> {
         }
         if !hosts.iter().any(|h| h.has(Role::Proxy)) {
             self.rep.warning(
-                f.cluster.name.referenced,
+                f.hosts.referenced,
                 "no host has the `proxy` role: mail clients must know which mailbox host holds each account",
                 None,
             );
