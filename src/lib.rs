@@ -5,6 +5,6 @@
 pub mod cli;
 pub mod inventory;
 pub mod pki;
-pub mod state;
 pub mod playbook;
 pub mod render;
+pub mod state;

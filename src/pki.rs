@@ -1,6 +1,9 @@
 //! The cluster CA: one ECDSA CA generated on first render, a certificate per host signed by it.
 
-use rcgen::{BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType,
+};
 use time::{Duration, OffsetDateTime};
 
 use crate::state::{HostCert, Pki};

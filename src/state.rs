@@ -14,12 +14,12 @@ use sha1::Digest;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("cannot read state file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    #[error("cannot read state file {path}: {cause}")]
+    Read { path: PathBuf, cause: std::io::Error },
     #[error("state file {path} is damaged: {message}")]
     Parse { path: PathBuf, message: String },
-    #[error("cannot write state file {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    #[error("cannot write state file {path}: {cause}")]
+    Write { path: PathBuf, cause: std::io::Error },
     #[error("state file {path} is readable by others (mode {mode:o}); run `chmod 600 {path}`")]
     Exposed { path: PathBuf, mode: u32 },
 }
@@ -77,10 +77,13 @@ impl LocalState {
                 if mode & 0o077 != 0 {
                     return Err(StateError::Exposed { path: path.to_path_buf(), mode });
                 }
-                serde_saphyr::from_str(&text).map_err(|e| StateError::Parse { path: path.to_path_buf(), message: e.without_snippet().to_string() })?
+                serde_saphyr::from_str(&text).map_err(|e| StateError::Parse {
+                    path: path.to_path_buf(),
+                    message: e.without_snippet().to_string(),
+                })?
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => StateData::default(),
-            Err(source) => return Err(StateError::Read { path: path.to_path_buf(), source }),
+            Err(cause) => return Err(StateError::Read { path: path.to_path_buf(), cause }),
         };
         Ok(LocalState { path: path.to_path_buf(), saved: data.clone(), data })
     }
@@ -106,11 +109,13 @@ impl LocalState {
         if self.data == self.saved {
             return Ok(());
         }
-        let err = |source| StateError::Write { path: self.path.clone(), source };
+        let err = |cause| StateError::Write { path: self.path.clone(), cause };
         let text = serde_saphyr::to_string(&self.data).map_err(|e| err(std::io::Error::other(e.to_string())))?;
         let tmp = self.path.with_extension("yaml.tmp");
-        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(err)?;
-        f.write_all(b"# mailctl state: generated secrets and certificates. Keep private, keep backed up.\n").map_err(err)?;
+        let mut f =
+            std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(err)?;
+        f.write_all(b"# mailctl state: generated secrets and certificates. Keep private, keep backed up.\n")
+            .map_err(err)?;
         f.write_all(text.as_bytes()).map_err(err)?;
         f.sync_all().map_err(err)?;
         std::fs::rename(&tmp, &self.path).map_err(err)?;

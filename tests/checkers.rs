@@ -8,7 +8,7 @@ mod common;
 
 use std::process::Command;
 
-use mailctl::render::{sandbox, write_tree, RenderedHost};
+use mailctl::render::{RenderedHost, sandbox, write_tree};
 
 /// Runs every component's checker for every host; returns one line per failure.
 fn check_all(rendered: &[RenderedHost], out: &std::path::Path) -> Vec<String> {
@@ -36,10 +36,18 @@ fn check_all(rendered: &[RenderedHost], out: &std::path::Path) -> Vec<String> {
 }
 
 fn require_checkers() {
-    let missing: Vec<&str> = ["slaptest", "postconf", "doveconf", "nginx", "haproxy", "keepalived", "named-checkconf", "chronyd", "unshare"]
-        .into_iter()
-        .filter(|t| Command::new("sh").arg("-c").arg(format!("command -v {t} || test -x /usr/sbin/{t}")).output().map(|o| !o.status.success()).unwrap_or(true))
-        .collect();
+    let missing: Vec<&str> =
+        ["slaptest", "postconf", "doveconf", "nginx", "haproxy", "keepalived", "named-checkconf", "chronyd", "unshare"]
+            .into_iter()
+            .filter(|t| {
+                Command::new("sh")
+                    .arg("-c")
+                    .arg(format!("command -v {t} || test -x /usr/sbin/{t}"))
+                    .output()
+                    .map(|o| !o.status.success())
+                    .unwrap_or(true)
+            })
+            .collect();
     assert!(missing.is_empty(), "checkers missing: {missing:?}; run `sudo scripts/install-deps.sh` first");
     let uid = Command::new("id").arg("-u").output().unwrap();
     assert_eq!(String::from_utf8_lossy(&uid.stdout).trim(), "0", "the checker tests need root (mount namespaces)");
@@ -74,11 +82,16 @@ fn a_broken_config_is_caught_by_its_checker() {
     let main_cf = transport.files.iter_mut().find(|f| f.dest == "/etc/postfix/main.cf").unwrap();
     main_cf.content.extend_from_slice(b"smtpd_tls_security_levle = may\n");
     let nginx = transport.files.iter_mut().find(|f| f.dest == "/etc/nginx/nginx.conf").unwrap();
-    nginx.content = String::from_utf8_lossy(&nginx.content).replace("worker_connections 1024;", "worker_connections;").into_bytes();
+    nginx.content =
+        String::from_utf8_lossy(&nginx.content).replace("worker_connections 1024;", "worker_connections;").into_bytes();
     let out = tmp.path().join("tgg");
     write_tree(&out, &rendered).unwrap();
     let failures = check_all(&rendered, &out);
     assert_eq!(failures.len(), 2, "{failures:#?}");
-    assert!(failures[0].contains("transport / postfix") && failures[0].contains("smtpd_tls_security_levle"), "{}", failures[0]);
+    assert!(
+        failures[0].contains("transport / postfix") && failures[0].contains("smtpd_tls_security_levle"),
+        "{}",
+        failures[0]
+    );
     assert!(failures[1].contains("transport / nginx") && failures[1].contains("worker_connections"), "{}", failures[1]);
 }

@@ -77,12 +77,18 @@ fn duplicate_host_name() {
 
 #[test]
 fn duplicate_address() {
-    assert_error(&with("address: 10.0.0.4", "address: 10.0.0.3"), 14, 14, "address 10.0.0.3 of host `mbox` is already used by host `mta`");
+    assert_error(
+        &with("address: 10.0.0.4", "address: 10.0.0.3"),
+        14,
+        14,
+        "address 10.0.0.3 of host `mbox` is already used by host `mta`",
+    );
 }
 
 #[test]
 fn invalid_address() {
-    let d = assert_error(&with("address: 10.0.0.4", "address: 10.0.0.400"), 14, 14, "invalid host address `10.0.0.400`");
+    let d =
+        assert_error(&with("address: 10.0.0.4", "address: 10.0.0.400"), 14, 14, "invalid host address `10.0.0.400`");
     assert!(d.help.unwrap().contains("IPv4 or IPv6"));
 }
 
@@ -95,13 +101,19 @@ fn no_host_for_a_required_role() {
 
 #[test]
 fn account_in_an_undeclared_domain() {
-    let d = assert_error(&with("address: u@a.example", "address: u@c.example"), 18, 14, "domain `c.example`, which the cluster does not serve");
+    let d = assert_error(
+        &with("address: u@a.example", "address: u@c.example"),
+        18,
+        14,
+        "domain `c.example`, which the cluster does not serve",
+    );
     assert!(d.help.unwrap().contains("a.example, b.example"));
 }
 
 #[test]
 fn account_pinned_to_a_host_that_is_not_a_mailbox() {
-    let d = assert_error(&with("mailbox: mbox", "mailbox: mta"), 19, 14, "pinned to `mta`, which is not a mailbox host");
+    let d =
+        assert_error(&with("mailbox: mbox", "mailbox: mta"), 19, 14, "pinned to `mta`, which is not a mailbox host");
     assert_eq!(d.help.as_deref(), Some("mailbox hosts: mbox"));
     assert_error(&with("mailbox: mbox", "mailbox: mbox-9"), 19, 14, "pinned to unknown host `mbox-9`");
 }
@@ -147,8 +159,18 @@ fn every_error_is_reported_in_one_run() {
 
 #[test]
 fn more_semantic_mistakes_have_positions() {
-    assert_error(&with("fqdn: mbox.a.example", "fqdn: mta.a.example"), 15, 11, "FQDN `mta.a.example` of host `mbox` is already used");
-    assert_error(&with("domains: [a.example, b.example]", "domains: [a.example, a.example]"), 3, 24, "domain `a.example` is listed twice");
+    assert_error(
+        &with("fqdn: mbox.a.example", "fqdn: mta.a.example"),
+        15,
+        11,
+        "FQDN `mta.a.example` of host `mbox` is already used",
+    );
+    assert_error(
+        &with("domains: [a.example, b.example]", "domains: [a.example, a.example]"),
+        3,
+        24,
+        "domain `a.example` is listed twice",
+    );
     let text = format!("{BASE}rate_limit:\n  senders:\n    - {{ sender: u@a.example, messages: 5, period: soon }}\n");
     assert_error(&text, 23, 51, "invalid period `soon`");
     let text = format!("{BASE}nat:\n  public_address: 203.0.113.1\n  forwards:\n    - {{ host: gw, ports: [25] }}\n");
@@ -161,7 +183,9 @@ fn more_semantic_mistakes_have_positions() {
 fn validate_command_exit_codes_and_json() {
     let ok = common::mailctl().args(["validate", common::shipped("tgg").to_str().unwrap()]).output().unwrap();
     assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
-    let bad = common::mailctl().args(["validate", "--format", "json", "/dev/stdin"]).stdin_text(&with("roles: [ldap]", "roles: [dns]"));
+    let bad = common::mailctl()
+        .args(["validate", "--format", "json", "/dev/stdin"])
+        .stdin_text(&with("roles: [ldap]", "roles: [dns]"));
     assert_eq!(bad.status.code(), Some(2));
     let report: serde_json::Value = serde_json::from_slice(&bad.stdout).unwrap();
     assert_eq!(report["valid"], false);
@@ -179,7 +203,12 @@ trait StdinText {
 impl StdinText for std::process::Command {
     fn stdin_text(&mut self, text: &str) -> std::process::Output {
         use std::io::Write;
-        let mut child = self.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        let mut child = self
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
         child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
         child.wait_with_output().unwrap()
     }

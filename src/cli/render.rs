@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use serde_json::json;
 
-use super::{Cli, Format, EXIT_OK};
+use super::{Cli, EXIT_OK, Format};
 use crate::playbook::Playbook;
 use crate::render::{self, Renderer};
 use crate::state::LocalState;
@@ -43,7 +43,12 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
     match cli.format {
         Format::Text => {
             let files: usize = hosts.iter().map(|h| h.files.len()).sum();
-            println!("rendered {} host{}, {files} files into {}", hosts.len(), if hosts.len() == 1 { "" } else { "s" }, args.out.display());
+            println!(
+                "rendered {} host{}, {files} files into {}",
+                hosts.len(),
+                if hosts.len() == 1 { "" } else { "s" },
+                args.out.display()
+            );
             for h in &hosts {
                 let comps: Vec<&str> = h.components.iter().map(|c| c.name.as_str()).collect();
                 println!("  {:<16} {:>3} files  {}", h.host, h.files.len(), comps.join(" "));

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use super::{Cli, Format, EXIT_OK, EXIT_USAGE};
+use super::{Cli, EXIT_OK, EXIT_USAGE, Format};
 use crate::inventory::{self, Cluster, Diagnostic, Role};
 
 /// Check an inventory: syntax, unknown keys, and the cluster's consistency.
@@ -29,7 +29,10 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
     let (code, cluster, diagnostics) = match inventory::load(path) {
         Ok(l) => (EXIT_OK, Some(l.cluster), l.warnings),
         Err(e @ inventory::InventoryError::Unreadable { .. }) => {
-            println!("{}", json!({ "valid": false, "errors": [{ "file": path, "message": e.to_string() }], "warnings": [] }));
+            println!(
+                "{}",
+                json!({ "valid": false, "errors": [{ "file": path, "message": e.to_string() }], "warnings": [] })
+            );
             return Ok(EXIT_USAGE);
         }
         Err(e) => (EXIT_USAGE, None, e.diagnostics().to_vec()),

@@ -47,11 +47,7 @@ impl fmt::Display for Diagnostic {
             let pad = " ".repeat(gutter.len());
             let caret_at = self.column.saturating_sub(1) as usize;
             // Keep tabs in the caret line so the caret lands under the right character.
-            let lead: String = src
-                .chars()
-                .take(caret_at)
-                .map(|c| if c == '\t' { '\t' } else { ' ' })
-                .collect();
+            let lead: String = src.chars().take(caret_at).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
             write!(f, "\n{pad} |\n{gutter} | {src}\n{pad} | {lead}^")?;
         }
         if let Some(help) = &self.help {
@@ -97,10 +93,8 @@ impl<'a> Reporter<'a> {
         message: String,
         help: Option<String>,
     ) -> Diagnostic {
-        let source_line = (line > 0)
-            .then(|| self.source.lines().nth((line - 1) as usize))
-            .flatten()
-            .map(str::to_string);
+        let source_line =
+            (line > 0).then(|| self.source.lines().nth((line - 1) as usize)).flatten().map(str::to_string);
         Diagnostic { severity, file: self.file.to_path_buf(), line, column, message, help, source_line }
     }
 }

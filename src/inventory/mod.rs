@@ -25,8 +25,8 @@ pub struct Loaded {
 
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
-    #[error("cannot read inventory {path}: {source}")]
-    Unreadable { path: PathBuf, source: std::io::Error },
+    #[error("cannot read inventory {path}: {cause}")]
+    Unreadable { path: PathBuf, cause: std::io::Error },
     #[error("{}", render_all(.0))]
     Invalid(Vec<Diagnostic>),
 }
@@ -49,7 +49,7 @@ fn render_all(diags: &[Diagnostic]) -> String {
 
 pub fn load(path: &Path) -> Result<Loaded, InventoryError> {
     let text = std::fs::read_to_string(path)
-        .map_err(|source| InventoryError::Unreadable { path: path.to_path_buf(), source })?;
+        .map_err(|cause| InventoryError::Unreadable { path: path.to_path_buf(), cause })?;
     parse(&text, path)
 }
 

@@ -15,8 +15,8 @@ pub enum SecretRef {
 pub enum SecretError {
     #[error("secret {reference}: environment variable is not set")]
     EnvMissing { reference: String },
-    #[error("secret {reference}: cannot read {path}: {source}")]
-    FileUnreadable { reference: String, path: PathBuf, source: std::io::Error },
+    #[error("secret {reference}: cannot read {path}: {cause}")]
+    FileUnreadable { reference: String, path: PathBuf, cause: std::io::Error },
     #[error("secret {reference} is empty")]
     Empty { reference: String },
 }
@@ -39,14 +39,15 @@ impl SecretRef {
     /// Reads the secret. A trailing newline in a file is not part of it.
     pub fn resolve(&self, base_dir: &Path) -> Result<String, SecretError> {
         let value = match self {
-            SecretRef::Env(name) => std::env::var(name)
-                .map_err(|_| SecretError::EnvMissing { reference: self.to_string() })?,
+            SecretRef::Env(name) => {
+                std::env::var(name).map_err(|_| SecretError::EnvMissing { reference: self.to_string() })?
+            }
             SecretRef::File(path) => {
                 let full = base_dir.join(path);
-                let text = std::fs::read_to_string(&full).map_err(|source| SecretError::FileUnreadable {
+                let text = std::fs::read_to_string(&full).map_err(|cause| SecretError::FileUnreadable {
                     reference: self.to_string(),
                     path: full.clone(),
-                    source,
+                    cause,
                 })?;
                 text.trim_end_matches(['\n', '\r']).to_string()
             }

@@ -86,14 +86,22 @@ impl Validator<'_, '_> {
 
     fn domains(&mut self, list: &S<Vec<S<String>>>) -> Vec<String> {
         if list.value.is_empty() {
-            self.rep.error(list.referenced, "no mail domain given", Some("list at least one domain under cluster.domains".to_string()));
+            self.rep.error(
+                list.referenced,
+                "no mail domain given",
+                Some("list at least one domain under cluster.domains".to_string()),
+            );
         }
         let mut seen = HashSet::new();
         let mut out = Vec::new();
         for d in &list.value {
             let name = d.value.to_ascii_lowercase();
             if !is_hostname(&name) {
-                self.rep.error(d.referenced, format!("invalid domain `{}`", d.value), Some("a domain looks like example.com".to_string()));
+                self.rep.error(
+                    d.referenced,
+                    format!("invalid domain `{}`", d.value),
+                    Some("a domain looks like example.com".to_string()),
+                );
             } else if !seen.insert(name.clone()) {
                 self.rep.error(d.referenced, format!("domain `{name}` is listed twice"), None);
             } else {
@@ -109,7 +117,11 @@ impl Validator<'_, '_> {
             && !tz.value.contains("..")
             && tz.value.chars().all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c));
         if !valid_shape {
-            self.rep.error(tz.referenced, format!("invalid timezone `{}`", tz.value), Some("use an IANA name such as Asia/Jakarta or UTC".to_string()));
+            self.rep.error(
+                tz.referenced,
+                format!("invalid timezone `{}`", tz.value),
+                Some("use an IANA name such as Asia/Jakarta or UTC".to_string()),
+            );
         } else if zoneinfo.is_dir() && !zoneinfo.join(&tz.value).is_file() {
             self.rep.warning(
                 tz.referenced,
@@ -122,7 +134,11 @@ impl Validator<'_, '_> {
 
     fn ntp_server(&mut self, s: &S<String>) -> String {
         if s.value.parse::<IpAddr>().is_err() && !is_hostname(&s.value) {
-            self.rep.error(s.referenced, format!("invalid NTP server `{}`", s.value), Some("give a host name or an IP address".to_string()));
+            self.rep.error(
+                s.referenced,
+                format!("invalid NTP server `{}`", s.value),
+                Some("give a host name or an IP address".to_string()),
+            );
         }
         s.value.clone()
     }
@@ -130,7 +146,11 @@ impl Validator<'_, '_> {
     fn hostname(&mut self, n: &S<String>, what: &str) -> String {
         let name = n.value.to_ascii_lowercase();
         if !is_hostname(&name) || !name.contains('.') {
-            self.rep.error(n.referenced, format!("invalid {what} `{}`", n.value), Some("a fully qualified name such as mail.example.com".to_string()));
+            self.rep.error(
+                n.referenced,
+                format!("invalid {what} `{}`", n.value),
+                Some("a fully qualified name such as mail.example.com".to_string()),
+            );
         }
         name
     }
@@ -138,11 +158,18 @@ impl Validator<'_, '_> {
     fn ldap_suffix(&mut self, s: &S<String>) -> String {
         let ok = s.value.split(',').all(|rdn| {
             rdn.split_once('=').is_some_and(|(k, v)| {
-                !k.is_empty() && !v.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric()) && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                !k.is_empty()
+                    && !v.is_empty()
+                    && k.chars().all(|c| c.is_ascii_alphanumeric())
+                    && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
             })
         });
         if !ok {
-            self.rep.error(s.referenced, format!("invalid LDAP suffix `{}`", s.value), Some("e.g. dc=example,dc=com".to_string()));
+            self.rep.error(
+                s.referenced,
+                format!("invalid LDAP suffix `{}`", s.value),
+                Some("e.g. dc=example,dc=com".to_string()),
+            );
         }
         s.value.clone()
     }
@@ -151,12 +178,21 @@ impl Validator<'_, '_> {
         let t = q.value.trim();
         let digits = t.trim_end_matches(['K', 'M', 'G', 'T']);
         if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) || t.len() - digits.len() > 1 {
-            self.rep.error(q.referenced, format!("invalid quota `{}`", q.value), Some("a size such as 500M or 2G".to_string()));
+            self.rep.error(
+                q.referenced,
+                format!("invalid quota `{}`", q.value),
+                Some("a size such as 500M or 2G".to_string()),
+            );
         }
         t.to_string()
     }
 
-    fn hosts(&mut self, list: &S<Vec<schema::HostSpec>>, ssh: &schema::SshSpec, proxmox: Option<&schema::ProxmoxSpec>) -> Vec<Host> {
+    fn hosts(
+        &mut self,
+        list: &S<Vec<schema::HostSpec>>,
+        ssh: &schema::SshSpec,
+        proxmox: Option<&schema::ProxmoxSpec>,
+    ) -> Vec<Host> {
         let specs = &list.value;
         let mut names: HashMap<String, Location> = HashMap::new();
         let mut addresses: HashMap<IpAddr, String> = HashMap::new();
@@ -165,33 +201,53 @@ impl Validator<'_, '_> {
         for h in specs {
             let name = h.name.value.clone();
             if !is_name(&name) {
-                self.rep.error(h.name.referenced, format!("invalid host name `{name}`"), Some("use lower-case letters, digits and '-'".to_string()));
+                self.rep.error(
+                    h.name.referenced,
+                    format!("invalid host name `{name}`"),
+                    Some("use lower-case letters, digits and '-'".to_string()),
+                );
             } else if let Some(first) = names.get(&name) {
-                self.rep.error(h.name.referenced, format!("duplicate host name `{name}`"), Some(format!("it is first defined at line {}", first.line())));
+                self.rep.error(
+                    h.name.referenced,
+                    format!("duplicate host name `{name}`"),
+                    Some(format!("it is first defined at line {}", first.line())),
+                );
             } else {
                 names.insert(name.clone(), h.name.referenced);
             }
             let address = self.address(&h.address, "host address");
             if let Some(a) = address {
                 if let Some(other) = addresses.get(&a) {
-                    self.rep.error(h.address.referenced, format!("address {a} of host `{name}` is already used by host `{other}`"), Some("every host needs an address of its own".to_string()));
+                    self.rep.error(
+                        h.address.referenced,
+                        format!("address {a} of host `{name}` is already used by host `{other}`"),
+                        Some("every host needs an address of its own".to_string()),
+                    );
                 } else {
                     addresses.insert(a, name.clone());
                 }
             }
             let fqdn = self.hostname(&h.fqdn, "FQDN");
             if let Some(other) = fqdns.get(&fqdn) {
-                self.rep.error(h.fqdn.referenced, format!("FQDN `{fqdn}` of host `{name}` is already used by host `{other}`"), None);
+                self.rep.error(
+                    h.fqdn.referenced,
+                    format!("FQDN `{fqdn}` of host `{name}` is already used by host `{other}`"),
+                    None,
+                );
             } else {
                 fqdns.insert(fqdn.clone(), name.clone());
             }
             let roles = self.roles(h);
             self.role_sections(h, &roles);
             let capacity = h.capacity.as_ref().map(|c| c.value);
-            if let Some(c) = &h.capacity {
-                if !roles.contains(&Role::Mailbox) {
-                    self.rep.warning(c.referenced, format!("capacity on `{name}`, which is not a mailbox host, is ignored"), None);
-                }
+            if let Some(c) = &h.capacity
+                && !roles.contains(&Role::Mailbox)
+            {
+                self.rep.warning(
+                    c.referenced,
+                    format!("capacity on `{name}`, which is not a mailbox host, is ignored"),
+                    None,
+                );
             }
             let mta = h.mta.as_ref().map(|m| self.mta(m)).unwrap_or_default();
             let proxy = h.proxy.as_ref().map(|p| ProxySettings { haproxy: p.haproxy }).unwrap_or_default();
@@ -217,7 +273,11 @@ impl Validator<'_, '_> {
             });
         }
         if specs.is_empty() {
-            self.rep.error(list.referenced, "the inventory has no hosts", Some("list the cluster's servers under `hosts:`".to_string()));
+            self.rep.error(
+                list.referenced,
+                "the inventory has no hosts",
+                Some("list the cluster's servers under `hosts:`".to_string()),
+            );
         }
         hosts
     }
@@ -226,7 +286,11 @@ impl Validator<'_, '_> {
         let mut roles = BTreeSet::new();
         for r in &h.roles.value {
             if !roles.insert(r.value) {
-                self.rep.error(r.referenced, format!("role `{}` is listed twice for host `{}`", r.value, h.name.value), None);
+                self.rep.error(
+                    r.referenced,
+                    format!("role `{}` is listed twice for host `{}`", r.value, h.name.value),
+                    None,
+                );
             }
         }
         if roles.is_empty() {
@@ -237,11 +301,7 @@ impl Validator<'_, '_> {
 
     /// A role's settings block on a host without that role is a mistake worth naming.
     fn role_sections(&mut self, h: &schema::HostSpec, roles: &BTreeSet<Role>) {
-        let sections = [
-            (h.ldap.is_some(), Role::Ldap),
-            (h.mta.is_some(), Role::Mta),
-            (h.proxy.is_some(), Role::Proxy),
-        ];
+        let sections = [(h.ldap.is_some(), Role::Ldap), (h.mta.is_some(), Role::Mta), (h.proxy.is_some(), Role::Proxy)];
         for (present, role) in sections {
             if present && !roles.contains(&role) {
                 self.rep.error(
@@ -260,12 +320,22 @@ impl Validator<'_, '_> {
             .filter_map(|n| {
                 let parsed = n.value.parse::<IpNet>().or_else(|_| n.value.parse::<IpAddr>().map(IpNet::from));
                 if parsed.is_err() {
-                    self.rep.error(n.referenced, format!("invalid network `{}`", n.value), Some("write it as 192.168.1.0/24".to_string()));
+                    self.rep.error(
+                        n.referenced,
+                        format!("invalid network `{}`", n.value),
+                        Some("write it as 192.168.1.0/24".to_string()),
+                    );
                 }
                 parsed.ok()
             })
             .collect();
-        MtaSettings { mx: m.mx, mx_priority: m.mx_priority, submission: m.submission, relay_networks, purpose: m.purpose.clone() }
+        MtaSettings {
+            mx: m.mx,
+            mx_priority: m.mx_priority,
+            submission: m.submission,
+            relay_networks,
+            purpose: m.purpose.clone(),
+        }
     }
 
     fn vm(&mut self, h: &schema::HostSpec, proxmox: Option<&schema::ProxmoxSpec>) -> Option<Vm> {
@@ -341,8 +411,12 @@ impl Validator<'_, '_> {
             let problem = match provider {
                 None => Some(format!("LDAP replica `{}` names unknown host `{}`", spec.name.value, target.value)),
                 Some(p) if p.name == spec.name.value => Some("an LDAP host cannot replicate from itself".to_string()),
-                Some(p) if !p.has(Role::Ldap) => Some(format!("`{}` is not an LDAP host, so it cannot be replicated from", p.name)),
-                Some(p) if p.ldap_replica_of.is_some() => Some(format!("`{}` is itself a replica: replicate from the provider", p.name)),
+                Some(p) if !p.has(Role::Ldap) => {
+                    Some(format!("`{}` is not an LDAP host, so it cannot be replicated from", p.name))
+                }
+                Some(p) if p.ldap_replica_of.is_some() => {
+                    Some(format!("`{}` is itself a replica: replicate from the provider", p.name))
+                }
                 Some(_) => None,
             };
             if let Some(msg) = problem {
@@ -380,13 +454,21 @@ impl Validator<'_, '_> {
                 );
             }
             if let Some(line) = seen.get(&address) {
-                self.rep.error(a.address.referenced, format!("account `{address}` is listed twice"), Some(format!("it is first listed at line {line}")));
+                self.rep.error(
+                    a.address.referenced,
+                    format!("account `{address}` is listed twice"),
+                    Some(format!("it is first listed at line {line}")),
+                );
             } else {
                 seen.insert(address.clone(), a.address.referenced.line());
             }
             if let Some(m) = &a.mailbox {
                 match hosts.iter().find(|h| h.name == m.value) {
-                    None => self.rep.error(m.referenced, format!("account `{address}` is pinned to unknown host `{}`", m.value), Some(format!("mailbox hosts: {}", names_with(hosts, Role::Mailbox)))),
+                    None => self.rep.error(
+                        m.referenced,
+                        format!("account `{address}` is pinned to unknown host `{}`", m.value),
+                        Some(format!("mailbox hosts: {}", names_with(hosts, Role::Mailbox))),
+                    ),
                     Some(h) if !h.has(Role::Mailbox) => self.rep.error(
                         m.referenced,
                         format!("account `{address}` is pinned to `{}`, which is not a mailbox host", m.value),
@@ -413,7 +495,11 @@ impl Validator<'_, '_> {
             let pinned = accounts.iter().filter(|a| a.mailbox.as_deref() == Some(host.name.as_str())).count();
             if pinned as u64 > cap as u64 {
                 let at = spec.capacity.as_ref().map(|c| c.referenced).unwrap_or(spec.name.referenced);
-                self.rep.warning(at, format!("{pinned} accounts are pinned to `{}`, above its capacity of {cap}", host.name), None);
+                self.rep.warning(
+                    at,
+                    format!("{pinned} accounts are pinned to `{}`, above its capacity of {cap}", host.name),
+                    None,
+                );
             }
         }
     }
@@ -435,7 +521,11 @@ impl Validator<'_, '_> {
         let bypass: Vec<String> = r.bypass.iter().map(|b| self.local_address(b, domains, "bypassing sender")).collect();
         for (b, spec) in bypass.iter().zip(&r.bypass) {
             if seen.contains(b) {
-                self.rep.error(spec.referenced, format!("sender `{b}` both has a limit and bypasses limits"), Some("keep one of the two".to_string()));
+                self.rep.error(
+                    spec.referenced,
+                    format!("sender `{b}` both has a limit and bypasses limits"),
+                    Some("keep one of the two".to_string()),
+                );
             }
         }
         let internal_domains = r
@@ -454,14 +544,22 @@ impl Validator<'_, '_> {
 
     fn limit(&mut self, messages: &S<u32>, period: &S<String>) -> Limit {
         if messages.value == 0 {
-            self.rep.error(messages.referenced, "a limit of 0 messages blocks the sender entirely", Some("to block a sender, remove the account; to exempt one, use bypass".to_string()));
+            self.rep.error(
+                messages.referenced,
+                "a limit of 0 messages blocks the sender entirely",
+                Some("to block a sender, remove the account; to exempt one, use bypass".to_string()),
+            );
         }
         let parsed = humantime::parse_duration(period.value.trim())
             .ok()
             .or_else(|| period.value.trim().parse::<u64>().ok().map(Duration::from_secs))
             .filter(|d| d.as_secs() > 0);
         if parsed.is_none() {
-            self.rep.error(period.referenced, format!("invalid period `{}`", period.value), Some("a duration such as 1800s, 30m or 1h".to_string()));
+            self.rep.error(
+                period.referenced,
+                format!("invalid period `{}`", period.value),
+                Some("a duration such as 1800s, 30m or 1h".to_string()),
+            );
         }
         Limit { messages: messages.value, period: parsed.unwrap_or(Duration::from_secs(1)) }
     }
@@ -469,7 +567,11 @@ impl Validator<'_, '_> {
     fn local_address(&mut self, a: &S<String>, domains: &[String], what: &str) -> String {
         let address = a.value.to_ascii_lowercase();
         match split_address(&address) {
-            None => self.rep.error(a.referenced, format!("invalid {what} `{}`", a.value), Some("an address is user@domain".to_string())),
+            None => self.rep.error(
+                a.referenced,
+                format!("invalid {what} `{}`", a.value),
+                Some("an address is user@domain".to_string()),
+            ),
             Some((_, d)) if !domains.iter().any(|x| x == d) => self.rep.error(
                 a.referenced,
                 format!("{what} `{address}` is not in a domain the cluster serves"),
@@ -496,18 +598,35 @@ impl Validator<'_, '_> {
                 Some(_) => None,
             };
             if address.is_none() || prefix_len.is_none() {
-                self.rep.error(v.address.referenced, format!("invalid VIP address `{}`", v.address.value), Some("e.g. 192.168.30.254 or 192.168.30.254/24".to_string()));
+                self.rep.error(
+                    v.address.referenced,
+                    format!("invalid VIP address `{}`", v.address.value),
+                    Some("e.g. 192.168.30.254 or 192.168.30.254/24".to_string()),
+                );
             }
-            if let Some(a) = address {
-                if let Some(h) = hosts.iter().find(|h| h.address == a) {
-                    self.rep.error(v.address.referenced, format!("VIP {a} is host `{}`'s own address", h.name), Some("a floating address must be one no host owns".to_string()));
-                }
+            if let Some(a) = address
+                && let Some(h) = hosts.iter().find(|h| h.address == a)
+            {
+                self.rep.error(
+                    v.address.referenced,
+                    format!("VIP {a} is host `{}`'s own address", h.name),
+                    Some("a floating address must be one no host owns".to_string()),
+                );
             }
             let mut members = Vec::new();
             for h in &v.hosts.value {
                 match hosts.iter().find(|x| x.name == h.value) {
-                    None => self.rep.error(h.referenced, format!("VIP host `{}` does not exist", h.value), Some(format!("hosts: {}", hosts.iter().map(|h| h.name.as_str()).collect::<Vec<_>>().join(", ")))),
-                    Some(_) if members.contains(&h.value) => self.rep.error(h.referenced, format!("VIP host `{}` is listed twice", h.value), None),
+                    None => self.rep.error(
+                        h.referenced,
+                        format!("VIP host `{}` does not exist", h.value),
+                        Some(format!(
+                            "hosts: {}",
+                            hosts.iter().map(|h| h.name.as_str()).collect::<Vec<_>>().join(", ")
+                        )),
+                    ),
+                    Some(_) if members.contains(&h.value) => {
+                        self.rep.error(h.referenced, format!("VIP host `{}` is listed twice", h.value), None)
+                    }
                     Some(_) => members.push(h.value.clone()),
                 }
             }
@@ -517,7 +636,11 @@ impl Validator<'_, '_> {
             let router_id = v.router_id.as_ref().map(|r| r.value).unwrap_or(51u8.wrapping_add(i as u8));
             if !router_ids.insert(router_id) {
                 let at = v.router_id.as_ref().map(|r| r.referenced).unwrap_or(v.address.referenced);
-                self.rep.error(at, format!("two VIPs use virtual router id {router_id}"), Some("give each VIP its own router_id".to_string()));
+                self.rep.error(
+                    at,
+                    format!("two VIPs use virtual router id {router_id}"),
+                    Some("give each VIP its own router_id".to_string()),
+                );
             }
             out.push(Vip {
                 address: address.unwrap_or(IpAddr::from([0, 0, 0, 0])),
@@ -549,17 +672,25 @@ impl Validator<'_, '_> {
                 } else {
                     taken.insert(p.value, fw.host.value.clone());
                 }
-                if let Some(h) = host {
-                    if let Some(role) = role_for_port(p.value).filter(|r| !r.iter().any(|r| h.has(*r))) {
-                        self.rep.warning(
-                            p.referenced,
-                            format!("port {} is forwarded to `{}`, which has none of the roles that serve it ({})", p.value, h.name, role.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" or ")),
-                            None,
-                        );
-                    }
+                if let Some(h) = host
+                    && let Some(role) = role_for_port(p.value).filter(|r| !r.iter().any(|r| h.has(*r)))
+                {
+                    self.rep.warning(
+                        p.referenced,
+                        format!(
+                            "port {} is forwarded to `{}`, which has none of the roles that serve it ({})",
+                            p.value,
+                            h.name,
+                            role.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" or ")
+                        ),
+                        None,
+                    );
                 }
             }
-            forwards.push(NatForward { ports: fw.ports.value.iter().map(|p| p.value).collect(), host: fw.host.value.clone() });
+            forwards.push(NatForward {
+                ports: fw.ports.value.iter().map(|p| p.value).collect(),
+                host: fw.host.value.clone(),
+            });
         }
         Nat { public_address, forwards }
     }
@@ -567,10 +698,18 @@ impl Validator<'_, '_> {
     fn tls(&mut self, t: &schema::TlsSpec) -> Tls {
         if let Some(ca) = &t.ca {
             if ca.value != "generate" {
-                self.rep.error(ca.referenced, format!("unknown tls.ca mode `{}`", ca.value), Some("the only mode is `generate` (a cluster CA kept in the state file)".to_string()));
+                self.rep.error(
+                    ca.referenced,
+                    format!("unknown tls.ca mode `{}`", ca.value),
+                    Some("the only mode is `generate` (a cluster CA kept in the state file)".to_string()),
+                );
             }
             if t.certificate.is_some() || t.key.is_some() {
-                self.rep.error(ca.referenced, "tls gives both `ca: generate` and certificate files", Some("keep one of the two".to_string()));
+                self.rep.error(
+                    ca.referenced,
+                    "tls gives both `ca: generate` and certificate files",
+                    Some("keep one of the two".to_string()),
+                );
             }
             return Tls::GenerateCa;
         }
@@ -581,7 +720,11 @@ impl Validator<'_, '_> {
                 None => Tls::GenerateCa,
             },
             (Some(cert), None) => {
-                self.rep.error(cert.referenced, "tls.certificate given without tls.key", Some("add `key: file:PATH` for its private key".to_string()));
+                self.rep.error(
+                    cert.referenced,
+                    "tls.certificate given without tls.key",
+                    Some("add `key: file:PATH` for its private key".to_string()),
+                );
                 Tls::GenerateCa
             }
             (None, Some(key)) => {
@@ -593,17 +736,35 @@ impl Validator<'_, '_> {
 
     fn proxmox(&mut self, p: &schema::ProxmoxSpec) -> Proxmox {
         if !p.api_url.value.starts_with("https://") {
-            self.rep.error(p.api_url.referenced, format!("Proxmox API URL `{}` is not https", p.api_url.value), Some("e.g. https://pve.example.com:8006/api2/json".to_string()));
+            self.rep.error(
+                p.api_url.referenced,
+                format!("Proxmox API URL `{}` is not https", p.api_url.value),
+                Some("e.g. https://pve.example.com:8006/api2/json".to_string()),
+            );
         }
-        let token_ok = p.token_id.value.split_once('@').and_then(|(user, rest)| rest.split_once('!').map(|(realm, tok)| (user, realm, tok))).is_some_and(|(u, r, t)| !u.is_empty() && !r.is_empty() && !t.is_empty());
+        let token_ok = p
+            .token_id
+            .value
+            .split_once('@')
+            .and_then(|(user, rest)| rest.split_once('!').map(|(realm, tok)| (user, realm, tok)))
+            .is_some_and(|(u, r, t)| !u.is_empty() && !r.is_empty() && !t.is_empty());
         if !token_ok {
-            self.rep.error(p.token_id.referenced, format!("invalid Proxmox token id `{}`", p.token_id.value), Some("it looks like user@realm!tokenname".to_string()));
+            self.rep.error(
+                p.token_id.referenced,
+                format!("invalid Proxmox token id `{}`", p.token_id.value),
+                Some("it looks like user@realm!tokenname".to_string()),
+            );
         }
-        let token_secret = self.secret(&p.token_secret, "Proxmox token secret").unwrap_or(SecretRef::Env(String::new()));
+        let token_secret =
+            self.secret(&p.token_secret, "Proxmox token secret").unwrap_or(SecretRef::Env(String::new()));
         if let Some(fp) = &p.fingerprint {
             let hex: String = fp.value.chars().filter(|c| *c != ':').collect();
             if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-                self.rep.error(fp.referenced, "invalid certificate fingerprint", Some("the SHA-256 fingerprint, 32 hex pairs separated by ':'".to_string()));
+                self.rep.error(
+                    fp.referenced,
+                    "invalid certificate fingerprint",
+                    Some("the SHA-256 fingerprint, 32 hex pairs separated by ':'".to_string()),
+                );
             }
         }
         let gateway = p.gateway.as_ref().and_then(|g| self.address(g, "gateway"));
@@ -630,24 +791,47 @@ impl Validator<'_, '_> {
 
     fn lab(&mut self, l: &schema::LabSpec, specs: &[schema::HostSpec], vips: &[Vip]) -> Lab {
         let Ok(subnet) = l.subnet.value.parse::<IpNet>() else {
-            self.rep.error(l.subnet.referenced, format!("invalid lab subnet `{}`", l.subnet.value), Some("e.g. 10.99.0.0/24".to_string()));
+            self.rep.error(
+                l.subnet.referenced,
+                format!("invalid lab subnet `{}`", l.subnet.value),
+                Some("e.g. 10.99.0.0/24".to_string()),
+            );
             return Lab { subnet: IpNet::default(), bridge: l.bridge.clone() };
         };
         let bridge_address = subnet.hosts().next();
-        if l.bridge.is_empty() || l.bridge.len() > 15 || !l.bridge.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            self.rep.error(l.subnet.referenced, format!("invalid lab bridge name `{}`", l.bridge), Some("at most 15 letters, digits, '-' or '_'".to_string()));
+        if l.bridge.is_empty()
+            || l.bridge.len() > 15
+            || !l.bridge.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            self.rep.error(
+                l.subnet.referenced,
+                format!("invalid lab bridge name `{}`", l.bridge),
+                Some("at most 15 letters, digits, '-' or '_'".to_string()),
+            );
         }
         for h in specs {
             let Ok(a) = h.address.value.parse::<IpAddr>() else { continue };
             if !subnet.contains(&a) || a == subnet.network() || a == subnet.broadcast() {
-                self.rep.error(h.address.referenced, format!("host `{}` at {a} is outside the lab subnet {subnet}", h.name.value), None);
+                self.rep.error(
+                    h.address.referenced,
+                    format!("host `{}` at {a} is outside the lab subnet {subnet}", h.name.value),
+                    None,
+                );
             } else if Some(a) == bridge_address {
-                self.rep.error(h.address.referenced, format!("host `{}` takes {a}, the lab bridge's address", h.name.value), Some("the bridge uses the subnet's first address".to_string()));
+                self.rep.error(
+                    h.address.referenced,
+                    format!("host `{}` takes {a}, the lab bridge's address", h.name.value),
+                    Some("the bridge uses the subnet's first address".to_string()),
+                );
             }
         }
         for v in vips {
             if !subnet.contains(&v.address) {
-                self.rep.error(l.subnet.referenced, format!("VIP {} is outside the lab subnet {subnet}", v.address), None);
+                self.rep.error(
+                    l.subnet.referenced,
+                    format!("VIP {} is outside the lab subnet {subnet}", v.address),
+                    None,
+                );
             }
         }
         Lab { subnet, bridge: l.bridge.clone() }
@@ -656,7 +840,11 @@ impl Validator<'_, '_> {
     fn address(&mut self, a: &S<String>, what: &str) -> Option<IpAddr> {
         let parsed = a.value.parse::<IpAddr>();
         if parsed.is_err() {
-            self.rep.error(a.referenced, format!("invalid {what} `{}`", a.value), Some("an IPv4 or IPv6 address such as 172.16.0.2".to_string()));
+            self.rep.error(
+                a.referenced,
+                format!("invalid {what} `{}`", a.value),
+                Some("an IPv4 or IPv6 address such as 172.16.0.2".to_string()),
+            );
         }
         parsed.ok()
     }
@@ -666,7 +854,11 @@ impl Validator<'_, '_> {
         let parsed = SecretRef::parse(&s.value);
         if parsed.is_none() {
             let looks_like_ref = s.value.starts_with("env:") || s.value.starts_with("file:");
-            let message = if looks_like_ref { format!("malformed secret reference for the {what}") } else { format!("the {what} is given in plaintext") };
+            let message = if looks_like_ref {
+                format!("malformed secret reference for the {what}")
+            } else {
+                format!("the {what} is given in plaintext")
+            };
             self.rep.error(s.referenced, message, Some("write `env:NAME` (an environment variable) or `file:PATH` (a file, relative to the inventory); mailctl keeps no secret in the inventory".to_string()));
             if let Some(d) = self.rep.diagnostics.last_mut() {
                 d.source_line = d.source_line.as_ref().map(|line| mask_from(line, s.referenced.column()));

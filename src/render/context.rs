@@ -159,7 +159,11 @@ impl SharedContext {
             .ok_or_else(|| RenderError::Cluster("no LDAP provider host".to_string()))?;
         let replicas: Vec<&Host> = cluster.hosts_with(Role::Ldap).filter(|h| h.ldap_replica_of.is_some()).collect();
         let suffix = &cluster.ldap_suffix;
-        let uris = std::iter::once(provider).chain(replicas.iter().copied()).map(|h| format!("ldap://{}", h.fqdn)).collect::<Vec<_>>().join(" ");
+        let uris = std::iter::once(provider)
+            .chain(replicas.iter().copied())
+            .map(|h| format!("ldap://{}", h.fqdn))
+            .collect::<Vec<_>>()
+            .join(" ");
         let ldap = LdapCtx {
             suffix,
             accounts_base: format!("ou=accounts,{suffix}"),
@@ -199,7 +203,8 @@ impl SharedContext {
         };
         let zones = zones(cluster, &public_addresses, state);
         let vrrp_passwords = cluster.vips.iter().map(|v| state.secret(&format!("vrrp_{}", v.router_id), 8)).collect();
-        let by_role: BTreeMap<&str, Vec<&Host>> = Role::ALL.iter().map(|r| (r.as_str(), cluster.hosts_with(*r).collect())).collect();
+        let by_role: BTreeMap<&str, Vec<&Host>> =
+            Role::ALL.iter().map(|r| (r.as_str(), cluster.hosts_with(*r).collect())).collect();
         let mx_hosts: Vec<&Host> = cluster.hosts_with(Role::Mta).filter(|h| h.mta.mx).collect();
 
         let shared = minijinja::context! {
@@ -256,17 +261,25 @@ fn rate_limit(cluster: &Cluster) -> Option<RateLimitCtx> {
     // policyd-rate-limit's cleaner keeps twice the longest DEFAULT window: a default shorter
     // than some sender's window would forget that sender's mail too early. Without a default
     // we add a limit no one reaches over the longest window, for that reason alone.
-    let longest = rl.senders.iter().map(|s| s.limit.period.as_secs()).chain(rl.default.map(|d| d.period.as_secs())).max().unwrap_or(3600);
+    let longest = rl
+        .senders
+        .iter()
+        .map(|s| s.limit.period.as_secs())
+        .chain(rl.default.map(|d| d.period.as_secs()))
+        .max()
+        .unwrap_or(3600);
     let mut default: Vec<[u64; 2]> = rl.default.iter().map(pair).collect();
     if default.iter().all(|d| d[1] < longest) {
         default.push([1_000_000, longest]);
     }
-    let mut by_sender: BTreeMap<String, Vec<[u64; 2]>> = rl.senders.iter().map(|s| (s.sender.clone(), vec![pair(&s.limit)])).collect();
+    let mut by_sender: BTreeMap<String, Vec<[u64; 2]>> =
+        rl.senders.iter().map(|s| (s.sender.clone(), vec![pair(&s.limit)])).collect();
     for b in &rl.bypass {
         by_sender.insert(b.clone(), Vec::new());
     }
-    let internal_regexp = (!rl.internal_domains.is_empty())
-        .then(|| format!("@({})$", rl.internal_domains.iter().map(|d| d.replace('.', "\\.")).collect::<Vec<_>>().join("|")));
+    let internal_regexp = (!rl.internal_domains.is_empty()).then(|| {
+        format!("@({})$", rl.internal_domains.iter().map(|d| d.replace('.', "\\.")).collect::<Vec<_>>().join("|"))
+    });
     Some(RateLimitCtx { default, by_sender, internal_regexp })
 }
 
@@ -279,16 +292,27 @@ fn zones(cluster: &Cluster, public: &[IpAddr], state: &mut LocalState) -> Vec<Zo
         .domains
         .iter()
         .map(|domain| {
-            let mut records: Vec<Record> = name_servers.iter().map(|n| Record { name: "@".into(), kind: "NS", value: format!("{}.", n.fqdn) }).collect();
+            let mut records: Vec<Record> = name_servers
+                .iter()
+                .map(|n| Record { name: "@".into(), kind: "NS", value: format!("{}.", n.fqdn) })
+                .collect();
             for h in &mx {
-                records.push(Record { name: "@".into(), kind: "MX", value: format!("{} {}.", h.mta.mx_priority, h.fqdn) });
+                records.push(Record {
+                    name: "@".into(),
+                    kind: "MX",
+                    value: format!("{} {}.", h.mta.mx_priority, h.fqdn),
+                });
             }
             records.push(Record { name: "@".into(), kind: "TXT", value: "\"v=spf1 mx ~all\"".into() });
             let suffix = format!(".{domain}");
             let mut names = Vec::new();
             for h in &cluster.hosts {
                 if let Some(rel) = h.fqdn.strip_suffix(&suffix) {
-                    records.push(Record { name: rel.to_string(), kind: addr_kind(&h.address), value: h.address.to_string() });
+                    records.push(Record {
+                        name: rel.to_string(),
+                        kind: addr_kind(&h.address),
+                        value: h.address.to_string(),
+                    });
                     names.push(rel.to_string());
                 }
             }
@@ -306,7 +330,13 @@ fn zones(cluster: &Cluster, public: &[IpAddr], state: &mut LocalState) -> Vec<Zo
                 names.push(name);
             }
             let serial = zone_serial(state, domain, &records);
-            Zone { name: domain.clone(), serial, primary_ns: format!("{}.", ns.fqdn), hostmaster: format!("hostmaster.{domain}."), records }
+            Zone {
+                name: domain.clone(),
+                serial,
+                primary_ns: format!("{}.", ns.fqdn),
+                hostmaster: format!("hostmaster.{domain}."),
+                records,
+            }
         })
         .collect()
 }
@@ -319,7 +349,11 @@ fn zone_serial(state: &mut LocalState, domain: &str, records: &[Record]) -> u32 
     }
     let digest: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
     let today = today_serial_base();
-    let entry = state.data.zones.entry(domain.to_string()).or_insert_with(|| ZoneSerial { digest: digest.clone(), serial: today });
+    let entry = state
+        .data
+        .zones
+        .entry(domain.to_string())
+        .or_insert_with(|| ZoneSerial { digest: digest.clone(), serial: today });
     if entry.digest != digest {
         entry.digest = digest;
         entry.serial = (entry.serial + 1).max(today);
@@ -368,7 +402,8 @@ fn tls_source(cluster: &Cluster, state: &mut LocalState) -> Result<TlsSource, Re
         Tls::Files { certificate, key } => {
             let base = cluster.base_dir();
             let path = base.join(certificate);
-            let cert = std::fs::read_to_string(&path).map_err(|e| RenderError::Cluster(format!("cannot read TLS certificate {}: {e}", path.display())))?;
+            let cert = std::fs::read_to_string(&path)
+                .map_err(|e| RenderError::Cluster(format!("cannot read TLS certificate {}: {e}", path.display())))?;
             let key = key.resolve(&base).map_err(|e| RenderError::Cluster(format!("TLS key: {e}")))?;
             // With bought certificates the chain's last element stands in for the CA bundle.
             let ca = last_pem_block(&cert).unwrap_or_else(|| cert.clone());
@@ -386,7 +421,8 @@ fn tls_source(cluster: &Cluster, state: &mut LocalState) -> Result<TlsSource, Re
                 let issued = match current {
                     Some(c) => c,
                     None => {
-                        let c = pki::issue(pki, &names).map_err(|e| RenderError::Cluster(format!("host {}: {e}", h.name)))?;
+                        let c = pki::issue(pki, &names)
+                            .map_err(|e| RenderError::Cluster(format!("host {}: {e}", h.name)))?;
                         pki.hosts.insert(h.name.clone(), c.clone());
                         c
                     }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use include_dir::{include_dir, Dir};
+use include_dir::{Dir, include_dir};
 use minijinja::{Environment, UndefinedBehavior, Value};
 use serde::Serialize;
 
@@ -27,8 +27,8 @@ pub enum RenderError {
     #[error("{0}")]
     Cluster(String),
     // Plain Display only: the alternate form lists the template's variables, secrets included.
-    #[error("host {host}: {what}: {source}")]
-    Template { host: String, what: String, source: minijinja::Error },
+    #[error("host {host}: {what}: {cause}")]
+    Template { host: String, what: String, cause: minijinja::Error },
     #[error("templates: {0}")]
     Templates(String),
     #[error("{path}: {message}")]
@@ -91,8 +91,9 @@ impl Renderer {
         }
         for c in &playbook.components {
             for f in &c.files {
-                env.get_template(&f.template)
-                    .map_err(|e| RenderError::Templates(format!("component {}: template {}: {e}", c.name, f.template)))?;
+                env.get_template(&f.template).map_err(|e| {
+                    RenderError::Templates(format!("component {}: template {}: {e}", c.name, f.template))
+                })?;
             }
         }
         Ok(Renderer { env, playbook })
@@ -104,11 +105,19 @@ impl Renderer {
 
     /// Renders the named hosts (all when `only` is empty). Generated secrets and
     /// certificates are added to `state`; the caller saves it.
-    pub fn render(&self, cluster: &Cluster, state: &mut LocalState, only: &[String]) -> Result<Vec<RenderedHost>, RenderError> {
+    pub fn render(
+        &self,
+        cluster: &Cluster,
+        state: &mut LocalState,
+        only: &[String],
+    ) -> Result<Vec<RenderedHost>, RenderError> {
         for name in only {
             if cluster.host(name).is_none() {
                 let known: Vec<&str> = cluster.hosts.iter().map(|h| h.name.as_str()).collect();
-                return Err(RenderError::Cluster(format!("no host `{name}` in the inventory (hosts: {})", known.join(", "))));
+                return Err(RenderError::Cluster(format!(
+                    "no host `{name}` in the inventory (hosts: {})",
+                    known.join(", ")
+                )));
             }
         }
         let shared = SharedContext::build(cluster, state)?;
@@ -121,32 +130,37 @@ impl Renderer {
     }
 
     fn render_host(&self, host: &Host, ctx: &Value) -> Result<RenderedHost, RenderError> {
-        let err = |what: String| move |source| RenderError::Template { host: host.name.clone(), what, source };
+        let err = |what: String| move |cause| RenderError::Template { host: host.name.clone(), what, cause };
         let mut components = Vec::new();
         let mut files = Vec::new();
-        let mut comps: Vec<_> = self.playbook.components.iter().filter_map(|c| self.playbook.stage_for(c, host).map(|s| (s, c))).collect();
+        let mut comps: Vec<_> =
+            self.playbook.components.iter().filter_map(|c| self.playbook.stage_for(c, host).map(|s| (s, c))).collect();
         comps.sort_by_key(|(s, _)| self.playbook.stage_index(*s));
         for (stage, c) in comps {
-            if let Some(expr) = &c.when {
-                if !self.truthy(expr, ctx).map_err(err(format!("component {} `when`", c.name)))? {
-                    continue;
-                }
+            if !self.applies(&c.when, ctx).map_err(err(format!("component {} `when`", c.name)))? {
+                continue;
             }
             for f in &c.files {
-                if let Some(expr) = &f.when {
-                    if !self.truthy(expr, ctx).map_err(err(format!("{} `when`", f.dest)))? {
-                        continue;
-                    }
+                if !self.applies(&f.when, ctx).map_err(err(format!("{} `when`", f.dest)))? {
+                    continue;
                 }
                 let items: Vec<Value> = match &f.foreach {
                     None => vec![Value::UNDEFINED],
                     Some(list) => {
-                        let v = self.env.compile_expression(list).and_then(|e| e.eval(ctx)).map_err(err(format!("{} foreach", f.dest)))?;
+                        let v = self
+                            .env
+                            .compile_expression(list)
+                            .and_then(|e| e.eval(ctx))
+                            .map_err(err(format!("{} foreach", f.dest)))?;
                         v.try_iter().map_err(err(format!("{} foreach", f.dest)))?.collect()
                     }
                 };
                 for item in items {
-                    let fctx = if item.is_undefined() { ctx.clone() } else { minijinja::context! { item => item, ..ctx.clone() } };
+                    let fctx = if item.is_undefined() {
+                        ctx.clone()
+                    } else {
+                        minijinja::context! { item => item, ..ctx.clone() }
+                    };
                     let dest = self.env.render_str(&f.dest, &fctx).map_err(err(format!("path {}", f.dest)))?;
                     let tmpl = self.env.get_template(&f.template).map_err(err(f.template.clone()))?;
                     let content = tmpl.render(&fctx).map_err(err(format!("{dest} (template {})", f.template)))?;
@@ -173,8 +187,12 @@ impl Renderer {
         Ok(RenderedHost { host: host.name.clone(), components, files })
     }
 
-    fn truthy(&self, expr: &str, ctx: &Value) -> Result<bool, minijinja::Error> {
-        Ok(self.env.compile_expression(expr)?.eval(ctx)?.is_true())
+    /// A playbook `when` condition: absent means always.
+    fn applies(&self, when: &Option<String>, ctx: &Value) -> Result<bool, minijinja::Error> {
+        match when {
+            None => Ok(true),
+            Some(expr) => Ok(self.env.compile_expression(expr)?.eval(ctx)?.is_true()),
+        }
     }
 }
 
@@ -185,7 +203,8 @@ fn load_builtin(env: &mut Environment<'static>, dir: &'static Dir<'static>) -> R
             include_dir::DirEntry::File(f) => {
                 let name = f.path().to_string_lossy().to_string();
                 let text = f.contents_utf8().ok_or_else(|| RenderError::Templates(format!("{name} is not UTF-8")))?;
-                env.add_template(leak(name.clone()), text).map_err(|e| RenderError::Templates(format!("{name}: {e}")))?;
+                env.add_template(leak(name.clone()), text)
+                    .map_err(|e| RenderError::Templates(format!("{name}: {e}")))?;
             }
         }
     }
@@ -201,7 +220,8 @@ fn load_dir(env: &mut Environment<'static>, root: &Path, dir: &Path) -> Result<(
             continue;
         }
         let name = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().to_string();
-        let text = std::fs::read_to_string(&path).map_err(|e| RenderError::Templates(format!("{}: {e}", path.display())))?;
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| RenderError::Templates(format!("{}: {e}", path.display())))?;
         env.add_template_owned(name.clone(), text).map_err(|e| RenderError::Templates(format!("{name}: {e}")))?;
     }
     Ok(())
@@ -227,7 +247,8 @@ pub fn write_tree(out: &Path, hosts: &[RenderedHost]) -> Result<(), RenderError>
         if !is_ours && !empty {
             return Err(RenderError::Output {
                 path: out.to_path_buf(),
-                message: "directory is not empty and is not an earlier `mailctl render` output; choose another --out".to_string(),
+                message: "directory is not empty and is not an earlier `mailctl render` output; choose another --out"
+                    .to_string(),
             });
         }
     }
@@ -256,5 +277,8 @@ pub fn write_tree(out: &Path, hosts: &[RenderedHost]) -> Result<(), RenderError>
 }
 
 fn load_manifest(out: &Path) -> BTreeMap<String, serde_json::Value> {
-    std::fs::read_to_string(out.join("manifest.json")).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default()
+    std::fs::read_to_string(out.join("manifest.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
 }

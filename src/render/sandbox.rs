@@ -7,7 +7,8 @@
 /// for each of `top_dirs` (and a throwaway /run). Exits with the checker's status.
 pub fn check_script(new_root: &str, top_dirs: &[String], check: &str) -> String {
     let mut inner = String::from("set -eu\ns=$1\nmount -t tmpfs mailctl-check \"$s\"\n");
-    let mut layered: Vec<(String, Option<String>)> = top_dirs.iter().map(|d| (d.clone(), Some(format!("{new_root}/{d}")))).collect();
+    let mut layered: Vec<(String, Option<String>)> =
+        top_dirs.iter().map(|d| (d.clone(), Some(format!("{new_root}/{d}")))).collect();
     if !top_dirs.iter().any(|d| d == "run") {
         layered.push(("run".to_string(), None));
     }

@@ -1,0 +1,205 @@
+//! Rendering: every shipped inventory renders, each topology gets the files its roles
+//! imply, re-renders are byte-identical, and `mailctl render` writes a tree with modes.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+
+use mailctl::render::context::{DovecotMode, dovecot_mode};
+
+#[test]
+fn every_shipped_inventory_validates_and_renders() {
+    let tmp = tempfile::tempdir().unwrap();
+    for name in common::SHIPPED {
+        let cluster = common::load(&common::shipped(name));
+        let hosts = common::render(&cluster, tmp.path());
+        assert_eq!(hosts.len(), cluster.hosts.len(), "{name}");
+        for h in &hosts {
+            let dests: Vec<&str> = h.files.iter().map(|f| f.dest.as_str()).collect();
+            for always in ["/etc/hosts", "/etc/chrony/chrony.conf", "/etc/ssl/mailctl/host.pem"] {
+                assert!(dests.contains(&always), "{name}/{} lacks {always}", h.host);
+            }
+        }
+    }
+}
+
+#[test]
+fn tgg_routes_each_account_to_its_mailbox_over_lmtp_and_defers_moves() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hosts = common::render(&common::load(&common::shipped("tgg")), tmp.path());
+    let main_cf = common::file(&hosts, "transport", "/etc/postfix/main.cf");
+    assert!(main_cf.contains("virtual_mailbox_domains = tgg.net.id gec-course.com"));
+    assert!(main_cf.contains(
+        "transport_maps = proxy:ldap:/etc/postfix/ldap/moving.cf, proxy:ldap:/etc/postfix/ldap/transport.cf"
+    ));
+    assert!(main_cf.contains("defer_transports = moving"));
+    let transport = common::file(&hosts, "transport", "/etc/postfix/ldap/transport.cf");
+    assert!(
+        transport.contains("result_attribute = mailHost") && transport.contains("result_format = lmtp:inet:[%s]:24")
+    );
+    let moving = common::file(&hosts, "transport", "/etc/postfix/ldap/moving.cf");
+    assert!(moving.contains("(mailctlState=moving)") && moving.contains("result_format = moving:"));
+    let master = common::file(&hosts, "transport", "/etc/postfix/master.cf");
+    assert!(
+        master.contains("\nsubmission inet")
+            && master.contains("\nsubmissions inet")
+            && master.contains("\nmoving    unix")
+    );
+    let proxy_ldap = common::file(&hosts, "transport", "/etc/dovecot/dovecot-ldap.conf.ext");
+    assert!(proxy_ldap.contains("=proxy=y, =host=%{ldap:mailHost}, =delay_until=%{ldap:mailctlHoldUntil:0}"));
+    let backend = common::file(&hosts, "mbox-2", "/etc/dovecot/dovecot.conf");
+    assert!(backend.contains("protocols = imap pop3 lmtp") && backend.contains("doveadm_port = 2425"));
+    let zone = common::file(&hosts, "ldap", "/etc/bind/zones/db.gec-course.com");
+    assert!(zone.contains("@\tIN\tMX\t10 transport.tgg.net.id.") && zone.contains("mail\tIN\tA\t172.16.0.4"));
+    let hosts_file = common::file(&hosts, "mbox-1", "/etc/hosts");
+    assert!(hosts_file.contains("172.16.0.5\tmbox-2.tgg.net.id mbox-2\n"));
+    let chrony = common::file(&hosts, "mbox-1", "/etc/chrony/chrony.conf");
+    assert!(chrony.contains("server ldap.tgg.net.id iburst prefer"), "mailbox hosts follow the LDAP host's clock");
+}
+
+#[test]
+fn each_topology_gets_what_its_roles_imply() {
+    let tmp = tempfile::tempdir().unwrap();
+    // HUDEDU: user1 50 recipients / 1800 s, user2 exempt, internal mail not counted.
+    let hosts = common::render(&common::load(&common::shipped("hudedu")), tmp.path());
+    let rl = common::file(&hosts, "mta", "/etc/policyd-rate-limit.yaml");
+    assert!(rl.contains("\"user1@hudedu.net\": [[50, 1800]]") && rl.contains("\"user2@hudedu.net\": []"), "{rl}");
+    assert_eq!(
+        common::file(&hosts, "mta", "/etc/postfix/ratelimit_recipients").lines().last(),
+        Some("!/@(hudedu\\.net)$/\tratelimit")
+    );
+    // LV Logistics: HAProxy on gszhap balances SMTP over both MTAs.
+    let hosts = common::render(&common::load(&common::shipped("lvlogistics")), tmp.path());
+    let hap = common::file(&hosts, "gszhap", "/etc/haproxy/haproxy.cfg");
+    assert!(
+        hap.contains("server gsmta1 192.168.138.83:25 check") && hap.contains("server gsmta2 192.168.138.84:587 check"),
+        "{hap}"
+    );
+    // SMKNH: both nodes carry everything; keepalived floats the VIP; LDAP replicates.
+    let cluster = common::load(&common::shipped("smknh"));
+    assert_eq!(dovecot_mode(cluster.host("srv1").unwrap()), Some(DovecotMode::ProxyMaybe));
+    let hosts = common::render(&cluster, tmp.path());
+    let ka1 = common::file(&hosts, "srv1", "/etc/keepalived/keepalived.conf");
+    let ka2 = common::file(&hosts, "srv2", "/etc/keepalived/keepalived.conf");
+    assert!(ka1.contains("192.168.30.254/24 dev eth0") && ka1.contains("priority 150") && ka2.contains("priority 140"));
+    assert!(common::file(&hosts, "srv2", "/etc/ldap/slapd.conf").contains("provider=ldap://srv1.smknh.sch.id"));
+    assert!(common::file(&hosts, "srv1", "/etc/ldap/slapd.conf").contains("overlay\t\tsyncprov"));
+    // Excellent: the incoming MX is in DNS, the submission-only hosts are not.
+    let hosts = common::render(&common::load(&common::shipped("excellent")), tmp.path());
+    let zone = common::file(&hosts, "ldap-1", "/etc/bind/zones/db.excellent.co.id");
+    assert!(zone.contains("MX\t10 mx.excellent.co.id.") && !zone.contains("MX\t10 smtp.excellent.co.id."));
+    assert!(zone.contains("mail\tIN\tA\t10.20.0.40"), "the public name points at the proxies' VIP");
+    assert!(!common::file(&hosts, "mx-in", "/etc/postfix/master.cf").contains("submission inet"));
+    assert!(common::file(&hosts, "smtp-app", "/etc/postfix/main.cf").contains("10.20.10.0/24"));
+}
+
+#[test]
+fn rerendering_is_byte_identical() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cluster = common::load(&common::shipped("excellent"));
+    let first = common::render(&cluster, tmp.path());
+    let second = common::render(&cluster, tmp.path());
+    for (a, b) in first.iter().zip(&second) {
+        for (fa, fb) in a.files.iter().zip(&b.files) {
+            assert_eq!(fa.dest, fb.dest);
+            assert!(fa.content == fb.content, "{}:{} changed between renders", a.host, fa.dest);
+        }
+    }
+}
+
+#[test]
+fn render_command_writes_the_tree_with_modes_and_a_private_state_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let state = tmp.path().join("tgg.state.yaml");
+    let run = common::mailctl()
+        .args([
+            "render",
+            common::shipped("tgg").to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--host",
+            "transport",
+        ])
+        .env("MAILCTL_STATE", &state)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    let mode = |p: &str| std::fs::metadata(out.join(p)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode("transport/etc/postfix/main.cf"), 0o644);
+    assert_eq!(mode("transport/etc/ssl/mailctl/host.key"), 0o640);
+    assert_eq!(mode("transport/etc/dovecot/dovecot-ldap.conf.ext"), 0o600);
+    assert!(!out.join("mbox-1").exists(), "--host renders only that host");
+    assert_eq!(std::fs::metadata(&state).unwrap().permissions().mode() & 0o777, 0o600);
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    let comps: Vec<&str> =
+        manifest["transport"]["components"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(comps, ["base", "chrony", "dovecot", "postfix", "nginx"]);
+    let secret = serde_yaml_value(&state, "doveadm");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(!stdout.contains(&secret) && !String::from_utf8_lossy(&run.stderr).contains(&secret));
+
+    // A directory that is not an earlier render is never written into.
+    let foreign = tmp.path().join("foreign");
+    std::fs::create_dir_all(&foreign).unwrap();
+    std::fs::write(foreign.join("notes.txt"), "mine").unwrap();
+    let refused = common::mailctl()
+        .args(["render", common::shipped("tgg").to_str().unwrap(), "--out", foreign.to_str().unwrap()])
+        .env("MAILCTL_STATE", &state)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not an earlier `mailctl render` output"));
+    assert_eq!(std::fs::read_dir(&foreign).unwrap().count(), 1);
+
+    let unknown = common::mailctl()
+        .args(["render", common::shipped("tgg").to_str().unwrap(), "--out", out.to_str().unwrap(), "--host", "mbox-9"])
+        .env("MAILCTL_STATE", &state)
+        .output()
+        .unwrap();
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no host `mbox-9`"));
+}
+
+#[test]
+fn a_template_error_names_host_and_template_and_prints_no_secret() {
+    let tmp = tempfile::tempdir().unwrap();
+    let templates = tmp.path().join("templates");
+    copy_dir(&common::repo().join("templates"), &templates);
+    let main_cf = templates.join("postfix/main.cf");
+    let text = std::fs::read_to_string(&main_cf).unwrap();
+    std::fs::write(&main_cf, text.replace("{{ host.fqdn }}", "{{ host.fqdnn }}")).unwrap();
+    let state = tmp.path().join("s.state.yaml");
+    let run = common::mailctl()
+        .args(["render", common::shipped("tgg").to_str().unwrap(), "--out", tmp.path().join("o").to_str().unwrap()])
+        .arg("--templates")
+        .arg(&templates)
+        .env("MAILCTL_STATE", &state)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(err.contains("host transport") && err.contains("postfix/main.cf") && err.contains("undefined"), "{err}");
+    assert!(!err.contains("ldap_reader") && !err.contains("dnpass") && !err.contains("reader_password"), "{err}");
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let dest = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_dir(&p, &dest)
+        } else {
+            std::fs::copy(&p, &dest).unwrap();
+        }
+    }
+}
+
+/// One secret's value from a state file (its `secrets:` map).
+fn serde_yaml_value(state: &std::path::Path, key: &str) -> String {
+    let text = std::fs::read_to_string(state).unwrap();
+    let line = text.lines().find(|l| l.trim_start().starts_with(&format!("{key}:"))).unwrap();
+    line.split_once(':').unwrap().1.trim().trim_matches('"').to_string()
+}
