@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod inventory;
+pub mod lab;
 pub mod pki;
 pub mod playbook;
 pub mod render;

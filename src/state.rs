@@ -143,6 +143,12 @@ pub fn ssha(password: &str) -> String {
     format!("{{SSHA}}{}", base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
+/// Random lower-case hex, e.g. for machine-ids.
+pub fn random_hex(len: usize) -> String {
+    let mut rng = rand::rng();
+    (0..len).map(|_| char::from_digit(rng.random_range(0..16), 16).unwrap_or('0')).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,7 @@
 //! Command-line interface: one file per subcommand, each a clap struct and an `exec` that
 //! calls into the library. Exit codes: 0 success, 1 the work failed, 2 bad usage or inventory.
 
+mod lab;
 mod render;
 mod validate;
 
@@ -59,6 +60,7 @@ pub enum Format {
 pub enum Command {
     Validate(validate::Args),
     Render(render::Args),
+    Lab(lab::Args),
 }
 
 pub fn run() -> ExitCode {
@@ -67,6 +69,7 @@ pub fn run() -> ExitCode {
     let code = match &cli.command {
         Command::Validate(args) => validate::exec(&cli, args),
         Command::Render(args) => render::exec(&cli, args),
+        Command::Lab(args) => lab::exec(&cli, args),
     };
     match code {
         Ok(code) => ExitCode::from(code),

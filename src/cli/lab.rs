@@ -1,0 +1,103 @@
+//! `mailctl lab up|down|status`: rehearsal hosts on this machine.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+
+use super::{Cli, EXIT_FAILED, EXIT_OK, Format};
+use crate::lab;
+use crate::playbook::Playbook;
+
+/// Rehearsal lab: one systemd-nspawn host per inventory host, on this machine (root, Linux).
+#[derive(clap::Args, Debug)]
+#[command(after_help = "The inventory needs a `lab:` section (subnet, bridge). Hosts boot real systemd \
+at the inventory's addresses, reachable with the lab's key and known_hosts under /var/lib/mailctl/lab/<cluster>/.\n\n\
+Examples:\n  mailctl lab up inventories/lab.yaml\n  mailctl lab status inventories/lab.yaml\n  mailctl lab down --purge inventories/lab.yaml")]
+pub struct Args {
+    #[command(subcommand)]
+    pub action: Action,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Action {
+    /// Create and boot every lab host (hosts already up are left alone).
+    Up { inventory: Option<PathBuf> },
+    /// Power every lab host off and remove its network; --purge also drops the hosts' disks.
+    Down {
+        inventory: Option<PathBuf>,
+        #[arg(long)]
+        purge: bool,
+    },
+    /// A table of the lab's hosts: address, up or down, uptime.
+    Status { inventory: Option<PathBuf> },
+}
+
+pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
+    let positional = match &args.action {
+        Action::Up { inventory } | Action::Down { inventory, .. } | Action::Status { inventory } => inventory,
+    };
+    let path = super::inventory_path(cli, positional);
+    let cluster = match super::load_inventory(path) {
+        Ok(l) => l.cluster,
+        Err(code) => return Ok(code),
+    };
+    let started = Instant::now();
+    let outcome = match &args.action {
+        Action::Up { .. } => {
+            let mut packages: Vec<String> =
+                Playbook::builtin()?.components.iter().flat_map(|c| c.packages.clone()).collect();
+            packages.sort();
+            packages.dedup();
+            let quiet = !std::io::IsTerminal::is_terminal(&std::io::stderr());
+            lab::up(&cluster, &packages, &mut |m| {
+                if !quiet {
+                    eprintln!("{m}");
+                }
+            })
+            .map(|_| {
+                format!(
+                    "lab {} up: {} hosts in {:.1}s",
+                    cluster.name,
+                    cluster.hosts.len(),
+                    started.elapsed().as_secs_f64()
+                )
+            })
+        }
+        Action::Down { purge, .. } => lab::down(&cluster, *purge)
+            .map(|_| format!("lab {} down in {:.1}s", cluster.name, started.elapsed().as_secs_f64())),
+        Action::Status { .. } => return print_status(cli, &cluster),
+    };
+    match outcome {
+        Ok(msg) => {
+            println!("{msg}");
+            Ok(EXIT_OK)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(EXIT_FAILED)
+        }
+    }
+}
+
+fn print_status(cli: &Cli, cluster: &crate::inventory::Cluster) -> anyhow::Result<u8> {
+    let states = match lab::status(cluster) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_FAILED);
+        }
+    };
+    if cli.format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&states)?);
+    } else {
+        let mut t = Table::new();
+        t.load_style(UTF8_FULL_CONDENSED).set_header(["host", "address", "state", "uptime"]);
+        for s in &states {
+            let uptime = s.uptime_s.map(|u| format!("{}m{:02}s", u / 60, u % 60)).unwrap_or_else(|| "-".into());
+            t.add_row([s.host.clone(), s.address.clone(), if s.up { "up".into() } else { "down".into() }, uptime]);
+        }
+        println!("{t}");
+    }
+    Ok(if states.iter().all(|s| s.up) { EXIT_OK } else { EXIT_FAILED })
+}
