@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # First run on a fresh Debian 12 machine (as root): installs what mailctl needs, builds it,
-# checks the lab inventory and renders every lab host's configuration.
-# (`mailctl lab up` and `mailctl deploy` join this script when they land.)
+# checks the lab inventory, renders every lab host's configuration, brings the lab's hosts
+# up and shows them. (`mailctl deploy` and `mailctl status` join this when they land.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +12,11 @@ out=${MAILCTL_RENDER_OUT:-/var/tmp/mailctl-lab-render}
 
 "$bin" validate inventories/lab.yaml
 "$bin" render inventories/lab.yaml --out "$out"
+"$bin" lab up inventories/lab.yaml
+"$bin" lab status inventories/lab.yaml
 echo
 echo "Rendered files are under $out/<host>/; $out/manifest.json says which service owns each."
 echo "Generated secrets and the lab's cluster CA: inventories/lab.state.yaml (mode 0600)."
+echo "Log in to a lab host: ssh -i /var/lib/mailctl/lab/tgg-lab/id_ed25519 \\"
+echo "  -o UserKnownHostsFile=/var/lib/mailctl/lab/tgg-lab/known_hosts root@10.99.0.3"
+echo "Tear the lab down: $bin lab down --purge inventories/lab.yaml"
