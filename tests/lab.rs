@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 use mailctl::inventory::{self, Cluster};
-use mailctl::lab::{self, container, net, LabPaths};
+use mailctl::lab::{self, LabPaths, container, net};
 use mailctl::playbook::Playbook;
 
 const INVENTORY: &str = "\
@@ -56,10 +56,21 @@ fn leftovers(c: &Cluster) -> Vec<String> {
     let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
     found.extend(mounts.lines().filter(|l| l.contains("/var/lib/mailctl/lab/labtest")).map(|l| format!("mount {l}")));
     let ps = Command::new("ps").args(["-eo", "args"]).output().unwrap();
-    found.extend(String::from_utf8_lossy(&ps.stdout).lines().filter(|l| l.contains("--machine=labtest-")).map(|l| format!("process {l}")));
-    for cg in ["/sys/fs/cgroup/systemd/mailctl-lab", "/sys/fs/cgroup/unified/mailctl-lab", "/sys/fs/cgroup/mailctl-lab"] {
+    found.extend(
+        String::from_utf8_lossy(&ps.stdout)
+            .lines()
+            .filter(|l| l.contains("--machine=labtest-"))
+            .map(|l| format!("process {l}")),
+    );
+    for cg in ["/sys/fs/cgroup/systemd/mailctl-lab", "/sys/fs/cgroup/unified/mailctl-lab", "/sys/fs/cgroup/mailctl-lab"]
+    {
         if let Ok(entries) = std::fs::read_dir(cg) {
-            found.extend(entries.flatten().filter(|e| e.file_name().to_string_lossy().starts_with("labtest-")).map(|e| format!("cgroup {}", e.path().display())));
+            found.extend(
+                entries
+                    .flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("labtest-"))
+                    .map(|e| format!("cgroup {}", e.path().display())),
+            );
         }
     }
     found
@@ -80,7 +91,8 @@ fn lab_lifecycle() {
         assert!(matches!(lines[1], "running" | "degraded"), "{}: {out}", h.name);
     }
     // Every host has its own machine-id and host key.
-    let ids: std::collections::HashSet<String> = c.hosts.iter().map(|h| container::ssh(&paths, h, "cat /etc/machine-id").unwrap()).collect();
+    let ids: std::collections::HashSet<String> =
+        c.hosts.iter().map(|h| container::ssh(&paths, h, "cat /etc/machine-id").unwrap()).collect();
     assert_eq!(ids.len(), c.hosts.len());
     // Hosts reach each other by name over the bridge.
     let mbox1 = c.host("mbox-1").unwrap();
