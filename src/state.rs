@@ -77,9 +77,14 @@ impl LocalState {
                 if mode & 0o077 != 0 {
                     return Err(StateError::Exposed { path: path.to_path_buf(), mode });
                 }
+                // Only the position: the parser's message may quote a value, and every value
+                // in this file is a secret.
                 serde_saphyr::from_str(&text).map_err(|e| StateError::Parse {
                     path: path.to_path_buf(),
-                    message: e.without_snippet().to_string(),
+                    message: match e.location() {
+                        Some(l) => format!("unreadable YAML at line {}, column {}", l.line(), l.column()),
+                        None => "unreadable YAML".to_string(),
+                    },
                 })?
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => StateData::default(),

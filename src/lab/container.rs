@@ -27,6 +27,9 @@ fn pid_file(paths: &LabPaths, host: &str) -> PathBuf {
 /// systemd-nspawn for exactly this machine, so nothing else is ever signalled.
 pub fn running_pid(cluster: &Cluster, paths: &LabPaths, host: &str) -> Option<u32> {
     let pid: u32 = std::fs::read_to_string(pid_file(paths, host)).ok()?.trim().parse().ok()?;
+    if !alive(pid) {
+        return None;
+    }
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     let args: Vec<String> = cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).to_string()).collect();
     let ours = args.first().is_some_and(|a| a.ends_with("systemd-nspawn"))
@@ -119,8 +122,10 @@ pub fn start(cluster: &Cluster, paths: &LabPaths, img: &image::Image, host: &Hos
         step: "start".into(),
         message: e.to_string(),
     })?;
+    // --fork: the container is not our child, so it is never left a zombie of ours when it
+    // stops, whoever started it (a zombie's /proc entry made it look alive).
     Command::new("setsid")
-        .args(["unshare", "--mount", "--propagation", "private", "sh", "-c", &script])
+        .args(["--fork", "unshare", "--mount", "--propagation", "private", "sh", "-c", &script])
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(|e| LabError::Host {
             host: host.name.clone(),
@@ -128,7 +133,7 @@ pub fn start(cluster: &Cluster, paths: &LabPaths, img: &image::Image, host: &Hos
             message: e.to_string(),
         })?)
         .stderr(log)
-        .spawn()
+        .status()
         .map_err(|e| LabError::Host { host: host.name.clone(), step: "start".into(), message: e.to_string() })?;
     let started = wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
         running_pid(cluster, paths, &host.name).is_some()
@@ -200,17 +205,20 @@ pub fn stop(cluster: &Cluster, paths: &LabPaths, host: &Host) -> Result<(), LabE
     let machine = netns(&cluster.name, &host.name);
     if let Some(pid) = running_pid(cluster, paths, &host.name) {
         signal(pid, "TERM");
-        let gone = wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
-            !Path::new(&format!("/proc/{pid}")).exists()
-        });
+        let gone = wait_until(Duration::from_secs(20), Duration::from_millis(100), || !alive(pid));
         if !gone {
             for child in children(pid) {
                 signal(child, "KILL");
             }
             signal(pid, "KILL");
-            wait_until(Duration::from_secs(5), Duration::from_millis(100), || {
-                !Path::new(&format!("/proc/{pid}")).exists()
-            });
+            let killed = wait_until(Duration::from_secs(5), Duration::from_millis(100), || !alive(pid));
+            if !killed {
+                return Err(LabError::Host {
+                    host: host.name.clone(),
+                    step: "stop".into(),
+                    message: format!("systemd-nspawn (pid {pid}) survived SIGKILL; its network is left in place"),
+                });
+            }
         }
     }
     let _ = std::fs::remove_file(pid_file(paths, &host.name));
@@ -220,6 +228,16 @@ pub fn stop(cluster: &Cluster, paths: &LabPaths, host: &Host) -> Result<(), LabE
     let _ = std::fs::remove_dir_all(Path::new("/run/systemd/nspawn/propagate").join(&machine));
     let _ = std::fs::remove_file(Path::new("/run/systemd/nspawn/unix-export").join(&machine));
     Ok(())
+}
+
+/// A process that exists and is not a zombie.
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()).map(|state| state != "Z")
+        })
+        .unwrap_or(false)
 }
 
 fn signal(pid: u32, sig: &str) {

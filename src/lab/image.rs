@@ -146,9 +146,12 @@ fn build_repo(rootfs: &Path, target: &Path, packages: &[String], mirror: &str) -
     let _ = std::fs::remove_dir_all(&tmp);
     ensure_dir(&tmp)?;
     let root = rootfs.display().to_string();
+    let scratch_dir = std::env::temp_dir().join(format!("mailctl-image.{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch_dir);
+    ensure_dir(&scratch_dir)?;
     let script = format!(
         "set -e\n\
-         s=$(mktemp -d /tmp/mailctl-image.XXXXXX)\n\
+         s={s}\n\
          mkdir -p $s/up $s/work $s/root\n\
          mount -t overlay mailctl-image -o lowerdir={root},upperdir=$s/up,workdir=$s/work $s/root\n\
          echo 'deb {mirror} {SUITE} main' > $s/root/etc/apt/sources.list\n\
@@ -157,6 +160,7 @@ fn build_repo(rootfs: &Path, target: &Path, packages: &[String], mirror: &str) -
          mount --bind {out} $s/root/debs\n\
          chroot $s/root apt-get -qq update\n\
          chroot $s/root apt-get -qq install --download-only -o Dir::Cache::archives=/debs {pkgs}\n",
+        s = scratch_dir.display(),
         out = tmp.display(),
         pkgs = packages.join(" ")
     );
@@ -165,7 +169,7 @@ fn build_repo(rootfs: &Path, target: &Path, packages: &[String], mirror: &str) -
         Command::new("unshare").args(["--mount", "--propagation", "private", "sh", "-c", &script]),
     );
     // The scratch overlay lived in the private namespace; only its directory remains.
-    let _ = Command::new("sh").args(["-c", "rm -rf /tmp/mailctl-image.*"]).status();
+    let _ = std::fs::remove_dir_all(&scratch_dir);
     result?;
     let _ = std::fs::remove_dir_all(tmp.join("partial"));
     let _ = std::fs::remove_file(tmp.join("lock"));

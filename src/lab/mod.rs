@@ -123,11 +123,6 @@ pub fn wait_until(timeout: Duration, interval: Duration, mut ready: impl FnMut()
     }
 }
 
-/// The hosts of a lab, with the paths they use.
-pub fn hosts(cluster: &Cluster) -> impl Iterator<Item = &Host> {
-    cluster.hosts.iter()
-}
-
 pub fn ensure_dir(path: &Path) -> Result<(), LabError> {
     std::fs::create_dir_all(path)
         .map_err(|e| LabError::Step { step: format!("create {}", path.display()), message: e.to_string() })
@@ -149,10 +144,9 @@ pub fn up(cluster: &Cluster, mail_packages: &[String], log: &mut dyn FnMut(&str)
     let lab = lab_of(cluster)?;
     let paths = LabPaths::for_cluster(cluster);
     ensure_dir(&paths.root)?;
-    std::os::unix::fs::PermissionsExt::set_mode(
-        &mut std::fs::metadata(&paths.root).map_err(io_step("lab dir"))?.permissions(),
-        0o700,
-    );
+    // It holds the lab's private key.
+    std::fs::set_permissions(&paths.root, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .map_err(io_step("lab dir"))?;
     if !paths.key().exists() {
         run(
             "lab key",
@@ -207,7 +201,13 @@ pub fn down(cluster: &Cluster, purge: bool) -> Result<(), LabError> {
     let paths = LabPaths::for_cluster(cluster);
     let results: Vec<Result<(), LabError>> = std::thread::scope(|s| {
         let handles: Vec<_> = cluster.hosts.iter().map(|h| s.spawn(|| container::stop(cluster, &paths, h))).collect();
-        handles.into_iter().map(|j| j.join().unwrap_or(Ok(()))).collect()
+        handles
+            .into_iter()
+            .map(|j| {
+                j.join()
+                    .unwrap_or_else(|_| Err(LabError::Step { step: "stop".into(), message: "thread panicked".into() }))
+            })
+            .collect()
     });
     results.into_iter().collect::<Result<(), _>>()?;
     for h in &cluster.hosts {
