@@ -104,15 +104,20 @@ pub fn ensure_host_network(cluster: &str, host: &Host, bridge: &str, prefix_len:
     Ok(())
 }
 
-/// Deleting the namespace also deletes the veth pair.
+/// Removes the veth pair first, then the namespace. The kernel also drops the pair when the
+/// namespace goes, but asynchronously, so a link seen a moment ago may vanish under us: only a
+/// link that is still there after a failed delete is an error.
 pub fn remove_host_network(cluster: &str, host: &Host) -> Result<(), LabError> {
+    let outer = veth(host.address);
+    if link_exists(&outer)
+        && let Err(e) = run(&format!("remove veth ({})", host.name), Command::new("ip").args(["link", "del", &outer]))
+        && link_exists(&outer)
+    {
+        return Err(e);
+    }
     let ns = netns(cluster, &host.name);
     if netns_exists(&ns) {
         run(&format!("remove netns ({})", host.name), Command::new("ip").args(["netns", "del", &ns]))?;
-    }
-    let outer = veth(host.address);
-    if link_exists(&outer) {
-        run(&format!("remove veth ({})", host.name), Command::new("ip").args(["link", "del", &outer]))?;
     }
     Ok(())
 }
