@@ -7,5 +7,6 @@ pub mod inventory;
 pub mod lab;
 pub mod pki;
 pub mod playbook;
+pub mod remote;
 pub mod render;
 pub mod state;

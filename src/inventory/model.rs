@@ -62,8 +62,10 @@ impl Host {
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct SshSettings {
-    pub user: String,
-    pub port: u16,
+    /// None: from ~/.ssh/config, else root.
+    pub user: Option<String>,
+    /// None: from ~/.ssh/config, else 22.
+    pub port: Option<u16>,
     pub identity_file: Option<PathBuf>,
     pub known_hosts: Option<PathBuf>,
     pub jump: Option<String>,

@@ -374,8 +374,8 @@ impl Validator<'_, '_> {
             self.rep.error(p.referenced, "SSH port 0 is not a port", None);
         }
         SshSettings {
-            user: pick(|s| s.user.as_ref()).unwrap_or_else(|| "root".to_string()),
-            port: port.map(|p| p.value).unwrap_or(22),
+            user: pick(|s| s.user.as_ref()),
+            port: port.map(|p| p.value),
             identity_file: pick(|s| s.identity_file.as_ref()).map(PathBuf::from),
             known_hosts: pick(|s| s.known_hosts.as_ref()).map(PathBuf::from),
             jump: pick(|s| s.jump.as_ref()),

@@ -1,0 +1,305 @@
+//! One SSH connection to one host, reused for every command sent to it. Each command runs in
+//! its own channel under `sh -c` (through `sudo -n` when the SSH user is not root).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use russh::client::{self, Handle};
+use russh::keys::PrivateKeyWithHashAlg;
+use russh::keys::agent::client::AgentClient;
+use russh::{ChannelMsg, Disconnect};
+
+use super::keys::KeyStore;
+use super::known_hosts::{self, Verdict};
+use super::{RemoteError, Target, quote};
+
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub connect_timeout: Duration,
+    pub command_timeout: Duration,
+    /// Record keys of hosts not yet in known_hosts (like `StrictHostKeyChecking=accept-new`).
+    /// A changed key is refused regardless.
+    pub accept_new_host_keys: bool,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            connect_timeout: Duration::from_secs(10),
+            command_timeout: Duration::from_secs(600),
+            accept_new_host_keys: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Output {
+    /// The exit status; None when the command died of a signal.
+    pub status: Option<u32>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.status == Some(0)
+    }
+
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    /// stderr, or stdout when stderr is empty: what a checker said, trimmed.
+    pub fn message(&self) -> String {
+        let err = String::from_utf8_lossy(&self.stderr);
+        let text = if err.trim().is_empty() { String::from_utf8_lossy(&self.stdout) } else { err };
+        text.trim().to_string()
+    }
+}
+
+pub struct Session {
+    host: String,
+    sudo: bool,
+    handle: Handle<Verifier>,
+    /// Kept open for as long as the host's connection runs through it.
+    _jump: Option<Box<Session>>,
+    command_timeout: Duration,
+}
+
+impl Session {
+    pub async fn connect(target: &Target, opts: &ConnectOptions, keys: &KeyStore) -> Result<Session, RemoteError> {
+        let secs = opts.connect_timeout.as_secs();
+        let timeout = |step: &str| RemoteError::Timeout { host: target.name.clone(), step: step.into(), secs };
+        let jump = match &target.jump {
+            Some(j) => Some(Box::new(Box::pin(Session::connect(j, opts, keys)).await?)),
+            None => None,
+        };
+        let verifier = Verifier::new(target, opts.accept_new_host_keys);
+        let verdict = verifier.outcome.clone();
+        let config = Arc::new(client::Config {
+            keepalive_interval: Some(Duration::from_secs(15)),
+            nodelay: true,
+            ..Default::default()
+        });
+        let addr = format!("{}:{}", target.hostname, target.port);
+        let connecting = async {
+            match &jump {
+                Some(j) => {
+                    let channel = j
+                        .handle
+                        .channel_open_direct_tcpip(target.hostname.clone(), target.port as u32, "127.0.0.1", 0)
+                        .await
+                        .map_err(|e| RemoteError::Connect {
+                            host: target.name.clone(),
+                            addr: format!("{addr} via {}", j.host),
+                            message: e.to_string(),
+                        })?;
+                    client::connect_stream(config, channel.into_stream(), verifier).await
+                }
+                None => {
+                    let tcp = tokio::net::TcpStream::connect(&addr).await.map_err(|e| RemoteError::Connect {
+                        host: target.name.clone(),
+                        addr: addr.clone(),
+                        message: e.to_string(),
+                    })?;
+                    tcp.set_nodelay(true).ok();
+                    client::connect_stream(config, tcp, verifier).await
+                }
+            }
+            .map_err(|e| {
+                let recorded = verdict.lock().ok().and_then(|mut v| v.take());
+                recorded.unwrap_or_else(|| RemoteError::Connect {
+                    host: target.name.clone(),
+                    addr: addr.clone(),
+                    message: e.to_string(),
+                })
+            })
+        };
+        let mut handle = tokio::time::timeout(opts.connect_timeout, connecting).await.map_err(|_| timeout("connect"))??;
+        tokio::time::timeout(opts.connect_timeout * 6, authenticate(&mut handle, target, keys))
+            .await
+            .map_err(|_| timeout("authenticate"))??;
+        Ok(Session {
+            host: target.name.clone(),
+            sudo: target.user != "root",
+            handle,
+            _jump: jump,
+            command_timeout: opts.command_timeout,
+        })
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// Runs a shell script with the default command timeout; `step` names it in errors.
+    pub async fn run(&self, step: &str, script: &str, stdin: Option<&[u8]>) -> Result<Output, RemoteError> {
+        self.run_for(step, script, stdin, self.command_timeout).await
+    }
+
+    pub async fn run_for(
+        &self,
+        step: &str,
+        script: &str,
+        stdin: Option<&[u8]>,
+        limit: Duration,
+    ) -> Result<Output, RemoteError> {
+        let command = if self.sudo {
+            format!("sudo -n -- sh -c {}", quote(script))
+        } else {
+            format!("sh -c {}", quote(script))
+        };
+        tokio::time::timeout(limit, self.exec(step, &command, stdin)).await.map_err(|_| RemoteError::Timeout {
+            host: self.host.clone(),
+            step: step.into(),
+            secs: limit.as_secs(),
+        })?
+    }
+
+    /// Like `run`, but a non-zero exit is an error carrying what the command said.
+    pub async fn run_ok(&self, step: &str, script: &str, stdin: Option<&[u8]>) -> Result<Output, RemoteError> {
+        let out = self.run(step, script, stdin).await?;
+        if out.success() {
+            Ok(out)
+        } else {
+            Err(self.failed(step, &out))
+        }
+    }
+
+    pub fn failed(&self, step: &str, out: &Output) -> RemoteError {
+        let code = out.status.map(|c| format!("exit {c}")).unwrap_or_else(|| "killed".into());
+        let message = out.message();
+        RemoteError::Ssh {
+            host: self.host.clone(),
+            step: step.into(),
+            message: if message.is_empty() { code } else { format!("{message} ({code})") },
+        }
+    }
+
+    async fn exec(&self, step: &str, command: &str, stdin: Option<&[u8]>) -> Result<Output, RemoteError> {
+        let err = |e: russh::Error| RemoteError::Ssh { host: self.host.clone(), step: step.into(), message: e.to_string() };
+        let mut channel = self.handle.channel_open_session().await.map_err(err)?;
+        channel.exec(true, command).await.map_err(err)?;
+        if let Some(input) = stdin {
+            channel.data(input).await.map_err(err)?;
+        }
+        channel.eof().await.map_err(err)?;
+        let mut out = Output::default();
+        while let Some(msg) = channel.wait().await {
+            match msg {
+                ChannelMsg::Data { data } => out.stdout.extend_from_slice(&data),
+                ChannelMsg::ExtendedData { data, ext: 1 } => out.stderr.extend_from_slice(&data),
+                ChannelMsg::ExitStatus { exit_status } => out.status = Some(exit_status),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn close(self) {
+        let _ = self.handle.disconnect(Disconnect::ByApplication, "", "en").await;
+    }
+}
+
+/// Agent keys first, then key files; the first key the server takes wins.
+async fn authenticate(handle: &mut Handle<Verifier>, target: &Target, keys: &KeyStore) -> Result<(), RemoteError> {
+    let host = &target.name;
+    let ssh_err = |step: &str, e: &dyn std::fmt::Display| RemoteError::Ssh {
+        host: host.clone(),
+        step: step.into(),
+        message: e.to_string(),
+    };
+    let mut tried = Vec::new();
+    let rsa_hash = handle.best_supported_rsa_hash().await.map_err(|e| ssh_err("authenticate", &e))?.flatten();
+    if std::env::var_os("SSH_AUTH_SOCK").is_some()
+        && let Ok(mut agent) = AgentClient::connect_env().await
+    {
+        let identities = agent.request_identities().await.unwrap_or_default();
+        for identity in identities {
+            let key = identity.public_key().into_owned();
+            let accepted = handle.authenticate_publickey_with(&target.user, key, rsa_hash, &mut agent).await;
+            if matches!(accepted, Ok(r) if r.success()) {
+                return Ok(());
+            }
+        }
+        tried.push("ssh-agent".to_string());
+    }
+    for path in &target.identity_files {
+        match keys.get(path).await {
+            Ok(key) => {
+                let with_hash = PrivateKeyWithHashAlg::new(key, rsa_hash);
+                let accepted = handle
+                    .authenticate_publickey(&target.user, with_hash)
+                    .await
+                    .map_err(|e| ssh_err("authenticate", &e))?;
+                if accepted.success() {
+                    return Ok(());
+                }
+                tried.push(format!("{} refused", path.display()));
+            }
+            Err(why) => tried.push(format!("{}: {why}", path.display())),
+        }
+    }
+    if tried.is_empty() {
+        tried.push("no agent, no key file".into());
+    }
+    Err(RemoteError::Auth { host: host.clone(), user: target.user.clone(), tried: tried.join("; ") })
+}
+
+/// Checks the server's key against known_hosts and records why it refused, so the
+/// connection error can name the file and line.
+pub struct Verifier {
+    host: String,
+    hostname: String,
+    port: u16,
+    path: std::path::PathBuf,
+    accept_new: bool,
+    outcome: Arc<Mutex<Option<RemoteError>>>,
+}
+
+impl Verifier {
+    fn new(target: &Target, accept_new: bool) -> Verifier {
+        Verifier {
+            host: target.name.clone(),
+            hostname: target.hostname.clone(),
+            port: target.port,
+            path: target.known_hosts.clone(),
+            accept_new,
+            outcome: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    fn refuse(&self, e: RemoteError) -> Result<bool, russh::Error> {
+        if let Ok(mut slot) = self.outcome.lock() {
+            *slot = Some(e);
+        }
+        Ok(false)
+    }
+}
+
+impl client::Handler for Verifier {
+    type Error = russh::Error;
+
+    async fn check_server_key(&mut self, key: &russh::keys::PublicKeyOrCertificate) -> Result<bool, Self::Error> {
+        let russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } = key else {
+            return self.refuse(RemoteError::Ssh {
+                host: self.host.clone(),
+                step: "host key".into(),
+                message: "the server offered a host certificate; mailctl checks plain host keys only".into(),
+            });
+        };
+        let entry = known_hosts::host_entry(&self.hostname, self.port);
+        let verdict = known_hosts::check(&self.path, &self.hostname, self.port, key).map_err(russh::Error::IO)?;
+        let (host, path) = (self.host.clone(), self.path.clone());
+        match verdict {
+            Verdict::Known => Ok(true),
+            Verdict::Unknown if self.accept_new => match known_hosts::learn(&self.path, &self.hostname, self.port, key) {
+                Ok(()) => Ok(true),
+                Err(e) => self.refuse(RemoteError::HostKeyLearn { host, path, message: e.to_string() }),
+            },
+            Verdict::Unknown => self.refuse(RemoteError::HostKeyUnknown { host, entry, path }),
+            Verdict::Changed { line } => self.refuse(RemoteError::HostKeyChanged { host, entry, path, line }),
+            Verdict::Revoked { line } => self.refuse(RemoteError::HostKeyRevoked { host, entry, path, line }),
+        }
+    }
+}
