@@ -3,6 +3,7 @@
 //! Data flows one way: inventory → validated `Cluster` → rendered files per host → (deploy).
 
 pub mod cli;
+pub mod directory;
 pub mod inventory;
 pub mod lab;
 pub mod pki;

@@ -148,6 +148,20 @@ pub fn ssha(password: &str) -> String {
     format!("{{SSHA}}{}", base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
+/// Whether an `{SSHA}` hash is of `password` (so a converged directory is left alone).
+pub fn ssha_matches(hash: &str, password: &str) -> bool {
+    let Some(b64) = hash.strip_prefix("{SSHA}").or_else(|| hash.strip_prefix("{ssha}")) else { return false };
+    let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(b64) else { return false };
+    if bytes.len() <= 20 {
+        return false;
+    }
+    let (digest, salt) = bytes.split_at(20);
+    let mut h = sha1::Sha1::new();
+    h.update(password.as_bytes());
+    h.update(salt);
+    h.finalize().as_slice() == digest
+}
+
 /// Random lower-case hex, e.g. for machine-ids.
 pub fn random_hex(len: usize) -> String {
     let mut rng = rand::rng();

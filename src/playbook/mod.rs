@@ -73,6 +73,12 @@ pub struct Component {
     pub when: Option<String>,
     #[serde(default)]
     pub packages: Vec<String>,
+    /// debconf answers (`package question type value`) set before the packages install.
+    #[serde(default)]
+    pub debconf: Vec<String>,
+    /// System users the service needs, created when missing, and group memberships.
+    #[serde(default)]
+    pub users: Vec<SystemUser>,
     #[serde(default)]
     pub directories: Vec<Directory>,
     #[serde(default)]
@@ -91,6 +97,20 @@ pub struct Directory {
     pub owner: String,
     #[serde(default = "root")]
     pub group: String,
+}
+
+/// A user that must exist (created as a system user with `uid` and `home` when missing; a
+/// user without `uid` comes from a package) and belong to `groups`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SystemUser {
+    pub name: String,
+    #[serde(default)]
+    pub uid: Option<u32>,
+    #[serde(default)]
+    pub home: Option<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -11,7 +11,7 @@ use russh::{ChannelMsg, Disconnect};
 
 use super::keys::KeyStore;
 use super::known_hosts::{self, Verdict};
-use super::{RemoteError, Target, quote};
+use super::{RemoteError, Target};
 
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
@@ -133,37 +133,25 @@ impl Session {
     }
 
     /// Runs a shell script with the default command timeout; `step` names it in errors.
-    pub async fn run(&self, step: &str, script: &str, stdin: Option<&[u8]>) -> Result<Output, RemoteError> {
-        self.run_for(step, script, stdin, self.command_timeout).await
+    pub async fn run(&self, step: &str, script: &str) -> Result<Output, RemoteError> {
+        self.run_for(step, script, self.command_timeout).await
     }
 
-    pub async fn run_for(
-        &self,
-        step: &str,
-        script: &str,
-        stdin: Option<&[u8]>,
-        limit: Duration,
-    ) -> Result<Output, RemoteError> {
-        let command = if self.sudo {
-            format!("sudo -n -- sh -c {}", quote(script))
-        } else {
-            format!("sh -c {}", quote(script))
-        };
-        tokio::time::timeout(limit, self.exec(step, &command, stdin)).await.map_err(|_| RemoteError::Timeout {
-            host: self.host.clone(),
-            step: step.into(),
-            secs: limit.as_secs(),
+    /// The script travels on stdin, never in argv: no length limit, and the secrets in it
+    /// do not show in the host's process list. The braces make the shell read all of it
+    /// before running any, so a command that reads stdin cannot swallow the rest.
+    pub async fn run_for(&self, step: &str, script: &str, limit: Duration) -> Result<Output, RemoteError> {
+        let command = if self.sudo { "sudo -n -- sh -s" } else { "sh -s" };
+        let input = format!("{{\n{script}\n}} </dev/null\n");
+        tokio::time::timeout(limit, self.exec(step, command, input.as_bytes())).await.map_err(|_| {
+            RemoteError::Timeout { host: self.host.clone(), step: step.into(), secs: limit.as_secs() }
         })?
     }
 
     /// Like `run`, but a non-zero exit is an error carrying what the command said.
-    pub async fn run_ok(&self, step: &str, script: &str, stdin: Option<&[u8]>) -> Result<Output, RemoteError> {
-        let out = self.run(step, script, stdin).await?;
-        if out.success() {
-            Ok(out)
-        } else {
-            Err(self.failed(step, &out))
-        }
+    pub async fn run_ok(&self, step: &str, script: &str) -> Result<Output, RemoteError> {
+        let out = self.run(step, script).await?;
+        if out.success() { Ok(out) } else { Err(self.failed(step, &out)) }
     }
 
     pub fn failed(&self, step: &str, out: &Output) -> RemoteError {
@@ -176,13 +164,11 @@ impl Session {
         }
     }
 
-    async fn exec(&self, step: &str, command: &str, stdin: Option<&[u8]>) -> Result<Output, RemoteError> {
+    async fn exec(&self, step: &str, command: &str, stdin: &[u8]) -> Result<Output, RemoteError> {
         let err = |e: russh::Error| RemoteError::Ssh { host: self.host.clone(), step: step.into(), message: e.to_string() };
         let mut channel = self.handle.channel_open_session().await.map_err(err)?;
         channel.exec(true, command).await.map_err(err)?;
-        if let Some(input) = stdin {
-            channel.data(input).await.map_err(err)?;
-        }
+        channel.data(stdin).await.map_err(err)?;
         channel.eof().await.map_err(err)?;
         let mut out = Output::default();
         while let Some(msg) = channel.wait().await {

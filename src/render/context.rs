@@ -164,15 +164,16 @@ impl SharedContext {
             .map(|h| format!("ldap://{}", h.fqdn))
             .collect::<Vec<_>>()
             .join(" ");
+        let layout = crate::directory::Layout::new(cluster);
         let ldap = LdapCtx {
             suffix,
-            accounts_base: format!("ou=accounts,{suffix}"),
-            services_base: format!("ou=services,{suffix}"),
-            admin_dn: format!("cn=admin,{suffix}"),
+            accounts_base: layout.accounts_base(),
+            services_base: layout.services_base(),
+            admin_dn: layout.admin_dn(),
             admin_password_ssha: state.secret_ssha("ldap_admin", 24),
-            reader_dn: format!("cn=mail-reader,ou=services,{suffix}"),
+            reader_dn: layout.reader_dn(),
             reader_password: state.secret("ldap_reader", 24),
-            replicator_dn: format!("cn=replicator,ou=services,{suffix}"),
+            replicator_dn: layout.replicator_dn(),
             replicator_password: state.secret("ldap_replicator", 24),
             uris,
             provider,

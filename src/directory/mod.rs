@@ -1,0 +1,317 @@
+//! The LDAP directory: its layout (where accounts and service users live), reading and
+//! writing it on the provider as root over ldapi:// (SASL EXTERNAL, so no password crosses
+//! the wire or lands in argv), and bringing it to what the inventory says.
+
+pub mod ldif;
+
+use std::collections::BTreeMap;
+
+use crate::inventory::model::{Account, Cluster, Host, Role};
+use crate::remote::{RemoteError, Session, quote};
+use crate::state::{ssha, ssha_matches};
+pub use ldif::Entry;
+
+/// Where things live under the suffix. The templates get the same names from here.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub suffix: String,
+}
+
+impl Layout {
+    pub fn new(cluster: &Cluster) -> Layout {
+        Layout { suffix: cluster.ldap_suffix.clone() }
+    }
+    pub fn accounts_base(&self) -> String {
+        format!("ou=accounts,{}", self.suffix)
+    }
+    pub fn services_base(&self) -> String {
+        format!("ou=services,{}", self.suffix)
+    }
+    pub fn admin_dn(&self) -> String {
+        format!("cn=admin,{}", self.suffix)
+    }
+    pub fn reader_dn(&self) -> String {
+        format!("cn=mail-reader,{}", self.services_base())
+    }
+    pub fn replicator_dn(&self) -> String {
+        format!("cn=replicator,{}", self.services_base())
+    }
+    pub fn account_dn(&self, address: &str) -> String {
+        format!("uid={address},{}", self.accounts_base())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+    #[error("ldap suffix `{0}` must start with dc= or o=")]
+    Suffix(String),
+    #[error("account {address}: password: {cause}")]
+    Password { address: String, cause: String },
+}
+
+/// The directory on one LDAP server, read and written through its host's SSH session.
+pub struct Directory<'a> {
+    pub session: &'a Session,
+    pub layout: Layout,
+}
+
+const LDAPI: &str = "-Y EXTERNAL -H ldapi:/// -Q";
+
+impl Directory<'_> {
+    /// Entries under `base` (whole subtree) matching `filter`; an absent base is no entries.
+    pub async fn search(&self, base: &str, filter: &str, attrs: &[&str]) -> Result<Vec<Entry>, DirectoryError> {
+        let attrs: Vec<String> = attrs.iter().map(|a| quote(a)).collect();
+        let script = format!(
+            "ldapsearch {LDAPI} -LLL -o ldif-wrap=no -b {} {} {}; rc=$?; [ $rc = 32 ] && exit 0; exit $rc",
+            quote(base),
+            quote(filter),
+            attrs.join(" ")
+        );
+        let out = self.session.run_ok("ldap search", &script).await?;
+        Ok(ldif::parse(&out.stdout_text()))
+    }
+
+    /// Applies LDIF change records in one ldapmodify run.
+    pub async fn modify(&self, records: &str) -> Result<(), DirectoryError> {
+        let script = format!("ldapmodify {LDAPI} <<'MAILCTL_LDIF'\n{records}MAILCTL_LDIF\n");
+        self.session.run_ok("ldap modify", &script).await?;
+        Ok(())
+    }
+}
+
+/// Secrets the directory's own entries carry (service users' passwords).
+pub struct ServicePasswords {
+    pub reader: String,
+    pub replicator: String,
+}
+
+/// What deploy changes in the directory.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct DirectoryPlan {
+    #[serde(skip)]
+    pub records: String,
+    /// DNs added or changed, for the report.
+    pub added: Vec<String>,
+    pub changed: Vec<String>,
+    /// Things deploy will not do by itself, with what to do instead.
+    pub warnings: Vec<String>,
+}
+
+impl DirectoryPlan {
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+}
+
+/// Account passwords resolved from their references (plaintext: never logged).
+pub type AccountPasswords = BTreeMap<String, String>;
+
+pub fn resolve_passwords(cluster: &Cluster) -> Result<AccountPasswords, DirectoryError> {
+    let mut out = AccountPasswords::new();
+    for a in &cluster.accounts {
+        if let Some(r) = &a.password {
+            let pw = r
+                .resolve(&cluster.base_dir())
+                .map_err(|e| DirectoryError::Password { address: a.address.clone(), cause: e.to_string() })?;
+            out.insert(a.address.clone(), pw);
+        }
+    }
+    Ok(out)
+}
+
+/// Reads the directory and works out the changes that bring it to the inventory.
+pub async fn plan(
+    dir: &Directory<'_>,
+    cluster: &Cluster,
+    services: &ServicePasswords,
+    passwords: &AccountPasswords,
+) -> Result<DirectoryPlan, DirectoryError> {
+    let existing = dir.search(&dir.layout.suffix, "(objectClass=*)", &["*"]).await?;
+    plan_from(&existing, &dir.layout, cluster, services, passwords)
+}
+
+pub fn plan_from(
+    existing: &[Entry],
+    layout: &Layout,
+    cluster: &Cluster,
+    services: &ServicePasswords,
+    passwords: &AccountPasswords,
+) -> Result<DirectoryPlan, DirectoryError> {
+    let by_dn: BTreeMap<String, &Entry> = existing.iter().map(|e| (e.dn.to_ascii_lowercase(), e)).collect();
+    let mut plan = DirectoryPlan::default();
+    let add = |plan: &mut DirectoryPlan, entry: Entry| {
+        if !by_dn.contains_key(&entry.dn.to_ascii_lowercase()) {
+            plan.records.push_str(&ldif::add_record(&entry));
+            plan.added.push(entry.dn);
+        }
+    };
+    add(&mut plan, suffix_entry(layout, cluster)?);
+    add(&mut plan, Entry::new(layout.accounts_base()).with("objectClass", &["organizationalUnit"]).with("ou", &["accounts"]));
+    add(&mut plan, Entry::new(layout.services_base()).with("objectClass", &["organizationalUnit"]).with("ou", &["services"]));
+    for (dn, name, password) in [
+        (layout.reader_dn(), "mail-reader", &services.reader),
+        (layout.replicator_dn(), "replicator", &services.replicator),
+    ] {
+        match by_dn.get(&dn.to_ascii_lowercase()) {
+            None => add(
+                &mut plan,
+                Entry::new(&dn)
+                    .with("objectClass", &["organizationalRole", "simpleSecurityObject"])
+                    .with("cn", &[name])
+                    .with("userPassword", &[&ssha(password)]),
+            ),
+            Some(e) if !e.values("userPassword").iter().any(|h| ssha_matches(h, password)) => {
+                plan.records.push_str(&ldif::replace_record(&dn, &[("userPassword".into(), vec![ssha(password)])]));
+                plan.changed.push(dn.clone());
+            }
+            Some(_) => {}
+        }
+    }
+    let mut loads = mailbox_loads(existing, cluster);
+    for account in &cluster.accounts {
+        let dn = layout.account_dn(&account.address);
+        let password = passwords.get(&account.address);
+        match by_dn.get(&dn.to_ascii_lowercase()) {
+            None => {
+                let host = match &account.mailbox {
+                    Some(name) => cluster.host(name),
+                    None => least_loaded(cluster, &loads),
+                };
+                let Some(host) = host else {
+                    plan.warnings.push(format!("{}: no mailbox host to place it on", account.address));
+                    continue;
+                };
+                *loads.entry(host.fqdn.clone()).or_default() += 1;
+                add(&mut plan, account_entry(layout, account, host, password));
+            }
+            Some(existing) => account_changes(&mut plan, existing, account, password, cluster),
+        }
+    }
+    Ok(plan)
+}
+
+fn suffix_entry(layout: &Layout, cluster: &Cluster) -> Result<Entry, DirectoryError> {
+    let first = layout.suffix.split(',').next().unwrap_or_default();
+    let (attr, value) = first.split_once('=').ok_or_else(|| DirectoryError::Suffix(layout.suffix.clone()))?;
+    let entry = Entry::new(&layout.suffix).with("o", &[&cluster.name]);
+    match attr.trim().to_ascii_lowercase().as_str() {
+        "dc" => Ok(entry.with("objectClass", &["dcObject", "organization"]).with("dc", &[value.trim()])),
+        "o" => Ok(Entry::new(&layout.suffix).with("objectClass", &["organization"]).with("o", &[value.trim()])),
+        _ => Err(DirectoryError::Suffix(layout.suffix.clone())),
+    }
+}
+
+fn account_entry(layout: &Layout, account: &Account, host: &Host, password: Option<&String>) -> Entry {
+    let cn = account.name.clone().unwrap_or_else(|| account.local_part.clone());
+    let mut entry = Entry::new(layout.account_dn(&account.address))
+        .with("objectClass", &["inetOrgPerson", "inetLocalMailRecipient", "mailctlAccount"])
+        .with("uid", &[&account.address])
+        .with("mail", &[&account.address])
+        .with("cn", &[&cn])
+        .with("sn", &[&account.local_part])
+        .with("mailHost", &[&host.fqdn])
+        .with("mailctlState", &["active"]);
+    if let Some(pw) = password {
+        entry = entry.with("userPassword", &[&ssha(pw)]);
+    }
+    entry
+}
+
+/// Name and password follow the inventory. The mailbox host never changes here: moving
+/// an account moves its mail too, which is `mailctl move-account`'s job.
+fn account_changes(
+    plan: &mut DirectoryPlan,
+    existing: &Entry,
+    account: &Account,
+    password: Option<&String>,
+    cluster: &Cluster,
+) {
+    let mut changes: Vec<(String, Vec<String>)> = Vec::new();
+    if let Some(name) = &account.name
+        && existing.get("cn") != Some(name.as_str())
+    {
+        changes.push(("cn".into(), vec![name.clone()]));
+    }
+    if let Some(pw) = password
+        && !existing.values("userPassword").iter().any(|h| ssha_matches(h, pw))
+    {
+        changes.push(("userPassword".into(), vec![ssha(pw)]));
+    }
+    if !changes.is_empty() {
+        plan.records.push_str(&ldif::replace_record(&existing.dn, &changes));
+        plan.changed.push(existing.dn.clone());
+    }
+    if let (Some(pinned), Some(current)) = (account.mailbox.as_deref().and_then(|n| cluster.host(n)), existing.get("mailHost"))
+        && !pinned.fqdn.eq_ignore_ascii_case(current)
+    {
+        plan.warnings.push(format!(
+            "{} lives on {current} but the inventory pins it to {}: run `mailctl move-account {} {}` to move it with its mail",
+            account.address, pinned.fqdn, account.address, pinned.name
+        ));
+    }
+}
+
+/// Accounts per mailbox host (by FQDN), as the directory has them.
+fn mailbox_loads(existing: &[Entry], cluster: &Cluster) -> BTreeMap<String, usize> {
+    let mut loads: BTreeMap<String, usize> =
+        cluster.hosts_with(Role::Mailbox).map(|h| (h.fqdn.clone(), 0)).collect();
+    for e in existing {
+        if let Some(host) = e.get("mailHost") {
+            *loads.entry(host.to_string()).or_default() += 1;
+        }
+    }
+    loads
+}
+
+/// The mailbox host with the most room left relative to its capacity (hosts without one
+/// count as 1000 accounts).
+fn least_loaded<'c>(cluster: &'c Cluster, loads: &BTreeMap<String, usize>) -> Option<&'c Host> {
+    cluster.hosts_with(Role::Mailbox).min_by(|a, b| {
+        let fill = |h: &Host| loads.get(&h.fqdn).copied().unwrap_or(0) as f64 / h.capacity.unwrap_or(1000).max(1) as f64;
+        fill(a).total_cmp(&fill(b))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cluster() -> Cluster {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("inventories/lab.yaml");
+        crate::inventory::load(&path).unwrap().cluster
+    }
+
+    fn services() -> ServicePasswords {
+        ServicePasswords { reader: "r".into(), replicator: "p".into() }
+    }
+
+    #[test]
+    fn empty_directory_gets_base_services_and_every_account() {
+        let c = cluster();
+        let layout = Layout::new(&c);
+        let passwords = resolve_passwords(&c).unwrap();
+        let plan = plan_from(&[], &layout, &c, &services(), &passwords).unwrap();
+        assert_eq!(plan.added.len(), 5 + c.accounts.len());
+        assert!(plan.records.contains("mailhost: mbox-2."));
+        assert!(!passwords.values().any(|pw| plan.records.contains(pw.as_str())), "plaintext in LDIF");
+    }
+
+    #[test]
+    fn converged_directory_needs_nothing_and_moves_nobody() {
+        let c = cluster();
+        let layout = Layout::new(&c);
+        let passwords = resolve_passwords(&c).unwrap();
+        let first = plan_from(&[], &layout, &c, &services(), &passwords).unwrap();
+        let mut existing = ldif::parse(&first.records.replace("changetype: add\n", ""));
+        assert!(plan_from(&existing, &layout, &c, &services(), &passwords).unwrap().is_empty());
+        // An account that lives elsewhere than pinned is reported, not re-pointed.
+        let pinned = c.accounts.iter().find(|a| a.mailbox.is_some()).unwrap();
+        let e = existing.iter_mut().find(|e| e.get("mail") == Some(pinned.address.as_str())).unwrap();
+        e.attrs.insert("mailhost".into(), vec!["elsewhere.example".into()]);
+        let plan = plan_from(&existing, &layout, &c, &services(), &passwords).unwrap();
+        assert!(plan.is_empty());
+        assert_eq!(plan.warnings.len(), 1);
+    }
+}
