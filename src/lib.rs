@@ -3,6 +3,7 @@
 //! Data flows one way: inventory → validated `Cluster` → rendered files per host → (deploy).
 
 pub mod cli;
+pub mod deploy;
 pub mod directory;
 pub mod inventory;
 pub mod lab;
@@ -11,3 +12,4 @@ pub mod playbook;
 pub mod remote;
 pub mod render;
 pub mod state;
+pub mod ui;

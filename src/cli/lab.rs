@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 
 use super::{Cli, EXIT_FAILED, EXIT_OK, Format};
 use crate::lab;
@@ -91,8 +90,7 @@ fn print_status(cli: &Cli, cluster: &crate::inventory::Cluster) -> anyhow::Resul
     if cli.format == Format::Json {
         println!("{}", serde_json::to_string_pretty(&states)?);
     } else {
-        let mut t = Table::new();
-        t.load_style(UTF8_FULL_CONDENSED).set_header(["host", "address", "state", "uptime"]);
+        let mut t = super::table(["host", "address", "state", "uptime"]);
         for s in &states {
             let uptime = s.uptime_s.map(|u| format!("{}m{:02}s", u / 60, u % 60)).unwrap_or_else(|| "-".into());
             t.add_row([s.host.clone(), s.address.clone(), if s.up { "up".into() } else { "down".into() }, uptime]);

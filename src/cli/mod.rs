@@ -1,7 +1,9 @@
 //! Command-line interface: one file per subcommand, each a clap struct and an `exec` that
 //! calls into the library. Exit codes: 0 success, 1 the work failed, 2 bad usage or inventory.
 
+mod deploy;
 mod lab;
+mod lock;
 mod render;
 mod validate;
 
@@ -60,6 +62,7 @@ pub enum Format {
 pub enum Command {
     Validate(validate::Args),
     Render(render::Args),
+    Deploy(deploy::Args),
     Lab(lab::Args),
 }
 
@@ -69,6 +72,7 @@ pub fn run() -> ExitCode {
     let code = match &cli.command {
         Command::Validate(args) => validate::exec(&cli, args),
         Command::Render(args) => render::exec(&cli, args),
+        Command::Deploy(args) => deploy::exec(&cli, args),
         Command::Lab(args) => lab::exec(&cli, args),
     };
     match code {
@@ -118,4 +122,11 @@ pub fn load_inventory(path: &Path) -> Result<Loaded, u8> {
             Err(EXIT_USAGE)
         }
     }
+}
+
+/// A table in the house style.
+pub fn table<const N: usize>(header: [&str; N]) -> comfy_table::Table {
+    let mut t = comfy_table::Table::new();
+    t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED).set_header(header);
+    t
 }

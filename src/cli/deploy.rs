@@ -1,0 +1,158 @@
+//! `mailctl deploy`: render, then bring every host to it over SSH.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use super::{Cli, EXIT_FAILED, EXIT_OK, Format};
+use crate::deploy::{self, DeployOptions, DeployReport, DirectoryInput, diff::Masker};
+use crate::directory::{self, ServicePasswords};
+use crate::inventory::model::Role;
+use crate::playbook::Playbook;
+use crate::remote::ConnectOptions;
+use crate::render::Renderer;
+use crate::state::LocalState;
+use crate::ui::Progress;
+
+/// Configure every host of the cluster over SSH: packages, files (checked before they go
+/// live), services, and the directory's accounts.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Stages run in role order (base, ldap, mailbox, mta, proxy, dns), the hosts of a stage in \
+parallel. Only differences are applied: a converged cluster re-deploys without uploading or restarting anything. \
+A file whose checker (postfix check, doveconf, slaptest, nginx -t, ...) rejects it never goes live. Exit 0 when \
+every host succeeded, 1 otherwise.\n\n\
+Examples:\n  mailctl deploy inventories/lab.yaml\n  mailctl deploy inventories/tgg.yaml --check --diff\n  \
+mailctl deploy inventories/tgg.yaml --limit mbox-1,mbox-2\n  mailctl deploy inventories/tgg.yaml --role proxy --forks 2\n  \
+mailctl deploy inventories/tgg.yaml --format json > deploy.json")]
+pub struct Args {
+    /// Inventory file [default: -i / MAILCTL_INVENTORY / ./inventory.yaml]
+    pub inventory: Option<PathBuf>,
+    /// Change nothing: connect, read facts and print the plan.
+    #[arg(long)]
+    pub check: bool,
+    /// Print unified diffs of the files that change (secrets masked).
+    #[arg(long)]
+    pub diff: bool,
+    /// Only these hosts (comma-separated or repeated).
+    #[arg(long, value_delimiter = ',', value_name = "HOSTS")]
+    pub limit: Vec<String>,
+    /// Only hosts with this role (repeatable).
+    #[arg(long, value_enum)]
+    pub role: Vec<RoleArg>,
+    /// How many hosts to work on at once.
+    #[arg(long, default_value_t = 10, env = "MAILCTL_FORKS")]
+    pub forks: usize,
+    /// Record the host keys of hosts not yet in known_hosts (a changed key is still refused).
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
+    /// Seconds to wait for a host's SSH connection.
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    pub connect_timeout: u64,
+}
+
+#[derive(Copy, Clone, Debug, clap::ValueEnum)]
+pub enum RoleArg {
+    Ldap,
+    Mta,
+    Mailbox,
+    Proxy,
+    Dns,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Role {
+        match r {
+            RoleArg::Ldap => Role::Ldap,
+            RoleArg::Mta => Role::Mta,
+            RoleArg::Mailbox => Role::Mailbox,
+            RoleArg::Proxy => Role::Proxy,
+            RoleArg::Dns => Role::Dns,
+        }
+    }
+}
+
+pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
+    let path = super::inventory_path(cli, &args.inventory);
+    let cluster = match super::load_inventory(path) {
+        Ok(l) => l.cluster,
+        Err(code) => return Ok(code),
+    };
+    for name in &args.limit {
+        if cluster.host(name).is_none() {
+            eprintln!("error: --limit {name}: no such host in {}", path.display());
+            return Ok(super::EXIT_USAGE);
+        }
+    }
+    let _lock = super::lock::acquire(path)?;
+    let state_path = cli.state.clone().unwrap_or_else(|| LocalState::default_path(path));
+    let mut state = LocalState::open(&state_path)?;
+    let renderer = Renderer::new(Playbook::builtin()?, cli.templates.as_deref())?;
+    let rendered = renderer.render(&cluster, &mut state, &[])?;
+    let input = DirectoryInput {
+        services: ServicePasswords {
+            reader: state.secret("ldap_reader", 24),
+            replicator: state.secret("ldap_replicator", 24),
+        },
+        passwords: directory::resolve_passwords(&cluster)?,
+    };
+    state.save().with_context(|| "saving generated secrets")?;
+    let masker = Masker::new(deploy::secrets_to_mask(&state, &input));
+    let opts = DeployOptions {
+        check: args.check,
+        diff: args.diff,
+        limit: args.limit.clone(),
+        roles: args.role.iter().map(|r| Role::from(*r)).collect(),
+        forks: args.forks,
+        connect: ConnectOptions {
+            connect_timeout: Duration::from_secs(args.connect_timeout),
+            accept_new_host_keys: args.accept_new_host_keys,
+            ..ConnectOptions::default()
+        },
+    };
+    let names = rendered.iter().map(|h| h.host.as_str());
+    let progress = Progress::new(names, cli.format == Format::Text);
+    let runtime = tokio::runtime::Runtime::new()?;
+    let report = runtime.block_on(deploy::deploy(&cluster, &rendered, &input, &masker, &opts, &progress));
+    progress.clear();
+    match cli.format {
+        Format::Text => print_text(&report),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+    }
+    Ok(if report.ok() { EXIT_OK } else { EXIT_FAILED })
+}
+
+fn print_text(report: &DeployReport) {
+    if !report.diff.is_empty() {
+        print!("{}", report.diff);
+    }
+    let mut table = super::table(["host", "packages", "changed files", "units", "result"]);
+    for h in &report.hosts {
+        let mut files: Vec<String> = h.changed_files.clone();
+        if let Some(d) = &h.directory {
+            files.push(format!("(ldap: {} added, {} changed)", d.added.len(), d.changed.len()));
+        }
+        let result = match &h.failed {
+            Some(e) => format!("FAILED at {}:\n{}", e.step, e.message),
+            None if report.check => "planned".to_string(),
+            None if files.is_empty() && h.units.is_empty() && h.packages.is_empty() => "unchanged".to_string(),
+            None => "changed".to_string(),
+        };
+        table.add_row([h.host.clone(), h.packages.len().to_string(), files.join("\n"), h.units.join("\n"), result]);
+    }
+    println!("{table}");
+    for w in &report.warnings {
+        println!("warning: {w}");
+    }
+    let t = deploy::totals(report);
+    let verb = if report.check { "would change" } else { "changed" };
+    println!(
+        "{}: {} host(s), {} failed; {verb} {} file(s), {} unit action(s) in {:.1}s",
+        if report.check { "check" } else { "deploy" },
+        t["hosts"],
+        t["failed"],
+        t["files"],
+        t["units"],
+        report.seconds
+    );
+}

@@ -1,0 +1,138 @@
+//! Facts: what a host has now, read in one command. Checksum, mode and owner of every
+//! managed file and directory, which packages are installed, each unit's state, each
+//! system user's groups. Read-only.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::remote::{RemoteError, Session, quote};
+use crate::render::RenderedHost;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathFact {
+    pub mode: u32,
+    pub owner: String,
+    pub group: String,
+    /// Files only.
+    pub sha256: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnitFact {
+    pub active: String,
+    pub enabled: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct HostFacts {
+    pub paths: BTreeMap<String, PathFact>,
+    pub installed: BTreeSet<String>,
+    pub units: BTreeMap<String, UnitFact>,
+    /// A user's groups; absent when the user does not exist.
+    pub user_groups: BTreeMap<String, Vec<String>>,
+}
+
+/// The one command that reads a host's facts.
+pub fn script(host: &RenderedHost) -> String {
+    let files: Vec<String> = host.files.iter().map(|f| quote(&f.dest)).collect();
+    let dirs: Vec<String> =
+        host.components.iter().flat_map(|c| c.directories.iter()).map(|d| quote(&d.path)).collect();
+    let packages: Vec<String> = host.components.iter().flat_map(|c| c.packages.iter()).map(|p| quote(p)).collect();
+    let units: Vec<String> = host.components.iter().filter_map(|c| c.unit.as_deref()).map(quote).collect();
+    let users: Vec<String> = host.components.iter().flat_map(|c| c.users.iter()).map(|u| quote(&u.name)).collect();
+    let mut s = String::from("export LC_ALL=C\n");
+    let paths = [files.as_slice(), dirs.as_slice()].concat();
+    if !paths.is_empty() {
+        s += &format!("stat -c 'S %a %U %G %n' -- {} 2>/dev/null\n", paths.join(" "));
+    }
+    if !files.is_empty() {
+        s += &format!("sha256sum -- {} 2>/dev/null | sed 's/^/H /'\n", files.join(" "));
+    }
+    if !packages.is_empty() {
+        s += &format!("dpkg-query -W -f='P ${{db:Status-Abbrev}} ${{Package}}\\n' -- {} 2>/dev/null\n", packages.join(" "));
+    }
+    if !units.is_empty() {
+        s += &format!(
+            "for u in {}; do printf 'U %s %s %s\\n' \"$u\" \"$(systemctl is-active \"$u\" 2>/dev/null | head -n1)\" \
+             \"$(systemctl is-enabled \"$u\" 2>/dev/null | head -n1)\"; done\n",
+            units.join(" ")
+        );
+    }
+    if !users.is_empty() {
+        s += &format!(
+            "for u in {}; do g=$(id -nG \"$u\" 2>/dev/null) && printf 'G %s %s\\n' \"$u\" \"$g\"; done\n",
+            users.join(" ")
+        );
+    }
+    s += "exit 0\n";
+    s
+}
+
+pub fn parse(text: &str) -> HostFacts {
+    let mut facts = HostFacts::default();
+    for line in text.lines() {
+        let mut f = line.splitn(2, ' ');
+        let (kind, rest) = (f.next().unwrap_or_default(), f.next().unwrap_or_default());
+        match kind {
+            "S" => {
+                let parts: Vec<&str> = rest.splitn(4, ' ').collect();
+                if let [mode, owner, group, path] = parts[..] {
+                    let mode = u32::from_str_radix(mode, 8).unwrap_or(0);
+                    let fact = PathFact { mode, owner: owner.into(), group: group.into(), sha256: None };
+                    facts.paths.insert(path.to_string(), fact);
+                }
+            }
+            "H" => {
+                if let Some((sum, path)) = rest.split_once("  ")
+                    && let Some(p) = facts.paths.get_mut(path)
+                {
+                    p.sha256 = Some(sum.to_string());
+                }
+            }
+            "P" => {
+                // "ii  name": installed and configured; anything else needs apt.
+                if let Some(name) = rest.strip_prefix("ii ") {
+                    facts.installed.insert(name.trim().to_string());
+                }
+            }
+            "U" => {
+                let parts: Vec<&str> = rest.split(' ').collect();
+                if let Some(name) = parts.first() {
+                    let get = |i: usize| parts.get(i).copied().unwrap_or_default().to_string();
+                    facts.units.insert(name.to_string(), UnitFact { active: get(1), enabled: get(2) });
+                }
+            }
+            "G" => {
+                let mut parts = rest.split_whitespace();
+                if let Some(user) = parts.next() {
+                    facts.user_groups.insert(user.to_string(), parts.map(str::to_string).collect());
+                }
+            }
+            _ => {}
+        }
+    }
+    facts
+}
+
+pub async fn gather(session: &Session, host: &RenderedHost) -> Result<HostFacts, RemoteError> {
+    let out = session.run_ok("facts", &script(host)).await?;
+    Ok(parse(&out.stdout_text()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_each_kind_of_line() {
+        let text = "S 644 root root /etc/hosts\nS 750 openldap openldap /var/lib/ldap\n\
+                    H abc123  /etc/hosts\nP ii  slapd\nP un  postfix\nU postfix active enabled\nU slapd inactive \n\
+                    G openldap openldap ssl-cert\n";
+        let f = parse(text);
+        assert_eq!(f.paths["/etc/hosts"].sha256.as_deref(), Some("abc123"));
+        assert_eq!(f.paths["/var/lib/ldap"].mode, 0o750);
+        assert!(f.installed.contains("slapd") && !f.installed.contains("postfix"));
+        assert_eq!(f.units["postfix"], UnitFact { active: "active".into(), enabled: "enabled".into() });
+        assert_eq!(f.units["slapd"].active, "inactive");
+        assert_eq!(f.user_groups["openldap"], ["openldap", "ssl-cert"]);
+    }
+}
