@@ -126,19 +126,21 @@ fn print_text(report: &DeployReport) {
     if !report.diff.is_empty() {
         print!("{}", report.diff);
     }
-    let mut table = super::table(["host", "packages", "changed files", "units", "result"]);
+    let mut table = super::table(["host", "packages", "files", "units", "result"]);
     for h in &report.hosts {
-        let mut files: Vec<String> = h.changed_files.clone();
+        let mut files = h.changed_files.len().to_string();
         if let Some(d) = &h.directory {
-            files.push(format!("(ldap: {} added, {} changed)", d.added.len(), d.changed.len()));
+            files += &format!(" + ldap {} new, {} changed", d.added.len(), d.changed.len());
         }
+        let unchanged = h.changed_files.is_empty() && h.units.is_empty() && h.packages.is_empty() && h.directory.is_none();
         let result = match &h.failed {
-            Some(e) => format!("FAILED at {}:\n{}", e.step, e.message),
-            None if report.check => "planned".to_string(),
-            None if files.is_empty() && h.units.is_empty() && h.packages.is_empty() => "unchanged".to_string(),
+            Some(e) => format!("FAILED at {}:\n{}", e.step, first_lines(&e.message, 8)),
+            None if report.check && unchanged => "nothing to do".to_string(),
+            None if report.check => "would change".to_string(),
+            None if unchanged => "unchanged".to_string(),
             None => "changed".to_string(),
         };
-        table.add_row([h.host.clone(), h.packages.len().to_string(), files.join("\n"), h.units.join("\n"), result]);
+        table.add_row([h.host.clone(), h.packages.len().to_string(), files, h.units.join(", "), result]);
     }
     println!("{table}");
     for w in &report.warnings {
@@ -155,4 +157,13 @@ fn print_text(report: &DeployReport) {
         t["units"],
         report.seconds
     );
+}
+
+fn first_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = lines[..lines.len().min(n)].join("\n");
+    if lines.len() > n {
+        out += &format!("\n... ({} more lines; --format json has all)", lines.len() - n);
+    }
+    out
 }

@@ -96,8 +96,9 @@ pub fn component_script(c: &ComponentPlan) -> String {
         s += &owner_mode(&quote(&f.file.dest), &f.file.owner, &f.file.group, f.file.mode);
     }
     if !content.is_empty() {
-        // A name chosen here, not by mktemp, so the checker's sandbox can name it literally.
-        let stage = format!("/var/tmp/mailctl-stage.{}", crate::state::random_hex(16));
+        // A name chosen here, not by mktemp, so the checker's sandbox can name it literally;
+        // under /run, because overlayfs refuses a layer inside the directory it covers (/var).
+        let stage = format!("/run/mailctl-stage.{}", crate::state::random_hex(16));
         s += &format!("step 'stage files'\nstage={stage}\nmkdir -m 700 \"$stage\"\ntrap 'rm -rf \"$stage\"' EXIT\n");
         for f in &content {
             let staged = format!("\"$stage\"{}", quote(&f.file.dest));
@@ -137,8 +138,13 @@ pub fn component_script(c: &ComponentPlan) -> String {
                 UnitAction::Reload => "reload",
                 UnitAction::Restart => "restart",
             };
+            // A unit systemd skips on purpose (ConditionResult=no, e.g. chrony without
+            // CAP_SYS_TIME in a container) is not a failure: it is reported as skipped.
             s += &format!(
-                "step {step}\nif ! systemctl {verb} {u} 2>/dev/null || ! {{ systemctl is-active -q {u} || {{ sleep 1; systemctl is-active -q {u}; }}; }}; then\n\
+                "step {step}\nif systemctl {verb} {u} 2>/dev/null; then rc=0; else rc=$?; fi\n\
+                 if [ \"$(systemctl show -P ConditionResult {u})\" = no ]; then\n\
+                 \x20 echo \"@@skipped {unit}\"\n\
+                 elif [ $rc != 0 ] || ! {{ systemctl is-active -q {u} || {{ sleep 1; systemctl is-active -q {u}; }}; }}; then\n\
                  \x20 echo \"{unit} failed to {verb}:\" >&2\n\
                  \x20 journalctl -u {u} -n 12 --no-pager -o cat >&2 2>/dev/null || systemctl status -n 12 --no-pager {u} >&2 || true\n\
                  \x20 for f in ${{installed:-}}; do [ -e \"$f.mailctl-old\" ] && mv -f \"$f.mailctl-old\" \"$f\"; done\n\

@@ -20,6 +20,8 @@ pub struct PathFact {
 pub struct UnitFact {
     pub active: String,
     pub enabled: String,
+    /// systemd skipped the unit on purpose: an unmet Condition*= (e.g. chrony in a container).
+    pub skipped: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -52,8 +54,8 @@ pub fn script(host: &RenderedHost) -> String {
     }
     if !units.is_empty() {
         s += &format!(
-            "for u in {}; do printf 'U %s %s %s\\n' \"$u\" \"$(systemctl is-active \"$u\" 2>/dev/null | head -n1)\" \
-             \"$(systemctl is-enabled \"$u\" 2>/dev/null | head -n1)\"; done\n",
+            "for u in {}; do printf 'U %s %s %s %s\\n' \"$u\" \"$(systemctl is-active \"$u\" 2>/dev/null | head -n1)\" \
+             \"$(systemctl is-enabled \"$u\" 2>/dev/null | head -n1)\" \"$(systemctl show -P ConditionResult \"$u\" 2>/dev/null)\"; done\n",
             units.join(" ")
         );
     }
@@ -98,7 +100,8 @@ pub fn parse(text: &str) -> HostFacts {
                 let parts: Vec<&str> = rest.split(' ').collect();
                 if let Some(name) = parts.first() {
                     let get = |i: usize| parts.get(i).copied().unwrap_or_default().to_string();
-                    facts.units.insert(name.to_string(), UnitFact { active: get(1), enabled: get(2) });
+                    let fact = UnitFact { active: get(1), enabled: get(2), skipped: get(3) == "no" };
+                    facts.units.insert(name.to_string(), fact);
                 }
             }
             "G" => {
@@ -125,13 +128,14 @@ mod tests {
     #[test]
     fn parses_each_kind_of_line() {
         let text = "S 644 root root /etc/hosts\nS 750 openldap openldap /var/lib/ldap\n\
-                    H abc123  /etc/hosts\nP ii  slapd\nP un  postfix\nU postfix active enabled\nU slapd inactive \n\
+                    H abc123  /etc/hosts\nP ii  slapd\nP un  postfix\nU postfix active enabled yes\nU slapd inactive  \nU chrony inactive enabled no\n\
                     G openldap openldap ssl-cert\n";
         let f = parse(text);
         assert_eq!(f.paths["/etc/hosts"].sha256.as_deref(), Some("abc123"));
         assert_eq!(f.paths["/var/lib/ldap"].mode, 0o750);
         assert!(f.installed.contains("slapd") && !f.installed.contains("postfix"));
-        assert_eq!(f.units["postfix"], UnitFact { active: "active".into(), enabled: "enabled".into() });
+        assert_eq!(f.units["postfix"], UnitFact { active: "active".into(), enabled: "enabled".into(), skipped: false });
+        assert!(f.units["chrony"].skipped);
         assert_eq!(f.units["slapd"].active, "inactive");
         assert_eq!(f.user_groups["openldap"], ["openldap", "ssl-cert"]);
     }

@@ -126,7 +126,8 @@ fn plan_component(c: &HostComponent, host: &RenderedHost, facts: &HostFacts) -> 
         .collect();
     let changed = !users.is_empty() || !directories.is_empty() || !files.is_empty();
     let unit_fact = c.unit.as_ref().and_then(|u| facts.units.get(u));
-    let active = unit_fact.is_some_and(|u| u.active == "active");
+    // A unit systemd skips by its own conditions counts as running: starting it again is futile.
+    let active = unit_fact.is_some_and(|u| u.active == "active" || u.skipped);
     let enabled = unit_fact.is_some_and(|u| !matches!(u.enabled.as_str(), "" | "disabled" | "masked" | "not-found"));
     let action = c.unit.as_ref().and_then(|_| match (active, changed) {
         (false, true) => Some(UnitAction::Restart), // a package may have started it meanwhile
