@@ -132,7 +132,8 @@ fn print_text(report: &DeployReport) {
         if let Some(d) = &h.directory {
             files += &format!(" + ldap {} new, {} changed", d.added.len(), d.changed.len());
         }
-        let unchanged = h.changed_files.is_empty() && h.units.is_empty() && h.packages.is_empty() && h.directory.is_none();
+        let unchanged =
+            h.changed_files.is_empty() && h.units.is_empty() && h.packages.is_empty() && h.directory.is_none();
         let result = match &h.failed {
             Some(e) => format!("FAILED at {}:\n{}", e.step, first_lines(&e.message, 8)),
             None if report.check && unchanged => "nothing to do".to_string(),

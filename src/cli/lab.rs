@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-
 use super::{Cli, EXIT_FAILED, EXIT_OK, Format};
 use crate::lab;
 use crate::playbook::Playbook;

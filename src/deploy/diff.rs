@@ -96,7 +96,8 @@ pub fn render(plan: &HostPlan, old: &BTreeMap<String, Vec<u8>>, masker: &Masker)
                 let before = old.get(dest).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
                 let after = String::from_utf8_lossy(&f.file.content).into_owned();
                 let (before, after) = (masker.mask(&before), masker.mask(&after));
-                let old_name = if f.change == Change::Create { "/dev/null".to_string() } else { format!("{}:{dest}", plan.host) };
+                let old_name =
+                    if f.change == Change::Create { "/dev/null".to_string() } else { format!("{}:{dest}", plan.host) };
                 let diff = similar::TextDiff::from_lines(&before, &after)
                     .unified_diff()
                     .context_radius(3)

@@ -36,8 +36,7 @@ pub struct HostFacts {
 /// The one command that reads a host's facts.
 pub fn script(host: &RenderedHost) -> String {
     let files: Vec<String> = host.files.iter().map(|f| quote(&f.dest)).collect();
-    let dirs: Vec<String> =
-        host.components.iter().flat_map(|c| c.directories.iter()).map(|d| quote(&d.path)).collect();
+    let dirs: Vec<String> = host.components.iter().flat_map(|c| c.directories.iter()).map(|d| quote(&d.path)).collect();
     let packages: Vec<String> = host.components.iter().flat_map(|c| c.packages.iter()).map(|p| quote(p)).collect();
     let units: Vec<String> = host.components.iter().filter_map(|c| c.unit.as_deref()).map(quote).collect();
     let users: Vec<String> = host.components.iter().flat_map(|c| c.users.iter()).map(|u| quote(&u.name)).collect();
@@ -50,7 +49,10 @@ pub fn script(host: &RenderedHost) -> String {
         s += &format!("sha256sum -- {} 2>/dev/null | sed 's/^/H /'\n", files.join(" "));
     }
     if !packages.is_empty() {
-        s += &format!("dpkg-query -W -f='P ${{db:Status-Abbrev}} ${{Package}}\\n' -- {} 2>/dev/null\n", packages.join(" "));
+        s += &format!(
+            "dpkg-query -W -f='P ${{db:Status-Abbrev}} ${{Package}}\\n' -- {} 2>/dev/null\n",
+            packages.join(" ")
+        );
     }
     if !units.is_empty() {
         s += &format!(

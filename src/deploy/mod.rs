@@ -155,11 +155,11 @@ async fn prepare(
     };
     progress.set(&rendered.host, "connecting");
     let connected = async {
-        let config = ssh_config.as_ref().map_err(|e| StepError { step: "ssh config".into(), message: e.to_string() })?;
-        let host = cluster.host(&rendered.host).ok_or_else(|| StepError {
-            step: "inventory".into(),
-            message: "host not in the inventory".into(),
-        })?;
+        let config =
+            ssh_config.as_ref().map_err(|e| StepError { step: "ssh config".into(), message: e.to_string() })?;
+        let host = cluster
+            .host(&rendered.host)
+            .ok_or_else(|| StepError { step: "inventory".into(), message: "host not in the inventory".into() })?;
         let target = Target::for_host(host, &cluster.base_dir(), config)
             .map_err(|e| StepError { step: "ssh target".into(), message: e.to_string() })?;
         let session = Session::connect(&target, &opts.connect, keys)

@@ -52,7 +52,11 @@ pub struct ComponentPlan {
 
 impl ComponentPlan {
     pub fn is_noop(&self) -> bool {
-        self.users.is_empty() && self.directories.is_empty() && self.files.is_empty() && self.action.is_none() && !self.enable
+        self.users.is_empty()
+            && self.directories.is_empty()
+            && self.files.is_empty()
+            && self.action.is_none()
+            && !self.enable
     }
 }
 

@@ -148,8 +148,14 @@ pub fn plan_from(
         }
     };
     add(&mut plan, suffix_entry(layout, cluster)?);
-    add(&mut plan, Entry::new(layout.accounts_base()).with("objectClass", &["organizationalUnit"]).with("ou", &["accounts"]));
-    add(&mut plan, Entry::new(layout.services_base()).with("objectClass", &["organizationalUnit"]).with("ou", &["services"]));
+    add(
+        &mut plan,
+        Entry::new(layout.accounts_base()).with("objectClass", &["organizationalUnit"]).with("ou", &["accounts"]),
+    );
+    add(
+        &mut plan,
+        Entry::new(layout.services_base()).with("objectClass", &["organizationalUnit"]).with("ou", &["services"]),
+    );
     for (dn, name, password) in [
         (layout.reader_dn(), "mail-reader", &services.reader),
         (layout.replicator_dn(), "replicator", &services.replicator),
@@ -243,7 +249,8 @@ fn account_changes(
         plan.records.push_str(&ldif::replace_record(&existing.dn, &changes));
         plan.changed.push(existing.dn.clone());
     }
-    if let (Some(pinned), Some(current)) = (account.mailbox.as_deref().and_then(|n| cluster.host(n)), existing.get("mailHost"))
+    if let (Some(pinned), Some(current)) =
+        (account.mailbox.as_deref().and_then(|n| cluster.host(n)), existing.get("mailHost"))
         && !pinned.fqdn.eq_ignore_ascii_case(current)
     {
         plan.warnings.push(format!(
@@ -255,8 +262,7 @@ fn account_changes(
 
 /// Accounts per mailbox host (by FQDN), as the directory has them.
 fn mailbox_loads(existing: &[Entry], cluster: &Cluster) -> BTreeMap<String, usize> {
-    let mut loads: BTreeMap<String, usize> =
-        cluster.hosts_with(Role::Mailbox).map(|h| (h.fqdn.clone(), 0)).collect();
+    let mut loads: BTreeMap<String, usize> = cluster.hosts_with(Role::Mailbox).map(|h| (h.fqdn.clone(), 0)).collect();
     for e in existing {
         if let Some(host) = e.get("mailHost") {
             *loads.entry(host.to_string()).or_default() += 1;
@@ -269,7 +275,8 @@ fn mailbox_loads(existing: &[Entry], cluster: &Cluster) -> BTreeMap<String, usiz
 /// count as 1000 accounts).
 fn least_loaded<'c>(cluster: &'c Cluster, loads: &BTreeMap<String, usize>) -> Option<&'c Host> {
     cluster.hosts_with(Role::Mailbox).min_by(|a, b| {
-        let fill = |h: &Host| loads.get(&h.fqdn).copied().unwrap_or(0) as f64 / h.capacity.unwrap_or(1000).max(1) as f64;
+        let fill =
+            |h: &Host| loads.get(&h.fqdn).copied().unwrap_or(0) as f64 / h.capacity.unwrap_or(1000).max(1) as f64;
         fill(a).total_cmp(&fill(b))
     })
 }

@@ -14,9 +14,13 @@ pub enum Verdict {
     /// No line names this host with a key of this type.
     Unknown,
     /// Line `line` records another key of the same type for this host.
-    Changed { line: usize },
+    Changed {
+        line: usize,
+    },
     /// Line `line` marks this key as revoked.
-    Revoked { line: usize },
+    Revoked {
+        line: usize,
+    },
 }
 
 /// How a host is written in known_hosts: `host`, or `[host]:port` off port 22.

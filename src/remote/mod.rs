@@ -2,8 +2,8 @@
 //! host-key checking, agent and key-file auth, jump hosts, timeouts, and bounded fan-out.
 
 pub mod fanout;
-pub mod known_hosts;
 pub mod keys;
+pub mod known_hosts;
 pub mod session;
 pub mod target;
 

@@ -115,7 +115,8 @@ impl Session {
                 })
             })
         };
-        let mut handle = tokio::time::timeout(opts.connect_timeout, connecting).await.map_err(|_| timeout("connect"))??;
+        let mut handle =
+            tokio::time::timeout(opts.connect_timeout, connecting).await.map_err(|_| timeout("connect"))??;
         tokio::time::timeout(opts.connect_timeout * 6, authenticate(&mut handle, target, keys))
             .await
             .map_err(|_| timeout("authenticate"))??;
@@ -143,9 +144,9 @@ impl Session {
     pub async fn run_for(&self, step: &str, script: &str, limit: Duration) -> Result<Output, RemoteError> {
         let command = if self.sudo { "sudo -n -- sh -s" } else { "sh -s" };
         let input = format!("{{\n{script}\n}} </dev/null\n");
-        tokio::time::timeout(limit, self.exec(step, command, input.as_bytes())).await.map_err(|_| {
-            RemoteError::Timeout { host: self.host.clone(), step: step.into(), secs: limit.as_secs() }
-        })?
+        tokio::time::timeout(limit, self.exec(step, command, input.as_bytes()))
+            .await
+            .map_err(|_| RemoteError::Timeout { host: self.host.clone(), step: step.into(), secs: limit.as_secs() })?
     }
 
     /// Like `run`, but a non-zero exit is an error carrying what the command said.
@@ -165,7 +166,8 @@ impl Session {
     }
 
     async fn exec(&self, step: &str, command: &str, stdin: &[u8]) -> Result<Output, RemoteError> {
-        let err = |e: russh::Error| RemoteError::Ssh { host: self.host.clone(), step: step.into(), message: e.to_string() };
+        let err =
+            |e: russh::Error| RemoteError::Ssh { host: self.host.clone(), step: step.into(), message: e.to_string() };
         let mut channel = self.handle.channel_open_session().await.map_err(err)?;
         channel.exec(true, command).await.map_err(err)?;
         channel.data(stdin).await.map_err(err)?;
@@ -279,7 +281,8 @@ impl client::Handler for Verifier {
         let (host, path) = (self.host.clone(), self.path.clone());
         match verdict {
             Verdict::Known => Ok(true),
-            Verdict::Unknown if self.accept_new => match known_hosts::learn(&self.path, &self.hostname, self.port, key) {
+            Verdict::Unknown if self.accept_new => match known_hosts::learn(&self.path, &self.hostname, self.port, key)
+            {
                 Ok(()) => Ok(true),
                 Err(e) => self.refuse(RemoteError::HostKeyLearn { host, path, message: e.to_string() }),
             },

@@ -66,12 +66,8 @@ impl Target {
             None => home().unwrap_or_default().join(".ssh/known_hosts"),
         };
         let identity_files = identity_files(host.ssh.identity_file.as_deref(), params, base_dir);
-        let user = host
-            .ssh
-            .user
-            .clone()
-            .or_else(|| params.and_then(|p| p.user.clone()))
-            .unwrap_or_else(|| "root".to_string());
+        let user =
+            host.ssh.user.clone().or_else(|| params.and_then(|p| p.user.clone())).unwrap_or_else(|| "root".to_string());
         let jump_spec = host.ssh.jump.clone().or_else(|| {
             params
                 .and_then(|p| p.proxy_jump.as_ref())
