@@ -133,15 +133,15 @@ fn plan_component(c: &HostComponent, host: &RenderedHost, facts: &HostFacts) -> 
     // A unit systemd skips by its own conditions counts as running: starting it again is futile.
     let active = unit_fact.is_some_and(|u| u.active == "active" || u.skipped);
     let enabled = unit_fact.is_some_and(|u| !matches!(u.enabled.as_str(), "" | "disabled" | "masked" | "not-found"));
-    let action = c.unit.as_ref().and_then(|_| match (active, changed) {
-        (false, true) => Some(UnitAction::Restart), // a package may have started it meanwhile
-        (false, false) => Some(UnitAction::Start),
-        (true, true) => Some(match c.on_change {
+    let action = match (&c.unit, active, changed) {
+        (None, _, _) | (Some(_), true, false) => None,
+        (Some(_), false, true) => Some(UnitAction::Restart), // a package may have started it meanwhile
+        (Some(_), false, false) => Some(UnitAction::Start),
+        (Some(_), true, true) => Some(match c.on_change {
             Some(Handler::Reload) => UnitAction::Reload,
             _ => UnitAction::Restart,
         }),
-        (true, false) => None,
-    });
+    };
     ComponentPlan {
         name: c.name.clone(),
         stage: c.stage,
