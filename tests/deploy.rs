@@ -77,10 +77,7 @@ impl Fixture {
 }
 
 fn packages() -> Vec<String> {
-    let mut p: Vec<String> = Playbook::builtin().unwrap().components.iter().flat_map(|c| c.packages.clone()).collect();
-    p.sort();
-    p.dedup();
-    p
+    Playbook::builtin().unwrap().all_packages()
 }
 
 fn host<'a>(report: &'a Value, name: &str) -> &'a Value {

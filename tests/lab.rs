@@ -32,10 +32,7 @@ fn cluster() -> Cluster {
 }
 
 fn packages() -> Vec<String> {
-    let mut p: Vec<String> = Playbook::builtin().unwrap().components.iter().flat_map(|c| c.packages.clone()).collect();
-    p.sort();
-    p.dedup();
-    p
+    Playbook::builtin().unwrap().all_packages()
 }
 
 /// Everything the lab may create on this machine, as text; empty when nothing is left.

@@ -43,10 +43,7 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
     let started = Instant::now();
     let outcome = match &args.action {
         Action::Up { .. } => {
-            let mut packages: Vec<String> =
-                Playbook::builtin()?.components.iter().flat_map(|c| c.packages.clone()).collect();
-            packages.sort();
-            packages.dedup();
+            let packages = Playbook::builtin()?.all_packages();
             let quiet = !std::io::IsTerminal::is_terminal(&std::io::stderr());
             lab::up(&cluster, &packages, &mut |m| {
                 if !quiet {

@@ -171,6 +171,14 @@ pub enum PlaybookError {
 }
 
 impl Playbook {
+    /// Every Debian package any component may install, sorted (what the lab's repository holds).
+    pub fn all_packages(&self) -> Vec<String> {
+        let mut p: Vec<String> = self.components.iter().flat_map(|c| c.packages.clone()).collect();
+        p.sort();
+        p.dedup();
+        p
+    }
+
     pub fn builtin() -> Result<Playbook, PlaybookError> {
         Playbook::parse(BUILTIN)
     }
