@@ -211,6 +211,11 @@ fn changed_host_key_is_refused_before_anything_is_sent(f: &Fixture) {
     std::fs::write(paths.known_hosts(), original.replace(&format!("{addr},"), &format!("{addr}-x,"))).unwrap();
     let (_, report, _) = f.deploy(&["--limit", "mbox-1", "--check"]);
     assert!(host(&report, "mbox-1")["failed"]["message"].as_str().unwrap().contains("not in"), "unknown key refused");
+    // ... unless the user asks to accept new keys: then it is recorded and used.
+    let (code, report, _) = f.deploy(&["--limit", "mbox-1", "--check", "--accept-new-host-keys"]);
+    assert_eq!(code, 0, "{report:#}");
+    let learned = std::fs::read_to_string(paths.known_hosts()).unwrap();
+    assert!(learned.lines().any(|l| l.starts_with(&format!("{addr} ssh-ed25519 "))), "{learned}");
     std::fs::write(paths.known_hosts(), &original).unwrap();
 }
 
