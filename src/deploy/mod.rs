@@ -122,8 +122,12 @@ pub async fn deploy(
         warnings.extend(sync_directory(cluster, &mut runs, dir_input, true, progress).await);
     }
     let mut hosts = Vec::new();
-    for run in runs {
+    for mut run in runs {
         progress.finish(&run.report.host, if run.report.ok { "done" } else { "failed" });
+        // A checker may quote the line it rejects, and that line may hold a password.
+        if let Some(failed) = run.report.failed.as_mut() {
+            failed.message = masker.mask(&failed.message);
+        }
         if let Some(s) = run.session {
             s.close().await;
         }
