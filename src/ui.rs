@@ -36,10 +36,6 @@ impl Progress {
         Progress { bars, _multi: multi }
     }
 
-    pub fn hidden() -> Progress {
-        Progress::new([], false)
-    }
-
     pub fn set(&self, host: &str, message: impl Into<String>) {
         if let Some(bar) = self.bars.get(host) {
             bar.set_message(message.into());

@@ -39,7 +39,7 @@ pub struct Args {
     pub limit: Vec<String>,
     /// Only hosts with this role (repeatable).
     #[arg(long, value_enum)]
-    pub role: Vec<RoleArg>,
+    pub role: Vec<Role>,
     /// How many hosts to work on at once.
     #[arg(long, default_value_t = 10, env = "MAILCTL_FORKS")]
     pub forks: usize,
@@ -49,27 +49,6 @@ pub struct Args {
     /// Seconds to wait for a host's SSH connection.
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     pub connect_timeout: u64,
-}
-
-#[derive(Copy, Clone, Debug, clap::ValueEnum)]
-pub enum RoleArg {
-    Ldap,
-    Mta,
-    Mailbox,
-    Proxy,
-    Dns,
-}
-
-impl From<RoleArg> for Role {
-    fn from(r: RoleArg) -> Role {
-        match r {
-            RoleArg::Ldap => Role::Ldap,
-            RoleArg::Mta => Role::Mta,
-            RoleArg::Mailbox => Role::Mailbox,
-            RoleArg::Proxy => Role::Proxy,
-            RoleArg::Dns => Role::Dns,
-        }
-    }
 }
 
 pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
@@ -102,7 +81,7 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
         check: args.check,
         diff: args.diff,
         limit: args.limit.clone(),
-        roles: args.role.iter().map(|r| Role::from(*r)).collect(),
+        roles: args.role.clone(),
         forks: args.forks,
         connect: ConnectOptions {
             connect_timeout: Duration::from_secs(args.connect_timeout),
@@ -147,15 +126,15 @@ fn print_text(report: &DeployReport) {
     for w in &report.warnings {
         println!("warning: {w}");
     }
-    let t = deploy::totals(report);
+    let t = report.totals();
     let verb = if report.check { "would change" } else { "changed" };
     println!(
         "{}: {} host(s), {} failed; {verb} {} file(s), {} unit action(s) in {:.1}s",
         if report.check { "check" } else { "deploy" },
-        t["hosts"],
-        t["failed"],
-        t["files"],
-        t["units"],
+        t.hosts,
+        t.failed,
+        t.files,
+        t.units,
         report.seconds
     );
 }

@@ -7,7 +7,6 @@ pub mod diff;
 pub mod facts;
 pub mod plan;
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -68,9 +67,26 @@ pub struct DeployReport {
     pub diff: String,
 }
 
+/// Counts for the summary line.
+pub struct Totals {
+    pub hosts: usize,
+    pub failed: usize,
+    pub files: usize,
+    pub units: usize,
+}
+
 impl DeployReport {
     pub fn ok(&self) -> bool {
         self.hosts.iter().all(|h| h.ok)
+    }
+
+    pub fn totals(&self) -> Totals {
+        Totals {
+            hosts: self.hosts.len(),
+            failed: self.hosts.iter().filter(|h| !h.ok).count(),
+            files: self.hosts.iter().map(|h| h.changed_files.len()).sum(),
+            units: self.hosts.iter().map(|h| h.units.len()).sum(),
+        }
     }
 }
 
@@ -298,18 +314,7 @@ async fn sync_directory(
 /// Every secret mailctl knows for this cluster, for masking.
 pub fn secrets_to_mask(state: &crate::state::LocalState, input: &DirectoryInput) -> Vec<String> {
     let mut all: Vec<String> = state.data.secrets.values().cloned().collect();
+    // The service users' passwords are state secrets already; account passwords are not.
     all.extend(input.passwords.values().cloned());
-    all.push(input.services.reader.clone());
-    all.push(input.services.replicator.clone());
     all
-}
-
-/// Counts for the summary line.
-pub fn totals(report: &DeployReport) -> BTreeMap<&'static str, usize> {
-    let mut t = BTreeMap::new();
-    t.insert("hosts", report.hosts.len());
-    t.insert("failed", report.hosts.iter().filter(|h| !h.ok).count());
-    t.insert("files", report.hosts.iter().map(|h| h.changed_files.len()).sum());
-    t.insert("units", report.hosts.iter().map(|h| h.units.len()).sum());
-    t
 }

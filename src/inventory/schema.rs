@@ -78,7 +78,7 @@ pub struct SshSpec {
     pub jump: Option<S<String>>,
 }
 
-#[derive(Debug, Deserialize, serde::Serialize, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Deserialize, serde::Serialize, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Ldap,

@@ -109,12 +109,14 @@ pub fn learn(path: &Path, host: &str, port: u16, key: &PublicKey) -> std::io::Re
         std::fs::create_dir_all(dir)?;
     }
     let existing = std::fs::read(path).unwrap_or_default();
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path)?;
-    if !existing.is_empty() && !existing.ends_with(b"\n") {
-        file.write_all(b"\n")?;
-    }
     let openssh = key.to_openssh().map_err(std::io::Error::other)?;
-    writeln!(file, "{} {openssh}", host_entry(host, port))
+    let mut line = format!("{} {openssh}\n", host_entry(host, port));
+    if !existing.is_empty() && !existing.ends_with(b"\n") {
+        line.insert(0, '\n');
+    }
+    // One write in append mode, so hosts learning their keys at once cannot interleave.
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path)?;
+    file.write_all(line.as_bytes())
 }
 
 #[cfg(test)]
