@@ -19,7 +19,8 @@ CHECKER_PACKAGES=(
     chrony policyd-rate-limit
 )
 TOOL_PACKAGES=(ca-certificates openssl python3 iproute2 debootstrap systemd-container
-    zstd dpkg-dev)
+    zstd dpkg-dev
+    python3-jsonschema python3-prometheus-client)
 
 missing=()
 for p in "${CHECKER_PACKAGES[@]}" "${TOOL_PACKAGES[@]}"; do

@@ -12,4 +12,5 @@ pub mod playbook;
 pub mod remote;
 pub mod render;
 pub mod state;
+pub mod status;
 pub mod ui;

@@ -133,6 +133,11 @@ impl Session {
         &self.host
     }
 
+    /// True once the connection has dropped (the host went away, or a timeout closed it).
+    pub fn is_closed(&self) -> bool {
+        self.handle.is_closed()
+    }
+
     /// Runs a shell script with the default command timeout; `step` names it in errors.
     pub async fn run(&self, step: &str, script: &str) -> Result<Output, RemoteError> {
         self.run_for(step, script, self.command_timeout).await

@@ -1,0 +1,336 @@
+//! The status report in the shapes its readers want: `zmcontrol status` for people who know
+//! Zimbra, a table on a terminal, a Nagios plugin line, and Prometheus text exposition for
+//! node_exporter's textfile collector. JSON is the report itself (serde).
+
+use std::fmt::Write;
+
+use super::{State, StatusReport};
+
+/// Width of the service column, as `zmcontrol status` pads it.
+const ZM_WIDTH: usize = 24;
+
+/// `Host <fqdn>`, then a tab-indented line per service; under one that is not running its
+/// reasons, indented once more.
+pub fn zmcontrol(r: &StatusReport) -> String {
+    let mut out = String::new();
+    for h in &r.hosts {
+        let _ = writeln!(out, "Host {}", h.fqdn);
+        if let Some(e) = &h.error {
+            let _ = writeln!(out, "\tUnreachable\n\t\t{e}");
+            continue;
+        }
+        for s in &h.services {
+            let word = match s.state {
+                State::Running => "Running",
+                State::Stopped => "Stopped",
+                State::Skipped => "Skipped",
+                State::Unknown => "Unknown",
+            };
+            let _ = writeln!(out, "\t{:<ZM_WIDTH$}{word}", s.name);
+            let why: Vec<&str> = match s.state {
+                State::Running => Vec::new(),
+                State::Skipped => vec![s.detail.as_str()],
+                _ => s.reasons.iter().map(String::as_str).collect(),
+            };
+            for line in why {
+                let _ = writeln!(out, "\t\t{line}");
+            }
+        }
+    }
+    for v in &r.vips {
+        let _ = writeln!(out, "VIP {}\n\t{}", v.address, v.detail);
+    }
+    out
+}
+
+/// The terminal view: one row per service, then what is wrong, then a summary line.
+pub fn table(r: &StatusReport) -> String {
+    let mut t = crate::cli::table(["host", "role", "service", "unit", "probe", "detail"]);
+    for h in &r.hosts {
+        for s in &h.services {
+            let unit = match &s.unit_state {
+                Some(u) if u.is_skipped() => format!("{}: skipped", s.unit),
+                Some(u) => format!("{}: {}", s.unit, u.active),
+                None => format!("{}: ?", s.unit),
+            };
+            let probe = match &s.probe {
+                Some(p) if p.ok => format!("{} ok {:.0} ms", p.kind, p.latency_ms),
+                Some(p) => format!("{} FAILED", p.kind),
+                None => "-".into(),
+            };
+            let detail = if s.reasons.is_empty() { clip(&s.detail, 60) } else { s.reasons.join("\n") };
+            t.add_row([h.name.clone(), s.role.clone(), s.name.clone(), unit, probe, detail]);
+        }
+    }
+    let mut out = format!("{t}\n");
+    for h in r.hosts.iter().filter(|h| !h.reachable) {
+        let _ = writeln!(out, "{}: unreachable over SSH: {}", h.name, h.error.as_deref().unwrap_or_default());
+    }
+    for v in &r.vips {
+        let _ = writeln!(out, "VIP {}: {}", v.address, v.detail);
+    }
+    let s = &r.summary;
+    let _ = writeln!(
+        out,
+        "{}: {} host(s), {} unreachable; {} service(s): {} running, {} stopped, {} skipped, {} unknown ({:.2} s)",
+        if s.ok { "OK" } else { "PROBLEM" },
+        s.hosts,
+        s.unreachable,
+        s.services,
+        s.running,
+        s.stopped,
+        s.skipped,
+        s.unknown,
+        r.seconds
+    );
+    out
+}
+
+fn clip(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(width - 1).collect();
+    format!("{cut}…")
+}
+
+/// Nagios plugin states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NagiosState {
+    Ok = 0,
+    Warning = 1,
+    Critical = 2,
+    Unknown = 3,
+}
+
+/// CRITICAL when a service is stopped or fails its probe, or a VIP is not held by exactly
+/// one host; WARNING when a host cannot be asked over SSH but everything probed answers.
+pub fn nagios_state(r: &StatusReport) -> NagiosState {
+    let s = &r.summary;
+    if s.stopped > 0 || s.vips_failed > 0 {
+        NagiosState::Critical
+    } else if s.unreachable > 0 || s.unknown > 0 {
+        NagiosState::Warning
+    } else if s.services == 0 {
+        NagiosState::Unknown
+    } else {
+        NagiosState::Ok
+    }
+}
+
+/// One status line with perfdata, then one line per problem (Nagios long output).
+pub fn nagios(r: &StatusReport) -> String {
+    let state = nagios_state(r);
+    let word = match state {
+        NagiosState::Ok => "OK",
+        NagiosState::Warning => "WARNING",
+        NagiosState::Critical => "CRITICAL",
+        NagiosState::Unknown => "UNKNOWN",
+    };
+    let mut problems = Vec::new();
+    for h in &r.hosts {
+        let down: Vec<&str> =
+            h.services.iter().filter(|s| s.state == State::Stopped).map(|s| s.name.as_str()).collect();
+        if !h.reachable {
+            problems.push(format!("{} unreachable over SSH", h.name));
+        }
+        if !down.is_empty() {
+            problems.push(format!("{}: {} stopped", h.name, down.join(", ")));
+        }
+    }
+    problems.extend(r.vips.iter().filter(|v| !v.ok).map(|v| format!("VIP {} {}", v.address, v.detail)));
+    let s = &r.summary;
+    let text = if problems.is_empty() {
+        format!("{} hosts, {} services running", s.hosts, s.running + s.skipped)
+    } else {
+        problems.join("; ")
+    };
+    let perf = format!(
+        "hosts={};;;0 unreachable={};;;0 services={};;;0 running={};;;0 stopped={};;;0 skipped={};;;0 \
+         probes_failed={};;;0 time={:.3}s;;;0",
+        s.hosts, s.unreachable, s.services, s.running, s.stopped, s.skipped, s.probes_failed, r.seconds
+    );
+    let mut out = format!("MAILCTL {word} - {text} | {perf}\n");
+    for h in &r.hosts {
+        for svc in h.services.iter().filter(|s| s.state == State::Stopped) {
+            let _ = writeln!(out, "{}/{}: {}", h.name, svc.name, svc.reasons.join("; "));
+        }
+        if let Some(e) = &h.error {
+            let _ = writeln!(out, "{}: {e}", h.name);
+        }
+    }
+    out
+}
+
+/// Prometheus text exposition (format 0.0.4), which node_exporter's textfile collector reads.
+/// Hand-written: the format is a few lines of text, and the client crates are built around a
+/// long-lived registry rather than a one-shot dump.
+pub fn prometheus(r: &StatusReport) -> String {
+    let mut m = Metrics::default();
+    let c = &r.cluster;
+    m.family("mailctl_host_up", "Whether the host answered over SSH (1) or not (0).");
+    for h in &r.hosts {
+        m.sample(&[("cluster", c), ("host", &h.name)], f64::from(u8::from(h.reachable)));
+    }
+    m.family("mailctl_service_up", "Whether the service is running (1; skipped by design counts) or not (0).");
+    for h in &r.hosts {
+        for s in &h.services {
+            let labels = [("cluster", c.as_str()), ("host", &h.name), ("role", &s.role), ("service", &s.name)];
+            m.sample(&labels, f64::from(u8::from(s.state.is_ok())));
+        }
+    }
+    m.family("mailctl_unit_active", "Whether systemd reports the service's unit active (absent when unknown).");
+    for h in &r.hosts {
+        for s in &h.services {
+            if let Some(u) = &s.unit_state {
+                let labels = [("cluster", c.as_str()), ("host", &h.name), ("service", &s.name), ("unit", &s.unit)];
+                m.sample(&labels, f64::from(u8::from(u.is_active())));
+            }
+        }
+    }
+    m.family("mailctl_probe_success", "Whether the protocol probe of the service succeeded.");
+    for h in &r.hosts {
+        for (s, p) in h.services.iter().filter_map(|s| s.probe.as_ref().map(|p| (s, p))) {
+            let labels = [("cluster", c.as_str()), ("host", &h.name), ("service", &s.name), ("probe", p.kind)];
+            m.sample(&labels, f64::from(u8::from(p.ok)));
+        }
+    }
+    m.family("mailctl_probe_duration_seconds", "How long the protocol probe took.");
+    for h in &r.hosts {
+        for (s, p) in h.services.iter().filter_map(|s| s.probe.as_ref().map(|p| (s, p))) {
+            let labels = [("cluster", c.as_str()), ("host", &h.name), ("service", &s.name), ("probe", p.kind)];
+            m.sample(&labels, p.latency_ms / 1000.0);
+        }
+    }
+    if !r.vips.is_empty() {
+        m.family("mailctl_vip_holders", "How many hosts hold the VIP: 1 when healthy.");
+        for v in &r.vips {
+            m.sample(&[("cluster", c), ("address", &v.address)], v.holders.len() as f64);
+        }
+    }
+    m.family("mailctl_status_duration_seconds", "How long the whole status run took.");
+    m.sample(&[("cluster", c)], r.seconds);
+    m.family("mailctl_status_last_run_timestamp_seconds", "When the status run started (Unix time).");
+    m.sample(&[("cluster", c)], r.checked_at_unix);
+    m.out
+}
+
+#[derive(Default)]
+struct Metrics {
+    out: String,
+    name: &'static str,
+}
+
+impl Metrics {
+    fn family(&mut self, name: &'static str, help: &str) {
+        self.name = name;
+        let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} gauge");
+    }
+
+    fn sample(&mut self, labels: &[(&str, &str)], value: f64) {
+        let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape_label(v))).collect();
+        let _ = writeln!(self.out, "{}{{{}}} {value}", self.name, labels.join(","));
+    }
+}
+
+/// Label values escape backslash, double quote and newline.
+fn escape_label(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::probe::ProbeResult;
+    use super::super::units::UnitState;
+    use super::super::*;
+    use super::*;
+
+    fn unit(active: &str, sub: &str) -> UnitState {
+        UnitState {
+            active: active.into(),
+            sub: sub.into(),
+            load: "loaded".into(),
+            result: "success".into(),
+            condition_met: true,
+            since: "Sun 2026-11-22 10:00:00 UTC".into(),
+            log: vec!["Stopped Dovecot.".into()],
+        }
+    }
+
+    fn report() -> StatusReport {
+        let probe = |ok: bool| ProbeResult {
+            kind: "imap",
+            target: "10.0.0.5:143".into(),
+            ok,
+            latency_ms: 1.5,
+            detail: if ok { "IMAP4rev1".into() } else { "Connection refused (os error 111)".into() },
+        };
+        let svc = |name: &str, u: UnitState, ok: bool| super::super::service_status(
+            &services::Service {
+                name: Box::leak(name.to_string().into_boxed_str()),
+                role: Some(Role::Mailbox),
+                unit: "dovecot",
+                probe: Some(services::Probe::Imap { port: 143 }),
+            },
+            Some(u),
+            Some(probe(ok)),
+        );
+        let hosts = vec![
+            HostStatus {
+                name: "mbox-1".into(),
+                fqdn: "mbox-1.example.org".into(),
+                address: "10.0.0.4".into(),
+                roles: vec![Role::Mailbox],
+                reachable: true,
+                error: None,
+                services: vec![svc("imap", unit("active", "running"), true)],
+            },
+            HostStatus {
+                name: "mbox-2".into(),
+                fqdn: "mbox-2.example.org".into(),
+                address: "10.0.0.5".into(),
+                roles: vec![Role::Mailbox],
+                reachable: true,
+                error: None,
+                services: vec![svc("imap", unit("inactive", "dead"), false)],
+            },
+        ];
+        let summary = summarize(&hosts, &[]);
+        StatusReport {
+            cluster: "t\"1".into(),
+            checked_at: "2026-11-22T10:00:00Z".into(),
+            checked_at_unix: 1.0,
+            seconds: 0.25,
+            summary,
+            hosts,
+            vips: vec![],
+        }
+    }
+
+    #[test]
+    fn zmcontrol_layout() {
+        let text = zmcontrol(&report());
+        let expected = "Host mbox-1.example.org\n\timap                    Running\nHost mbox-2.example.org\n\
+\timap                    Stopped\n\t\tdovecot.service is inactive (dead) since Sun 2026-11-22 10:00:00 UTC\n\
+\t\tlast log: Stopped Dovecot.\n\t\timap probe of 10.0.0.5:143 failed: Connection refused (os error 111)\n";
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn nagios_is_critical_with_perfdata() {
+        let r = report();
+        assert_eq!(nagios_state(&r), NagiosState::Critical);
+        let text = nagios(&r);
+        let first = text.lines().next().unwrap();
+        assert!(first.starts_with("MAILCTL CRITICAL - mbox-2: imap stopped | hosts=2;;;0"), "{first}");
+        assert!(text.contains("\nmbox-2/imap: dovecot.service is inactive"), "{text}");
+    }
+
+    #[test]
+    fn prometheus_escapes_labels() {
+        let text = prometheus(&report());
+        assert!(text.contains("mailctl_service_up{cluster=\"t\\\"1\",host=\"mbox-2\",role=\"mailbox\",service=\"imap\"} 0\n"), "{text}");
+        assert!(text.contains("# TYPE mailctl_probe_duration_seconds gauge\n"));
+        assert!(text.contains("mailctl_probe_duration_seconds{cluster=\"t\\\"1\",host=\"mbox-1\",service=\"imap\",probe=\"imap\"} 0.0015\n"));
+    }
+}

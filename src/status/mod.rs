@@ -1,0 +1,388 @@
+//! `mailctl status`: every service on every host, from two sides at once. Over SSH (the
+//! deploy engine's connections) the host says what systemd thinks of each unit; from the admin
+//! machine a probe speaks each service's protocol. All hosts, and all probes of a host, run
+//! in parallel, so a cluster costs about as much as its slowest host.
+
+pub mod format;
+pub mod probe;
+pub mod services;
+pub mod units;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+
+use crate::inventory::model::{Cluster, Host, Role};
+use crate::remote::{ConnectOptions, Session, SshConfigFile, Target, fan_out, keys::KeyStore};
+use probe::ProbeResult;
+use services::Service;
+use units::{HostFacts, UnitState};
+
+/// What to look at and how long to wait.
+#[derive(Debug, Clone)]
+pub struct StatusOptions {
+    pub hosts: Vec<String>,
+    pub roles: Vec<Role>,
+    pub services: Vec<String>,
+    pub connect: ConnectOptions,
+    /// Bound on each protocol probe, connection included.
+    pub probe_timeout: Duration,
+    pub forks: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// The unit is active (or unknown) and the probe answers.
+    Running,
+    /// The unit is down, or its probe fails.
+    Stopped,
+    /// systemd skipped the unit by design (a Condition*= that does not hold on this host).
+    Skipped,
+    /// The host could not be asked and nothing probes the service from outside.
+    Unknown,
+}
+
+impl State {
+    pub fn is_ok(self) -> bool {
+        matches!(self, State::Running | State::Skipped)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceStatus {
+    pub name: String,
+    /// The role that brings the service, or "base" for what every host runs.
+    pub role: String,
+    pub unit: String,
+    pub state: State,
+    /// None when the host could not be asked.
+    pub unit_state: Option<UnitState>,
+    pub probe: Option<ProbeResult>,
+    /// Why it is not running, one fact per line; empty when running.
+    pub reasons: Vec<String>,
+    /// A short description of what was seen: the probe's answer or the unit's state.
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HostStatus {
+    pub name: String,
+    pub fqdn: String,
+    pub address: String,
+    pub roles: Vec<Role>,
+    /// Whether SSH answered; when false, `error` says why and only probes are known.
+    pub reachable: bool,
+    pub error: Option<String>,
+    pub services: Vec<ServiceStatus>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VipStatus {
+    pub address: String,
+    /// The hosts keepalived may put it on, in priority order.
+    pub hosts: Vec<String>,
+    /// The hosts that hold it now: exactly one when healthy.
+    pub holders: Vec<String>,
+    pub ok: bool,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub ok: bool,
+    pub hosts: usize,
+    pub unreachable: usize,
+    pub services: usize,
+    pub running: usize,
+    pub stopped: usize,
+    pub skipped: usize,
+    pub unknown: usize,
+    pub probes: usize,
+    pub probes_failed: usize,
+    pub vips: usize,
+    pub vips_failed: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    pub cluster: String,
+    /// RFC 3339, UTC.
+    pub checked_at: String,
+    #[serde(skip)]
+    pub checked_at_unix: f64,
+    pub seconds: f64,
+    pub summary: Summary,
+    pub hosts: Vec<HostStatus>,
+    pub vips: Vec<VipStatus>,
+}
+
+impl StatusReport {
+    pub fn ok(&self) -> bool {
+        self.summary.ok
+    }
+}
+
+/// Open SSH connections, kept between rounds of `--watch`.
+#[derive(Default)]
+pub struct Connections {
+    sessions: Vec<(String, Session)>,
+}
+
+impl Connections {
+    fn take(&mut self, host: &str) -> Option<Session> {
+        let i = self.sessions.iter().position(|(h, _)| h == host)?;
+        Some(self.sessions.swap_remove(i).1)
+    }
+
+    pub async fn close(self) {
+        for (_, s) in self.sessions {
+            s.close().await;
+        }
+    }
+}
+
+/// The hosts and services the filters select; an error names a filter that matches nothing.
+pub fn select<'a>(cluster: &'a Cluster, opts: &StatusOptions) -> Vec<(&'a Host, Vec<Service>)> {
+    cluster
+        .hosts
+        .iter()
+        .filter(|h| opts.hosts.is_empty() || opts.hosts.iter().any(|n| n == &h.name))
+        .filter(|h| opts.roles.is_empty() || opts.roles.iter().any(|r| h.has(*r)))
+        .map(|h| {
+            let services = services::for_host(cluster, h)
+                .into_iter()
+                .filter(|s| opts.roles.is_empty() || s.role.is_some_and(|r| opts.roles.contains(&r)))
+                .filter(|s| opts.services.is_empty() || opts.services.iter().any(|n| n == s.name))
+                .collect::<Vec<_>>();
+            (h, services)
+        })
+        .filter(|(_, services)| !services.is_empty())
+        .collect()
+}
+
+/// One round: every selected host over SSH and every probe, in parallel.
+pub async fn check(cluster: &Cluster, opts: &StatusOptions, connections: &mut Connections) -> StatusReport {
+    let started = Instant::now();
+    let now = SystemTime::now();
+    let selected = select(cluster, opts);
+    let keys = KeyStore::default();
+    let ssh_config = SshConfigFile::load_default();
+    let jobs = selected.into_iter().map(|(host, services)| {
+        let session = connections.take(&host.name);
+        (host, services, session)
+    });
+    let jobs: Vec<_> = jobs.collect();
+    let results = fan_out(jobs, opts.forks, |(host, services, session)| {
+        check_host(cluster, host, services, session, &ssh_config, &keys, opts)
+    })
+    .await;
+    let mut hosts = Vec::new();
+    let mut addresses = Vec::new();
+    for (status, facts, session) in results {
+        if let Some(s) = session {
+            connections.sessions.push((status.name.clone(), s));
+        }
+        addresses.push((status.name.clone(), facts.map(|f| f.addresses)));
+        hosts.push(status);
+    }
+    let watch_vips = opts.services.is_empty() || opts.services.iter().any(|s| s == "keepalived");
+    let vips = if watch_vips { vip_status(cluster, &addresses) } else { Vec::new() };
+    annotate_keepalived(&mut hosts, &vips);
+    let summary = summarize(&hosts, &vips);
+    let unix = now.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or_default();
+    StatusReport {
+        cluster: cluster.name.clone(),
+        checked_at: humantime::format_rfc3339_seconds(now).to_string(),
+        checked_at_unix: unix,
+        seconds: started.elapsed().as_secs_f64(),
+        summary,
+        hosts,
+        vips,
+    }
+}
+
+async fn check_host(
+    cluster: &Cluster,
+    host: &Host,
+    services: Vec<Service>,
+    session: Option<Session>,
+    ssh_config: &Result<SshConfigFile, crate::remote::RemoteError>,
+    keys: &KeyStore,
+    opts: &StatusOptions,
+) -> (HostStatus, Option<HostFacts>, Option<Session>) {
+    let probes = futures::future::join_all(services.iter().map(|s| async {
+        match &s.probe {
+            Some(p) => Some(probe::run(p, host.address, opts.probe_timeout).await),
+            None => None,
+        }
+    }));
+    let units: BTreeSet<&str> = services.iter().map(|s| s.unit).collect();
+    let units: Vec<&str> = units.into_iter().collect();
+    let asked = ask_host(cluster, host, &units, session, ssh_config, keys, opts);
+    let (probes, (facts, session)) = futures::join!(probes, asked);
+    let (facts, error) = match facts {
+        Ok(f) => (Some(f), None),
+        Err(e) => (None, Some(e)),
+    };
+    let services = services
+        .into_iter()
+        .zip(probes)
+        .map(|(s, probe)| service_status(&s, facts.as_ref().and_then(|f| f.units.get(s.unit)).cloned(), probe))
+        .collect();
+    let status = HostStatus {
+        name: host.name.clone(),
+        fqdn: host.fqdn.clone(),
+        address: host.address.to_string(),
+        roles: host.roles.iter().copied().collect(),
+        reachable: error.is_none(),
+        error,
+        services,
+    };
+    (status, facts, session)
+}
+
+/// Reuses the host's connection when it is still alive; a failed one is dropped, so the next
+/// round of `--watch` connects afresh.
+async fn ask_host(
+    cluster: &Cluster,
+    host: &Host,
+    units: &[&str],
+    session: Option<Session>,
+    ssh_config: &Result<SshConfigFile, crate::remote::RemoteError>,
+    keys: &KeyStore,
+    opts: &StatusOptions,
+) -> (Result<HostFacts, String>, Option<Session>) {
+    let session = match session.filter(|s| !s.is_closed()) {
+        Some(s) => s,
+        None => {
+            let connected = async {
+                let config = ssh_config.as_ref().map_err(|e| e.to_string())?;
+                let target = Target::for_host(host, &cluster.base_dir(), config).map_err(|e| e.to_string())?;
+                Session::connect(&target, &opts.connect, keys).await.map_err(|e| e.to_string())
+            };
+            match connected.await {
+                Ok(s) => s,
+                Err(e) => return (Err(e), None),
+            }
+        }
+    };
+    match units::query(&session, units).await {
+        Ok(f) => (Ok(f), Some(session)),
+        Err(e) => {
+            session.close().await;
+            (Err(e.to_string()), None)
+        }
+    }
+}
+
+fn service_status(s: &Service, unit: Option<UnitState>, probe: Option<ProbeResult>) -> ServiceStatus {
+    let mut reasons = Vec::new();
+    let unit_down = unit.as_ref().is_some_and(|u| !u.is_active() && !u.is_skipped());
+    if let Some(u) = unit.as_ref().filter(|_| unit_down) {
+        reasons.push(format!("{}.service is {}", s.unit, u.describe()));
+        if let Some(last) = u.log.last() {
+            reasons.push(format!("last log: {last}"));
+        }
+    }
+    if let Some(p) = probe.as_ref().filter(|p| !p.ok) {
+        reasons.push(format!("{} probe of {} failed: {}", p.kind, p.target, p.detail));
+    }
+    let skipped = unit.as_ref().is_some_and(UnitState::is_skipped);
+    let state = match (&unit, &probe) {
+        _ if !reasons.is_empty() => State::Stopped,
+        (_, Some(_)) => State::Running,
+        (Some(_), None) if skipped => State::Skipped,
+        (Some(_), None) => State::Running,
+        (None, None) => State::Unknown,
+    };
+    let detail = match (&probe, &unit) {
+        _ if !reasons.is_empty() => reasons.join("; "),
+        (Some(p), _) => p.detail.clone(),
+        (None, Some(u)) if skipped => format!("skipped by systemd: a Condition of {}.service does not hold", s.unit),
+        (None, Some(u)) => format!("{}.service {} ({})", s.unit, u.active, u.sub),
+        (None, None) => "host unreachable: unit state unknown".into(),
+    };
+    ServiceStatus {
+        name: s.name.to_string(),
+        role: s.role.map(|r| r.as_str()).unwrap_or("base").to_string(),
+        unit: s.unit.to_string(),
+        state,
+        unit_state: unit,
+        probe,
+        reasons,
+        detail,
+    }
+}
+
+/// Which host holds each VIP, from the addresses the hosts report.
+fn vip_status(cluster: &Cluster, addresses: &[(String, Option<Vec<String>>)]) -> Vec<VipStatus> {
+    cluster
+        .vips
+        .iter()
+        .filter(|v| v.hosts.iter().any(|h| addresses.iter().any(|(name, _)| name == h)))
+        .map(|v| {
+            let address = v.address.to_string();
+            let holders: Vec<String> = addresses
+                .iter()
+                .filter(|(_, a)| a.as_ref().is_some_and(|a| a.contains(&address)))
+                .map(|(name, _)| name.clone())
+                .collect();
+            let unasked: Vec<&String> =
+                v.hosts.iter().filter(|h| !addresses.iter().any(|(n, a)| n == *h && a.is_some())).collect();
+            let detail = match holders.len() {
+                1 => format!("held by {}", holders[0]),
+                0 if !unasked.is_empty() => format!(
+                    "held by no host that answered ({} could not be asked)",
+                    unasked.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+                0 => "held by no host: clients cannot reach the service".into(),
+                _ => format!("held by {} at once (split brain)", holders.join(" and ")),
+            };
+            VipStatus { address, hosts: v.hosts.clone(), ok: holders.len() == 1, holders, detail }
+        })
+        .collect()
+}
+
+/// keepalived's line says what its host does for each VIP.
+fn annotate_keepalived(hosts: &mut [HostStatus], vips: &[VipStatus]) {
+    for h in hosts.iter_mut() {
+        let roles: Vec<String> = vips
+            .iter()
+            .filter(|v| v.hosts.contains(&h.name))
+            .map(|v| {
+                let part = if v.holders.contains(&h.name) { "holds" } else { "standby for" };
+                format!("{part} {}", v.address)
+            })
+            .collect();
+        for s in h.services.iter_mut().filter(|s| s.name == "keepalived" && s.state == State::Running) {
+            if !roles.is_empty() {
+                s.detail = roles.join(", ");
+            }
+        }
+    }
+}
+
+fn summarize(hosts: &[HostStatus], vips: &[VipStatus]) -> Summary {
+    let mut s = Summary { hosts: hosts.len(), vips: vips.len(), ..Summary::default() };
+    for h in hosts {
+        s.unreachable += usize::from(!h.reachable);
+        for svc in &h.services {
+            s.services += 1;
+            match svc.state {
+                State::Running => s.running += 1,
+                State::Stopped => s.stopped += 1,
+                State::Skipped => s.skipped += 1,
+                State::Unknown => s.unknown += 1,
+            }
+            if let Some(p) = &svc.probe {
+                s.probes += 1;
+                s.probes_failed += usize::from(!p.ok);
+            }
+        }
+    }
+    s.vips_failed = vips.iter().filter(|v| !v.ok).count();
+    s.ok = s.unreachable == 0 && s.stopped == 0 && s.unknown == 0 && s.vips_failed == 0;
+    s
+}

@@ -1,0 +1,183 @@
+//! What a host says about itself over SSH, in one command: the systemd state of every unit
+//! its services use, the last log lines of those that are down, and its IP addresses (to
+//! find who holds each VIP).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::remote::{RemoteError, Session, quote};
+
+const PROPERTIES: &str = "Id,LoadState,ActiveState,SubState,Result,ConditionResult,StateChangeTimestamp";
+const LOG_LINES: usize = 3;
+
+/// One unit as systemd sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct UnitState {
+    /// active, inactive, failed, activating, ... (systemd's ActiveState).
+    pub active: String,
+    /// running, exited, dead, ... (SubState).
+    pub sub: String,
+    /// loaded, not-found, masked (LoadState).
+    pub load: String,
+    /// success, exit-code, signal, ... (Result).
+    pub result: String,
+    /// False when systemd skipped the unit because a Condition*= did not hold.
+    pub condition_met: bool,
+    pub since: String,
+    /// The unit's last journal lines when it is not active.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub log: Vec<String>,
+}
+
+impl UnitState {
+    pub fn is_active(&self) -> bool {
+        self.active == "active" || self.active == "reloading"
+    }
+
+    /// Not running because its condition does not hold here (chrony without CAP_SYS_TIME in
+    /// a container): by design, not a fault.
+    pub fn is_skipped(&self) -> bool {
+        !self.is_active() && !self.condition_met && self.result == "success"
+    }
+
+    /// "inactive (dead) since <time>, result exit-code": what zmcontrol prints as a reason.
+    pub fn describe(&self) -> String {
+        if self.load == "not-found" {
+            return "not installed (unit not found)".to_string();
+        }
+        let mut s = format!("{} ({})", self.active, self.sub);
+        if !self.since.is_empty() {
+            s += &format!(" since {}", self.since);
+        }
+        if self.result != "success" && !self.result.is_empty() {
+            s += &format!(", result {}", self.result);
+        }
+        s
+    }
+}
+
+/// Facts read from one host.
+#[derive(Debug, Clone, Default)]
+pub struct HostFacts {
+    pub units: BTreeMap<String, UnitState>,
+    pub addresses: Vec<String>,
+}
+
+/// Asks the host about `units` (names without `.service`).
+pub async fn query(session: &Session, units: &[&str]) -> Result<HostFacts, RemoteError> {
+    let out = session.run_ok("status", &script(units)).await?;
+    Ok(parse(&out.stdout_text()))
+}
+
+pub fn script(units: &[&str]) -> String {
+    let list: Vec<String> = units.iter().map(|u| quote(&format!("{u}.service"))).collect();
+    let list = list.join(" ");
+    format!(
+        "LC_ALL=C; export LC_ALL\n\
+         systemctl show --property={PROPERTIES} -- {list}\n\
+         for u in {list}; do\n\
+         \x20 systemctl is-active --quiet \"$u\" && continue\n\
+         \x20 echo \"@@log $u\"\n\
+         \x20 journalctl -u \"$u\" -n {LOG_LINES} --no-pager -o cat 2>/dev/null | sed 's/^/| /'\n\
+         done\n\
+         echo @@addresses\n\
+         ip -o addr show 2>/dev/null | awk '{{print $4}}'\n"
+    )
+}
+
+pub fn parse(text: &str) -> HostFacts {
+    let mut facts = HostFacts::default();
+    let mut props: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut lines = text.lines();
+    let flush = |props: &mut BTreeMap<&str, &str>, facts: &mut HostFacts| {
+        if let Some(id) = props.get("Id") {
+            let unit = id.trim_end_matches(".service").to_string();
+            let get = |k: &str| props.get(k).copied().unwrap_or_default().to_string();
+            facts.units.insert(
+                unit,
+                UnitState {
+                    active: get("ActiveState"),
+                    sub: get("SubState"),
+                    load: get("LoadState"),
+                    result: get("Result"),
+                    condition_met: get("ConditionResult") != "no",
+                    since: get("StateChangeTimestamp"),
+                    log: Vec::new(),
+                },
+            );
+        }
+        props.clear();
+    };
+    // `systemctl show` blocks, separated by blank lines, until the first marker.
+    let mut rest = None;
+    for line in lines.by_ref() {
+        if line.starts_with("@@") {
+            rest = Some(line);
+            break;
+        }
+        match line.split_once('=') {
+            Some((k, v)) => {
+                props.insert(k, v);
+            }
+            None if line.is_empty() => flush(&mut props, &mut facts),
+            None => {}
+        }
+    }
+    flush(&mut props, &mut facts);
+    let mut current: Option<String> = None;
+    let mut in_addresses = false;
+    for line in rest.into_iter().chain(lines) {
+        if let Some(unit) = line.strip_prefix("@@log ") {
+            current = Some(unit.trim_end_matches(".service").to_string());
+        } else if line == "@@addresses" {
+            current = None;
+            in_addresses = true;
+        } else if let (Some(u), Some(text)) = (&current, line.strip_prefix("| ")) {
+            if let Some(state) = facts.units.get_mut(u) {
+                state.log.push(text.to_string());
+            }
+        } else if in_addresses && !line.trim().is_empty() {
+            // "10.99.0.5/24" → "10.99.0.5"
+            let addr = line.trim().split('/').next().unwrap_or_default();
+            facts.addresses.push(addr.to_string());
+        }
+    }
+    facts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = "Id=slapd.service\nLoadState=loaded\nActiveState=active\nSubState=running\nResult=success\n\
+ConditionResult=yes\nStateChangeTimestamp=Sun 2026-11-22 10:00:00 UTC\n\n\
+Id=dovecot.service\nLoadState=loaded\nActiveState=inactive\nSubState=dead\nResult=success\nConditionResult=yes\n\
+StateChangeTimestamp=Sun 2026-11-22 10:05:00 UTC\n\n\
+Id=chrony.service\nLoadState=loaded\nActiveState=inactive\nSubState=dead\nResult=success\nConditionResult=no\n\
+StateChangeTimestamp=\n\n\
+Id=nope.service\nLoadState=not-found\nActiveState=inactive\nSubState=dead\nResult=success\nConditionResult=no\n\
+StateChangeTimestamp=\n\
+@@log dovecot.service\n| Stopping Dovecot IMAP/POP3 email server...\n| master: Warning: Killed with signal 15\n\
+@@log chrony.service\n@@log nope.service\n@@addresses\n127.0.0.1/8\n10.99.0.5/24\n10.99.0.100/24\n::1/128\n";
+
+    #[test]
+    fn reads_units_logs_and_addresses() {
+        let f = parse(SAMPLE);
+        assert!(f.units["slapd"].is_active());
+        let dovecot = &f.units["dovecot"];
+        assert!(!dovecot.is_active() && !dovecot.is_skipped());
+        assert_eq!(dovecot.describe(), "inactive (dead) since Sun 2026-11-22 10:05:00 UTC");
+        assert_eq!(dovecot.log, ["Stopping Dovecot IMAP/POP3 email server...", "master: Warning: Killed with signal 15"]);
+        assert!(f.units["chrony"].is_skipped());
+        assert_eq!(f.units["nope"].describe(), "not installed (unit not found)");
+        assert_eq!(f.addresses, ["127.0.0.1", "10.99.0.5", "10.99.0.100", "::1"]);
+    }
+
+    #[test]
+    fn script_quotes_units() {
+        let s = script(&["postfix@-", "ssh"]);
+        assert!(s.contains("-- postfix@-.service ssh.service") || s.contains("-- 'postfix@-.service' ssh.service"), "{s}");
+        assert!(script(&["a;b"]).contains("'a;b.service'"));
+    }
+}
