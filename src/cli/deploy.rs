@@ -95,8 +95,8 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
     let report = runtime.block_on(deploy::deploy(&cluster, &rendered, &input, &masker, &opts, &progress));
     progress.clear();
     match cli.format {
-        Format::Text => print_text(&report),
         Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        _ => print_text(&report),
     }
     Ok(if report.ok() { EXIT_OK } else { EXIT_FAILED })
 }

@@ -5,6 +5,7 @@ mod deploy;
 mod lab;
 mod lock;
 mod render;
+mod status;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -40,7 +41,8 @@ pub struct Cli {
     #[arg(long, global = true, env = "MAILCTL_TEMPLATES", value_name = "DIR")]
     pub templates: Option<PathBuf>,
 
-    /// Output format where the output is data.
+    /// Output format where the output is data (zmcontrol, table, nagios and prometheus are
+    /// for `status`).
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 
@@ -56,6 +58,17 @@ pub struct Cli {
 pub enum Format {
     Text,
     Json,
+    Zmcontrol,
+    Table,
+    Nagios,
+    Prometheus,
+}
+
+impl Format {
+    /// The formats only `status` speaks.
+    fn status_only(self) -> bool {
+        !matches!(self, Format::Text | Format::Json)
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -64,16 +77,23 @@ pub enum Command {
     Render(render::Args),
     Deploy(deploy::Args),
     Lab(lab::Args),
+    Status(status::Args),
 }
 
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    if cli.format.status_only() && !matches!(cli.command, Command::Status(_)) {
+        let name = cli.format.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default();
+        eprintln!("error: --format {name} is for `mailctl status`; this command speaks text or json");
+        return ExitCode::from(EXIT_USAGE);
+    }
     let code = match &cli.command {
         Command::Validate(args) => validate::exec(&cli, args),
         Command::Render(args) => render::exec(&cli, args),
         Command::Deploy(args) => deploy::exec(&cli, args),
         Command::Lab(args) => lab::exec(&cli, args),
+        Command::Status(args) => status::exec(&cli, args),
     };
     match code {
         Ok(code) => ExitCode::from(code),

@@ -40,30 +40,27 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
     let hosts = renderer.render(&cluster, &mut state, &args.hosts)?;
     state.save().with_context(|| "saving generated secrets")?;
     render::write_tree(&args.out, &hosts)?;
-    match cli.format {
-        Format::Text => {
-            let files: usize = hosts.iter().map(|h| h.files.len()).sum();
-            println!(
-                "rendered {} host{}, {files} files into {}",
-                hosts.len(),
-                if hosts.len() == 1 { "" } else { "s" },
-                args.out.display()
-            );
-            for h in &hosts {
-                let comps: Vec<&str> = h.components.iter().map(|c| c.name.as_str()).collect();
-                println!("  {:<16} {:>3} files  {}", h.host, h.files.len(), comps.join(" "));
-            }
-        }
-        Format::Json => {
-            let report = json!({
-                "out": args.out,
-                "hosts": hosts.iter().map(|h| json!({
-                    "host": h.host,
-                    "components": h.components.iter().map(|c| &c.name).collect::<Vec<_>>(),
-                    "files": h.files.iter().map(|f| &f.dest).collect::<Vec<_>>(),
-                })).collect::<Vec<_>>(),
-            });
-            println!("{}", serde_json::to_string_pretty(&report)?);
+    if cli.format == Format::Json {
+        let report = json!({
+            "out": args.out,
+            "hosts": hosts.iter().map(|h| json!({
+                "host": h.host,
+                "components": h.components.iter().map(|c| &c.name).collect::<Vec<_>>(),
+                "files": h.files.iter().map(|f| &f.dest).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        let files: usize = hosts.iter().map(|h| h.files.len()).sum();
+        println!(
+            "rendered {} host{}, {files} files into {}",
+            hosts.len(),
+            if hosts.len() == 1 { "" } else { "s" },
+            args.out.display()
+        );
+        for h in &hosts {
+            let comps: Vec<&str> = h.components.iter().map(|c| c.name.as_str()).collect();
+            println!("  {:<16} {:>3} files  {}", h.host, h.files.len(), comps.join(" "));
         }
     }
     Ok(EXIT_OK)

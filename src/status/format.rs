@@ -265,16 +265,18 @@ mod tests {
             latency_ms: 1.5,
             detail: if ok { "IMAP4rev1".into() } else { "Connection refused (os error 111)".into() },
         };
-        let svc = |name: &str, u: UnitState, ok: bool| super::super::service_status(
-            &services::Service {
-                name: Box::leak(name.to_string().into_boxed_str()),
-                role: Some(Role::Mailbox),
-                unit: "dovecot",
-                probe: Some(services::Probe::Imap { port: 143 }),
-            },
-            Some(u),
-            Some(probe(ok)),
-        );
+        let svc = |name: &str, u: UnitState, ok: bool| {
+            super::super::service_status(
+                &services::Service {
+                    name: Box::leak(name.to_string().into_boxed_str()),
+                    role: Some(Role::Mailbox),
+                    unit: "dovecot",
+                    probe: Some(services::Probe::Imap { port: 143 }),
+                },
+                Some(u),
+                Some(probe(ok)),
+            )
+        };
         let hosts = vec![
             HostStatus {
                 name: "mbox-1".into(),
@@ -329,7 +331,12 @@ mod tests {
     #[test]
     fn prometheus_escapes_labels() {
         let text = prometheus(&report());
-        assert!(text.contains("mailctl_service_up{cluster=\"t\\\"1\",host=\"mbox-2\",role=\"mailbox\",service=\"imap\"} 0\n"), "{text}");
+        assert!(
+            text.contains(
+                "mailctl_service_up{cluster=\"t\\\"1\",host=\"mbox-2\",role=\"mailbox\",service=\"imap\"} 0\n"
+            ),
+            "{text}"
+        );
         assert!(text.contains("# TYPE mailctl_probe_duration_seconds gauge\n"));
         assert!(text.contains("mailctl_probe_duration_seconds{cluster=\"t\\\"1\",host=\"mbox-1\",service=\"imap\",probe=\"imap\"} 0.0015\n"));
     }

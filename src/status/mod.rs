@@ -196,7 +196,7 @@ pub async fn check(cluster: &Cluster, opts: &StatusOptions, connections: &mut Co
         cluster: cluster.name.clone(),
         checked_at: humantime::format_rfc3339_seconds(now).to_string(),
         checked_at_unix: unix,
-        seconds: started.elapsed().as_secs_f64(),
+        seconds: round_ms(started.elapsed().as_secs_f64()),
         summary,
         hosts,
         vips,
@@ -300,7 +300,7 @@ fn service_status(s: &Service, unit: Option<UnitState>, probe: Option<ProbeResul
     let detail = match (&probe, &unit) {
         _ if !reasons.is_empty() => reasons.join("; "),
         (Some(p), _) => p.detail.clone(),
-        (None, Some(u)) if skipped => format!("skipped by systemd: a Condition of {}.service does not hold", s.unit),
+        (None, Some(u)) if skipped => skipped_detail(s.unit, u),
         (None, Some(u)) => format!("{}.service {} ({})", s.unit, u.active, u.sub),
         (None, None) => "host unreachable: unit state unknown".into(),
     };
@@ -313,6 +313,20 @@ fn service_status(s: &Service, unit: Option<UnitState>, probe: Option<ProbeResul
         probe,
         reasons,
         detail,
+    }
+}
+
+/// systemd's log names the condition that did not hold ("... unmet condition check
+/// (ConditionCapability=CAP_SYS_TIME)."); say that when it is there.
+fn skipped_detail(unit: &str, state: &UnitState) -> String {
+    let condition = state.log.iter().rev().find_map(|l| {
+        let start = l.find("(Condition").or_else(|| l.find("(Assert"))?;
+        let end = l[start..].find(')')?;
+        Some(l[start + 1..start + end].to_string())
+    });
+    match condition {
+        Some(c) => format!("skipped by systemd: {c} does not hold here"),
+        None => format!("skipped by systemd: a Condition of {unit}.service does not hold here"),
     }
 }
 
@@ -385,4 +399,9 @@ fn summarize(hosts: &[HostStatus], vips: &[VipStatus]) -> Summary {
     s.vips_failed = vips.iter().filter(|v| !v.ok).count();
     s.ok = s.unreachable == 0 && s.stopped == 0 && s.unknown == 0 && s.vips_failed == 0;
     s
+}
+
+/// Seconds to the millisecond: finer digits are noise in a report.
+pub fn round_ms(seconds: f64) -> f64 {
+    (seconds * 1000.0).round() / 1000.0
 }

@@ -36,7 +36,7 @@ pub async fn run(probe: &Probe, address: IpAddr, timeout: Duration) -> ProbeResu
         Ok(r) => r,
         Err(_) => Err(format!("no answer within {} s", timeout.as_secs_f64())),
     };
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let latency_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1000.0;
     let (ok, detail) = match outcome {
         Ok(d) => (true, d),
         Err(e) => (false, e),
@@ -271,8 +271,9 @@ mod tests {
 
     #[tokio::test]
     async fn smtp_reads_multiline_replies() {
-        let addr = serve(&[("", "220 mx.example ESMTP\r\n"), ("EHLO", "250-mx.example\r\n250-SIZE 1\r\n250 STARTTLS\r\n")])
-            .await;
+        let addr =
+            serve(&[("", "220 mx.example ESMTP\r\n"), ("EHLO", "250-mx.example\r\n250-SIZE 1\r\n250 STARTTLS\r\n")])
+                .await;
         let r = run(&Probe::Smtp { port: addr.port() }, addr.ip(), Duration::from_secs(2)).await;
         assert!(r.ok, "{r:?}");
         assert_eq!(r.detail, "220 mx.example ESMTP; EHLO ok");
@@ -283,8 +284,9 @@ mod tests {
         let addr = serve(&[("", "* BYE too busy\r\n")]).await;
         let r = run(&Probe::Imap { port: addr.port() }, addr.ip(), Duration::from_secs(2)).await;
         assert!(!r.ok && r.detail.contains("BYE"), "{r:?}");
-        let addr = serve(&[("", "* OK ready\r\n"), ("m1 CAPABILITY", "* CAPABILITY IMAP4rev1 STARTTLS\r\nm1 OK done\r\n")])
-            .await;
+        let addr =
+            serve(&[("", "* OK ready\r\n"), ("m1 CAPABILITY", "* CAPABILITY IMAP4rev1 STARTTLS\r\nm1 OK done\r\n")])
+                .await;
         let r = run(&Probe::Imap { port: addr.port() }, addr.ip(), Duration::from_secs(2)).await;
         assert_eq!((r.ok, r.detail.as_str()), (true, "IMAP4rev1 STARTTLS"));
     }

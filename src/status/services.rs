@@ -10,19 +10,36 @@ pub enum Probe {
     /// rootDSE search on port 389.
     Ldap,
     /// Banner, then EHLO (SMTP) or LHLO (LMTP).
-    Smtp { port: u16 },
-    Lmtp { port: u16 },
+    Smtp {
+        port: u16,
+    },
+    Lmtp {
+        port: u16,
+    },
     /// Greeting, then CAPABILITY.
-    Imap { port: u16 },
-    Pop3 { port: u16 },
+    Imap {
+        port: u16,
+    },
+    Pop3 {
+        port: u16,
+    },
     /// An HTTP request for `/`, any non-5xx status answers.
-    Http { port: u16, host_header: String },
+    Http {
+        port: u16,
+        host_header: String,
+    },
     /// An authoritative answer for the zone's SOA.
-    Dns { zone: String },
+    Dns {
+        zone: String,
+    },
     /// The server's version banner.
-    Ssh { port: u16 },
+    Ssh {
+        port: u16,
+    },
     /// A TCP connection is accepted (doveadm speaks an authenticated protocol first).
-    Tcp { port: u16 },
+    Tcp {
+        port: u16,
+    },
 }
 
 impl Probe {
@@ -162,7 +179,10 @@ mod tests {
         let c = lab();
         assert_eq!(names(&c, "ldap"), ["ldap", "dns", "chrony", "sshd"]);
         assert_eq!(names(&c, "mbox-1"), ["imap", "pop3", "lmtp", "doveadm", "chrony", "sshd"]);
-        assert_eq!(names(&c, "transport"), ["smtp", "submission", "imap-proxy", "pop3-proxy", "nginx", "chrony", "sshd"]);
+        assert_eq!(
+            names(&c, "transport"),
+            ["smtp", "submission", "imap-proxy", "pop3-proxy", "nginx", "chrony", "sshd"]
+        );
     }
 
     #[test]

@@ -168,7 +168,10 @@ StateChangeTimestamp=\n\
         let dovecot = &f.units["dovecot"];
         assert!(!dovecot.is_active() && !dovecot.is_skipped());
         assert_eq!(dovecot.describe(), "inactive (dead) since Sun 2026-11-22 10:05:00 UTC");
-        assert_eq!(dovecot.log, ["Stopping Dovecot IMAP/POP3 email server...", "master: Warning: Killed with signal 15"]);
+        assert_eq!(
+            dovecot.log,
+            ["Stopping Dovecot IMAP/POP3 email server...", "master: Warning: Killed with signal 15"]
+        );
         assert!(f.units["chrony"].is_skipped());
         assert_eq!(f.units["nope"].describe(), "not installed (unit not found)");
         assert_eq!(f.addresses, ["127.0.0.1", "10.99.0.5", "10.99.0.100", "::1"]);
@@ -177,7 +180,10 @@ StateChangeTimestamp=\n\
     #[test]
     fn script_quotes_units() {
         let s = script(&["postfix@-", "ssh"]);
-        assert!(s.contains("-- postfix@-.service ssh.service") || s.contains("-- 'postfix@-.service' ssh.service"), "{s}");
+        assert!(
+            s.contains("-- postfix@-.service ssh.service") || s.contains("-- 'postfix@-.service' ssh.service"),
+            "{s}"
+        );
         assert!(script(&["a;b"]).contains("'a;b.service'"));
     }
 }

@@ -1,0 +1,202 @@
+//! `mailctl status`: every service on every host, like `zmcontrol status` for a whole cluster.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::{Cli, EXIT_FAILED, EXIT_OK, EXIT_USAGE, Format};
+use crate::inventory::model::{Cluster, Role};
+use crate::remote::ConnectOptions;
+use crate::status::{self, Connections, StatusOptions, StatusReport, format, services};
+
+/// Report every service on every host: its systemd unit over SSH, and a protocol probe from
+/// here (LDAP rootDSE, SMTP EHLO, LMTP LHLO, IMAP CAPABILITY, POP3 greeting, HTTP, DNS SOA,
+/// SSH banner), plus which host holds each VIP.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Formats (--format): table (the default on a terminal), zmcontrol (the default otherwise: \
+`Host <fqdn>` and a line per service, like zmcontrol status), json (schemas/status.schema.json), nagios (one \
+plugin line with perfdata; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN), prometheus (text exposition for \
+node_exporter's textfile collector; use --output to replace the file atomically).\n\n\
+Exit 0 when every service runs, 1 when something is stopped, fails its probe or cannot be asked, 2 on bad usage \
+or inventory. A host that does not answer is reported as unreachable; the others are still shown.\n\n\
+Examples:\n  mailctl status inventories/lab.yaml\n  mailctl status --format zmcontrol --host mbox-1,mbox-2\n  \
+mailctl status --role mailbox --service imap,lmtp\n  mailctl status --watch 5\n  \
+mailctl status --format nagios          # as a Nagios/Icinga check\n  \
+mailctl status --format prometheus --output /var/lib/node_exporter/textfile/mailctl.prom   # from cron")]
+pub struct Args {
+    /// Inventory file [default: -i / MAILCTL_INVENTORY / ./inventory.yaml]
+    pub inventory: Option<PathBuf>,
+    /// Only these hosts (comma-separated or repeated).
+    #[arg(long, value_delimiter = ',', value_name = "HOSTS")]
+    pub host: Vec<String>,
+    /// Only hosts with this role, and only that role's services (repeatable).
+    #[arg(long, value_enum)]
+    pub role: Vec<Role>,
+    /// Only these services (comma-separated or repeated), e.g. imap,smtp,ldap.
+    #[arg(long, value_delimiter = ',', value_name = "SERVICES")]
+    pub service: Vec<String>,
+    /// Check again every SECONDS, redrawing the screen on a terminal, until interrupted.
+    #[arg(long, value_name = "SECONDS")]
+    pub watch: Option<f64>,
+    /// Seconds to wait for a host's SSH connection and for each probe.
+    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
+    pub connect_timeout: f64,
+    /// How many hosts to check at once.
+    #[arg(long, default_value_t = 64, env = "MAILCTL_FORKS")]
+    pub forks: usize,
+    /// Write the output to FILE (replaced atomically) instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
+    let nagios = cli.format == Format::Nagios;
+    let usage = |message: String| {
+        if nagios {
+            // The plugin convention: a check that cannot run is UNKNOWN, on stdout.
+            println!("MAILCTL UNKNOWN - {message}");
+            Ok(format::NagiosState::Unknown as u8)
+        } else {
+            eprintln!("error: {message}");
+            Ok(EXIT_USAGE)
+        }
+    };
+    let path = super::inventory_path(cli, &args.inventory);
+    let cluster = match crate::inventory::load(path) {
+        Ok(l) => l.cluster,
+        Err(e) if nagios => return usage(format!("inventory {}: {}", path.display(), first_line(&e.to_string()))),
+        Err(_) => match super::load_inventory(path) {
+            Err(code) => return Ok(code),
+            Ok(l) => l.cluster,
+        },
+    };
+    if let Err(message) = check_filters(&cluster, args, path) {
+        return usage(message);
+    }
+    if let Some(w) = args.watch.filter(|w| !(w.is_finite() && *w >= 0.1)) {
+        return usage(format!("--watch {w}: give an interval of at least 0.1 seconds"));
+    }
+    if !(args.connect_timeout.is_finite() && args.connect_timeout > 0.0) {
+        return usage(format!("--connect-timeout {}: give a positive number of seconds", args.connect_timeout));
+    }
+    let timeout = Duration::from_secs_f64(args.connect_timeout);
+    let opts = StatusOptions {
+        hosts: args.host.clone(),
+        roles: args.role.clone(),
+        services: args.service.clone(),
+        connect: ConnectOptions {
+            connect_timeout: timeout,
+            command_timeout: timeout.max(Duration::from_secs(10)),
+            accept_new_host_keys: false,
+        },
+        probe_timeout: timeout,
+        forks: args.forks,
+    };
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let mut connections = Connections::default();
+        let code = match args.watch {
+            None => {
+                let report = status::check(&cluster, &opts, &mut connections).await;
+                emit(cli.format, &report, args.output.as_deref(), false)?
+            }
+            Some(every) => watch(cli.format, &cluster, &opts, &mut connections, every, args.output.as_deref()).await?,
+        };
+        connections.close().await;
+        Ok(code)
+    })
+}
+
+async fn watch(
+    fmt: Format,
+    cluster: &Cluster,
+    opts: &StatusOptions,
+    connections: &mut Connections,
+    every: f64,
+    output: Option<&Path>,
+) -> anyhow::Result<u8> {
+    let redraw = output.is_none() && std::io::stdout().is_terminal();
+    let mut code;
+    loop {
+        let report = status::check(cluster, opts, connections).await;
+        if redraw {
+            // Home the cursor and clear the screen, as watch(1) does.
+            print!("\x1b[H\x1b[2J");
+            println!("Every {every} s: mailctl status {}    {}\n", cluster.name, report.checked_at);
+        }
+        code = emit(fmt, &report, output, redraw)?;
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs_f64(every)) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(code),
+        }
+    }
+}
+
+/// Prints (or writes) the report in `fmt`; gives the exit code.
+fn emit(fmt: Format, report: &StatusReport, output: Option<&Path>, on_terminal: bool) -> anyhow::Result<u8> {
+    let terminal = on_terminal || (output.is_none() && std::io::stdout().is_terminal());
+    let text = match fmt {
+        Format::Json => serde_json::to_string_pretty(report)? + "\n",
+        Format::Zmcontrol => format::zmcontrol(report),
+        Format::Table => format::table(report),
+        Format::Text if terminal => format::table(report),
+        Format::Text => format::zmcontrol(report),
+        Format::Nagios => format::nagios(report),
+        Format::Prometheus => format::prometheus(report),
+    };
+    match output {
+        Some(path) => write_atomically(path, &text)?,
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())?;
+            out.flush()?;
+        }
+    }
+    Ok(match fmt {
+        Format::Nagios => format::nagios_state(report) as u8,
+        _ if report.ok() => EXIT_OK,
+        _ => EXIT_FAILED,
+    })
+}
+
+/// A reader (node_exporter) never sees a half-written file: write beside it, then rename.
+fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("writing into {}", dir.display()))?;
+    tmp.write_all(text.as_bytes())?;
+    // Keep the usual mode of a report, not the temporary file's 0600.
+    std::fs::set_permissions(tmp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
+    tmp.persist(path).with_context(|| format!("replacing {}", path.display()))?;
+    Ok(())
+}
+
+fn check_filters(cluster: &Cluster, args: &Args, path: &Path) -> Result<(), String> {
+    for name in &args.host {
+        if cluster.host(name).is_none() {
+            let known: Vec<&str> = cluster.hosts.iter().map(|h| h.name.as_str()).collect();
+            return Err(format!("--host {name}: no such host in {} (hosts: {})", path.display(), known.join(", ")));
+        }
+    }
+    for name in &args.service {
+        if !services::NAMES.contains(&name.as_str()) {
+            return Err(format!("--service {name}: unknown service (known: {})", services::NAMES.join(", ")));
+        }
+    }
+    let opts = StatusOptions {
+        hosts: args.host.clone(),
+        roles: args.role.clone(),
+        services: args.service.clone(),
+        connect: ConnectOptions::default(),
+        probe_timeout: Duration::ZERO,
+        forks: 1,
+    };
+    if status::select(cluster, &opts).is_empty() {
+        return Err("the filters select no service on any host".into());
+    }
+    Ok(())
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().find(|l| !l.trim().is_empty()).unwrap_or(text)
+}
