@@ -8,76 +8,19 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
-
-use mailctl::inventory::Cluster;
 use mailctl::lab::{self, LabPaths};
-use mailctl::playbook::Playbook;
 use serde_json::Value;
 
-const NAME: &str = "deploytest";
+use common::python;
 
-struct Fixture {
-    dir: tempfile::TempDir,
-    cluster: Cluster,
-}
+type Fixture = common::LabCluster;
 
-impl Fixture {
-    fn new() -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        let shipped = std::fs::read_to_string(common::shipped("lab")).unwrap();
-        let text = shipped
-            .replace("name: tgg-lab", &format!("name: {NAME}"))
-            .replace("/lab/tgg-lab/", &format!("/lab/{NAME}/"))
-            .replace("10.99.0.", "10.97.0.")
-            .replace("bridge: mailctl0", "bridge: mailctl-d0");
-        std::fs::write(dir.path().join("lab.yaml"), text).unwrap();
-        let creds = dir.path().join("lab-credentials");
-        std::fs::create_dir(&creds).unwrap();
-        for e in std::fs::read_dir(common::repo().join("inventories/lab-credentials")).unwrap().flatten() {
-            std::fs::copy(e.path(), creds.join(e.file_name())).unwrap();
-        }
-        let cluster = common::load(&dir.path().join("lab.yaml"));
-        Fixture { dir, cluster }
-    }
-
-    fn inventory(&self) -> PathBuf {
-        self.dir.path().join("lab.yaml")
-    }
-
-    fn address(&self, host: &str) -> String {
-        self.cluster.host(host).unwrap().address.to_string()
-    }
-
-    fn password(&self, user: &str) -> String {
-        std::fs::read_to_string(self.dir.path().join(format!("lab-credentials/{user}.pw"))).unwrap().trim().to_string()
-    }
-
-    /// `mailctl deploy --format json` with extra arguments: (exit code, report).
-    fn deploy(&self, extra: &[&str]) -> (i32, Value, Output) {
-        let out =
-            common::mailctl().args(["deploy", "--format", "json"]).arg(self.inventory()).args(extra).output().unwrap();
-        let report = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-        (out.status.code().unwrap_or(-1), report, out)
-    }
-
-    fn ssh(&self, host: &str, cmd: &str) -> String {
-        let h = self.cluster.host(host).unwrap();
-        lab::container::ssh(&LabPaths::for_cluster(&self.cluster), h, cmd).unwrap_or_else(|e| panic!("{host}: {e}"))
-    }
-
-    /// A copy of the built-in templates that a test may edit.
-    fn templates(&self, name: &str) -> PathBuf {
-        let dest = self.dir.path().join(name);
-        let status = Command::new("cp").arg("-r").arg(common::repo().join("templates")).arg(&dest).status().unwrap();
-        assert!(status.success());
-        dest
-    }
+fn new_fixture() -> Fixture {
+    common::LabCluster::new("deploytest", "10.97.0.", "mailctl-d0", |text| text)
 }
 
 fn packages() -> Vec<String> {
-    Playbook::builtin().unwrap().all_packages()
+    common::lab_packages()
 }
 
 fn host<'a>(report: &'a Value, name: &str) -> &'a Value {
@@ -92,13 +35,6 @@ fn nothing_changed(report: &Value) {
         }
         assert!(h["directory"].is_null(), "{h}");
     }
-}
-
-/// Runs a Python script (Debian's python3, standard library only) with arguments.
-fn python(script: &str, args: &[&str]) -> (bool, String) {
-    let out = Command::new("/usr/bin/python3").arg("-c").arg(script).args(args).output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
 }
 
 const SMTP_SEND: &str = r#"
@@ -155,7 +91,7 @@ fn maildir_count(f: &Fixture, host: &str, user: &str) -> usize {
 
 #[test]
 fn deploy_end_to_end() {
-    let f = Fixture::new();
+    let f = new_fixture();
     let c = &f.cluster;
     lab::down(c, true).unwrap();
     lab::up(c, &packages(), &mut |_| {}).unwrap();

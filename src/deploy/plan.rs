@@ -130,18 +130,10 @@ fn plan_component(c: &HostComponent, host: &RenderedHost, facts: &HostFacts) -> 
         .collect();
     let changed = !users.is_empty() || !directories.is_empty() || !files.is_empty();
     let unit_fact = c.unit.as_ref().and_then(|u| facts.units.get(u));
-    // A unit systemd skips by its own conditions counts as running: starting it again is futile.
-    let active = unit_fact.is_some_and(|u| u.active == "active" || u.skipped);
+    let running = unit_fact.is_some_and(|u| u.active == "active");
+    let skipped = unit_fact.is_some_and(|u| u.skipped);
     let enabled = unit_fact.is_some_and(|u| !matches!(u.enabled.as_str(), "" | "disabled" | "masked" | "not-found"));
-    let action = match (&c.unit, active, changed) {
-        (None, _, _) | (Some(_), true, false) => None,
-        (Some(_), false, true) => Some(UnitAction::Restart), // a package may have started it meanwhile
-        (Some(_), false, false) => Some(UnitAction::Start),
-        (Some(_), true, true) => Some(match c.on_change {
-            Some(Handler::Reload) => UnitAction::Reload,
-            _ => UnitAction::Restart,
-        }),
-    };
+    let action = unit_action(c.unit.is_some(), running, skipped, changed, c.on_change);
     ComponentPlan {
         name: c.name.clone(),
         stage: c.stage,
@@ -152,6 +144,28 @@ fn plan_component(c: &HostComponent, host: &RenderedHost, facts: &HostFacts) -> 
         unit: c.unit.clone(),
         action,
         enable: c.unit.is_some() && !enabled,
+    }
+}
+
+/// What to do with a component's unit. A unit systemd skipped by its own condition is left
+/// alone while nothing changes (starting it again is futile), but started once its files
+/// change: the condition may hold now (keepalived waits for a non-empty config).
+fn unit_action(
+    has_unit: bool,
+    running: bool,
+    skipped: bool,
+    changed: bool,
+    on_change: Option<Handler>,
+) -> Option<UnitAction> {
+    match (has_unit, running, changed) {
+        (false, _, _) | (true, true, false) => None,
+        (true, false, false) if skipped => None,
+        (true, false, true) => Some(UnitAction::Restart), // a package may have started it meanwhile
+        (true, false, false) => Some(UnitAction::Start),
+        (true, true, true) => Some(match on_change {
+            Some(Handler::Reload) => UnitAction::Reload,
+            _ => UnitAction::Restart,
+        }),
     }
 }
 
@@ -171,4 +185,23 @@ fn file_change(f: &RenderedFile, fact: Option<&PathFact>) -> Option<Change> {
 
 fn attributes_match(fact: Option<&PathFact>, mode: u32, owner: &str, group: &str) -> bool {
     fact.is_some_and(|p| p.mode == mode && p.owner == owner && p.group == group)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unit_actions() {
+        let reload = Some(Handler::Reload);
+        assert_eq!(unit_action(true, true, false, false, reload), None);
+        assert_eq!(unit_action(true, true, false, true, reload), Some(UnitAction::Reload));
+        assert_eq!(unit_action(true, true, false, true, None), Some(UnitAction::Restart));
+        assert_eq!(unit_action(true, false, false, false, reload), Some(UnitAction::Start));
+        // Skipped by its condition: left alone until its files change, then started (a
+        // reload of an inactive unit would fail and leave it down).
+        assert_eq!(unit_action(true, false, true, false, reload), None);
+        assert_eq!(unit_action(true, false, true, true, reload), Some(UnitAction::Restart));
+        assert_eq!(unit_action(false, false, false, true, reload), None);
+    }
 }

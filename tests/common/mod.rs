@@ -2,8 +2,10 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 use mailctl::inventory::{self, Cluster};
+use mailctl::lab::{self, LabPaths};
 use mailctl::playbook::Playbook;
 use mailctl::render::{RenderedHost, Renderer};
 use mailctl::state::LocalState;
@@ -42,4 +44,78 @@ pub fn file<'a>(hosts: &'a [RenderedHost], host: &str, dest: &str) -> &'a str {
 
 pub fn mailctl() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_mailctl"))
+}
+
+/// The shipped lab inventory brought to a test's own cluster name, subnet and bridge (so a
+/// test never touches a developer's lab), with its credentials, in a temporary directory.
+pub struct LabCluster {
+    pub dir: tempfile::TempDir,
+    pub cluster: Cluster,
+}
+
+impl LabCluster {
+    /// `net` is the first three octets with a trailing dot ("10.97.0."); `edit` may change
+    /// the inventory text further.
+    pub fn new(name: &str, net: &str, bridge: &str, edit: impl Fn(String) -> String) -> LabCluster {
+        let dir = tempfile::tempdir().unwrap();
+        let shipped = std::fs::read_to_string(shipped("lab")).unwrap();
+        let text = shipped
+            .replace("name: tgg-lab", &format!("name: {name}"))
+            .replace("/lab/tgg-lab/", &format!("/lab/{name}/"))
+            .replace("10.99.0.", net)
+            .replace("bridge: mailctl0", &format!("bridge: {bridge}"));
+        std::fs::write(dir.path().join("lab.yaml"), edit(text)).unwrap();
+        let creds = dir.path().join("lab-credentials");
+        std::fs::create_dir(&creds).unwrap();
+        for e in std::fs::read_dir(repo().join("inventories/lab-credentials")).unwrap().flatten() {
+            std::fs::copy(e.path(), creds.join(e.file_name())).unwrap();
+        }
+        let cluster = load(&dir.path().join("lab.yaml"));
+        LabCluster { dir, cluster }
+    }
+
+    pub fn inventory(&self) -> PathBuf {
+        self.dir.path().join("lab.yaml")
+    }
+
+    pub fn address(&self, host: &str) -> String {
+        self.cluster.host(host).unwrap().address.to_string()
+    }
+
+    pub fn password(&self, user: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("lab-credentials/{user}.pw"))).unwrap().trim().to_string()
+    }
+
+    /// `mailctl deploy --format json` with extra arguments: (exit code, report).
+    pub fn deploy(&self, extra: &[&str]) -> (i32, serde_json::Value, Output) {
+        let out = mailctl().args(["deploy", "--format", "json"]).arg(self.inventory()).args(extra).output().unwrap();
+        let report = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+        (out.status.code().unwrap_or(-1), report, out)
+    }
+
+    pub fn ssh(&self, host: &str, cmd: &str) -> String {
+        let h = self.cluster.host(host).unwrap();
+        lab::container::ssh(&LabPaths::for_cluster(&self.cluster), h, cmd).unwrap_or_else(|e| panic!("{host}: {e}"))
+    }
+
+    /// A copy of the built-in templates that a test may edit.
+    pub fn templates(&self, name: &str) -> PathBuf {
+        let dest = self.dir.path().join(name);
+        let status = Command::new("cp").arg("-r").arg(repo().join("templates")).arg(&dest).status().unwrap();
+        assert!(status.success());
+        dest
+    }
+}
+
+/// The packages the lab's repository must hold.
+pub fn lab_packages() -> Vec<String> {
+    Playbook::builtin().unwrap().all_packages()
+}
+
+/// Runs a Python script (Debian's python3, whose packages install-deps.sh provides) with
+/// arguments: (success, stdout + stderr).
+pub fn python(script: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new("/usr/bin/python3").arg("-c").arg(script).args(args).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
 }
