@@ -32,7 +32,7 @@ lab=inventories/lab.yaml
 "$bin" lab up "$lab" >/dev/null
 "$bin" deploy "$lab" >/dev/null
 "$bin" status "$lab" --format nagios
-time_status "lab (4 hosts, 25 services)" "$lab"
+time_status "lab (4 hosts, 23 services)" "$lab"
 
 dir=/var/tmp/mailctl-bench
 inv=$dir/bench.yaml

@@ -62,17 +62,16 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
         }
     };
     let path = super::inventory_path(cli, &args.inventory);
-    let cluster = match crate::inventory::load(path) {
-        Ok(l) => l.cluster,
-        Err(e) if nagios => return usage(format!("inventory {}: {}", path.display(), first_line(&e.to_string()))),
-        Err(_) => match super::load_inventory(path) {
-            Err(code) => return Ok(code),
-            Ok(l) => l.cluster,
-        },
+    let loaded = if nagios {
+        crate::inventory::load(path).map_err(|e| first_line(&e.to_string()).to_string())
+    } else {
+        super::load_inventory(path).map_err(|_| String::new())
     };
-    if let Err(message) = check_filters(&cluster, args, path) {
-        return usage(message);
-    }
+    let cluster = match loaded {
+        Ok(l) => l.cluster,
+        Err(message) if nagios => return usage(format!("inventory {}: {message}", path.display())),
+        Err(_) => return Ok(EXIT_USAGE),
+    };
     if let Some(w) = args.watch.filter(|w| !(w.is_finite() && *w >= 0.1)) {
         return usage(format!("--watch {w}: give an interval of at least 0.1 seconds"));
     }
@@ -92,6 +91,9 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
         probe_timeout: timeout,
         forks: args.forks,
     };
+    if let Err(message) = check_filters(&cluster, &opts, path) {
+        return usage(message);
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let mut connections = Connections::default();
@@ -171,27 +173,19 @@ fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn check_filters(cluster: &Cluster, args: &Args, path: &Path) -> Result<(), String> {
-    for name in &args.host {
+fn check_filters(cluster: &Cluster, opts: &StatusOptions, path: &Path) -> Result<(), String> {
+    for name in &opts.hosts {
         if cluster.host(name).is_none() {
             let known: Vec<&str> = cluster.hosts.iter().map(|h| h.name.as_str()).collect();
             return Err(format!("--host {name}: no such host in {} (hosts: {})", path.display(), known.join(", ")));
         }
     }
-    for name in &args.service {
+    for name in &opts.services {
         if !services::NAMES.contains(&name.as_str()) {
             return Err(format!("--service {name}: unknown service (known: {})", services::NAMES.join(", ")));
         }
     }
-    let opts = StatusOptions {
-        hosts: args.host.clone(),
-        roles: args.role.clone(),
-        services: args.service.clone(),
-        connect: ConnectOptions::default(),
-        probe_timeout: Duration::ZERO,
-        forks: 1,
-    };
-    if status::select(cluster, &opts).is_empty() {
+    if status::select(cluster, opts).is_empty() {
         return Err("the filters select no service on any host".into());
     }
     Ok(())

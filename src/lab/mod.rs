@@ -139,6 +139,27 @@ pub struct HostState {
 
 /// Brings every host of the lab up (hosts already up are left alone) and waits until each
 /// answers SSH with systemd booted.
+/// Every booted systemd takes several inotify instances, and they all count against root's
+/// one per-user limit (128 by default): past about 20 hosts on a machine, the next host's
+/// systemd dies at boot with "Too many open files". Raise the limits, never lower them.
+fn raise_inotify_limits(log: &mut dyn FnMut(&str)) -> Result<(), LabError> {
+    for (name, wanted) in [("max_user_instances", 8192u64), ("max_user_watches", 524_288)] {
+        let path = format!("/proc/sys/fs/inotify/{name}");
+        let current: u64 = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(wanted);
+        if current < wanted {
+            std::fs::write(&path, wanted.to_string()).map_err(|e| LabError::Step {
+                step: format!("raise fs.inotify.{name}"),
+                message: e.to_string(),
+            })?;
+            log(&format!("raised fs.inotify.{name} from {current} to {wanted} (many systemd hosts share it)"));
+        }
+    }
+    Ok(())
+}
+
 pub fn up(cluster: &Cluster, mail_packages: &[String], log: &mut dyn FnMut(&str)) -> Result<(), LabError> {
     preflight()?;
     let lab = lab_of(cluster)?;
@@ -156,6 +177,7 @@ pub fn up(cluster: &Cluster, mail_packages: &[String], log: &mut dyn FnMut(&str)
         )?;
     }
     let img = image::ensure(mail_packages, log)?;
+    raise_inotify_limits(log)?;
     net::ensure_bridge(&lab.bridge, lab.subnet)?;
     let mut started = Vec::new();
     for h in &cluster.hosts {

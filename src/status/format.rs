@@ -141,7 +141,8 @@ pub fn nagios(r: &StatusReport) -> String {
     problems.extend(r.vips.iter().filter(|v| !v.ok).map(|v| format!("VIP {} {}", v.address, v.detail)));
     let s = &r.summary;
     let text = if problems.is_empty() {
-        format!("{} hosts, {} services running", s.hosts, s.running + s.skipped)
+        let skipped = if s.skipped > 0 { format!(", {} skipped by design", s.skipped) } else { String::new() };
+        format!("{} hosts, {} services running{skipped}", s.hosts, s.running)
     } else {
         problems.join("; ")
     };

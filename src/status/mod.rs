@@ -143,7 +143,7 @@ impl Connections {
     }
 }
 
-/// The hosts and services the filters select; an error names a filter that matches nothing.
+/// The hosts and services the filters select (hosts left with no service are dropped).
 pub fn select<'a>(cluster: &'a Cluster, opts: &StatusOptions) -> Vec<(&'a Host, Vec<Service>)> {
     cluster
         .hosts
