@@ -145,15 +145,10 @@ pub struct HostState {
 fn raise_inotify_limits(log: &mut dyn FnMut(&str)) -> Result<(), LabError> {
     for (name, wanted) in [("max_user_instances", 8192u64), ("max_user_watches", 524_288)] {
         let path = format!("/proc/sys/fs/inotify/{name}");
-        let current: u64 = std::fs::read_to_string(&path)
-            .ok()
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(wanted);
+        let current: u64 = std::fs::read_to_string(&path).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(wanted);
         if current < wanted {
-            std::fs::write(&path, wanted.to_string()).map_err(|e| LabError::Step {
-                step: format!("raise fs.inotify.{name}"),
-                message: e.to_string(),
-            })?;
+            std::fs::write(&path, wanted.to_string())
+                .map_err(|e| LabError::Step { step: format!("raise fs.inotify.{name}"), message: e.to_string() })?;
             log(&format!("raised fs.inotify.{name} from {current} to {wanted} (many systemd hosts share it)"));
         }
     }

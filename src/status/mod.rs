@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::inventory::model::{Cluster, Host, Role};
 use crate::remote::{ConnectOptions, Session, SshConfigFile, Target, fan_out, keys::KeyStore};
 use probe::ProbeResult;
-use services::Service;
+use services::{Probe, Service};
 use units::{HostFacts, UnitState};
 
 /// What to look at and how long to wait.
@@ -212,16 +212,22 @@ async fn check_host(
     keys: &KeyStore,
     opts: &StatusOptions,
 ) -> (HostStatus, Option<HostFacts>, Option<Session>) {
+    // sshd's probe is our own SSH session: a second connection only for its banner would
+    // cost the host another sshd process for nothing.
     let probes = futures::future::join_all(services.iter().map(|s| async {
         match &s.probe {
+            Some(Probe::Ssh { .. }) | None => None,
             Some(p) => Some(probe::run(p, host.address, opts.probe_timeout).await),
-            None => None,
         }
     }));
     let units: BTreeSet<&str> = services.iter().map(|s| s.unit).collect();
     let units: Vec<&str> = units.into_iter().collect();
-    let asked = ask_host(cluster, host, &units, session, ssh_config, keys, opts);
-    let (probes, (facts, session)) = futures::join!(probes, asked);
+    let asked = async {
+        let started = Instant::now();
+        let (facts, session) = ask_host(cluster, host, &units, session, ssh_config, keys, opts).await;
+        (facts, session, started.elapsed())
+    };
+    let (probes, (facts, session, ssh_took)) = futures::join!(probes, asked);
     let (facts, error) = match facts {
         Ok(f) => (Some(f), None),
         Err(e) => (None, Some(e)),
@@ -229,7 +235,22 @@ async fn check_host(
     let services = services
         .into_iter()
         .zip(probes)
-        .map(|(s, probe)| service_status(&s, facts.as_ref().and_then(|f| f.units.get(s.unit)).cloned(), probe))
+        .map(|(s, probe)| {
+            let probe = match &s.probe {
+                Some(p @ Probe::Ssh { port }) => Some(ProbeResult {
+                    kind: p.kind(),
+                    target: std::net::SocketAddr::new(host.address, *port).to_string(),
+                    ok: error.is_none(),
+                    latency_ms: (ssh_took.as_secs_f64() * 1e6).round() / 1000.0,
+                    detail: match &error {
+                        None => "SSH session answered (login, command, systemd)".into(),
+                        Some(e) => e.clone(),
+                    },
+                }),
+                _ => probe,
+            };
+            service_status(&s, facts.as_ref().and_then(|f| f.units.get(s.unit)).cloned(), probe)
+        })
         .collect();
     let status = HostStatus {
         name: host.name.clone(),

@@ -70,16 +70,20 @@ pub async fn query(session: &Session, units: &[&str]) -> Result<HostFacts, Remot
     Ok(parse(&out.stdout_text()))
 }
 
+/// One `systemctl show` for all units; journalctl only for those not active. Few processes:
+/// on a busy host (or a lab of many hosts on one machine) each spawn counts.
 pub fn script(units: &[&str]) -> String {
     let list: Vec<String> = units.iter().map(|u| quote(&format!("{u}.service"))).collect();
     let list = list.join(" ");
     format!(
         "LC_ALL=C; export LC_ALL\n\
-         systemctl show --property={PROPERTIES} -- {list}\n\
-         for u in {list}; do\n\
-         \x20 systemctl is-active --quiet \"$u\" && continue\n\
+         show=$(systemctl show --property={PROPERTIES} -- {list})\n\
+         printf '%s\\n\\n' \"$show\"\n\
+         down=$(printf '%s\\n\\n' \"$show\" | awk -F= '/^Id=/ {{ id = $2 }} /^ActiveState=/ {{ st = $2 }} \
+         /^$/ {{ if (id != \"\" && st != \"active\" && st != \"reloading\") print id; id = \"\"; st = \"\" }}')\n\
+         for u in $down; do\n\
          \x20 echo \"@@log $u\"\n\
-         \x20 journalctl -u \"$u\" -n {LOG_LINES} --no-pager -o cat 2>/dev/null | sed 's/^/| /'\n\
+         \x20 journalctl -u \"$u\" -n {LOG_LINES} --no-pager -o cat 2>/dev/null | while IFS= read -r l; do echo \"| $l\"; done\n\
          done\n\
          echo @@addresses\n\
          ip -o addr show 2>/dev/null | awk '{{print $4}}'\n"
