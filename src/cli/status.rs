@@ -10,8 +10,8 @@ use crate::remote::ConnectOptions;
 use crate::status::{self, Connections, StatusOptions, StatusReport, format, services};
 
 /// Report every service on every host: its systemd unit over SSH, and a protocol probe from
-/// here (LDAP rootDSE, SMTP EHLO, LMTP LHLO, IMAP CAPABILITY, POP3 greeting, HTTP, DNS SOA,
-/// SSH banner), plus which host holds each VIP.
+/// here (LDAP rootDSE, SMTP EHLO, LMTP LHLO, IMAP CAPABILITY, POP3 greeting, HTTP, DNS SOA;
+/// sshd is judged by the SSH session itself), plus which host holds each VIP.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Formats (--format): table (the default on a terminal), zmcontrol (the default otherwise: \
 `Host <fqdn>` and a line per service, like zmcontrol status), json (schemas/status.schema.json), nagios (one \
@@ -22,7 +22,7 @@ or inventory. A host that does not answer is reported as unreachable; the others
 Examples:\n  mailctl status inventories/lab.yaml\n  mailctl status --format zmcontrol --host mbox-1,mbox-2\n  \
 mailctl status --role mailbox --service imap,lmtp\n  mailctl status --watch 5\n  \
 mailctl status --format nagios          # as a Nagios/Icinga check\n  \
-mailctl status --format prometheus --output /var/lib/node_exporter/textfile/mailctl.prom   # from cron")]
+mailctl status -i /etc/mailctl/tgg.yaml --format prometheus \\\n      --output /var/lib/prometheus/node-exporter/mailctl.prom   # cron, for node_exporter")]
 pub struct Args {
     /// Inventory file [default: -i / MAILCTL_INVENTORY / ./inventory.yaml]
     pub inventory: Option<PathBuf>,

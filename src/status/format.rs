@@ -189,19 +189,20 @@ pub fn prometheus(r: &StatusReport) -> String {
             }
         }
     }
+    let probes: Vec<_> = r
+        .hosts
+        .iter()
+        .flat_map(|h| h.services.iter().filter_map(move |s| s.probe.as_ref().map(|p| (h, s, p))))
+        .collect();
     m.family("mailctl_probe_success", "Whether the protocol probe of the service succeeded.");
-    for h in &r.hosts {
-        for (s, p) in h.services.iter().filter_map(|s| s.probe.as_ref().map(|p| (s, p))) {
-            let labels = [("cluster", c.as_str()), ("host", &h.name), ("service", &s.name), ("probe", p.kind)];
-            m.sample(&labels, f64::from(u8::from(p.ok)));
-        }
+    for (h, s, p) in &probes {
+        let labels = [("cluster", c.as_str()), ("host", &h.name), ("service", &s.name), ("probe", p.kind)];
+        m.sample(&labels, f64::from(u8::from(p.ok)));
     }
     m.family("mailctl_probe_duration_seconds", "How long the protocol probe took.");
-    for h in &r.hosts {
-        for (s, p) in h.services.iter().filter_map(|s| s.probe.as_ref().map(|p| (s, p))) {
-            let labels = [("cluster", c.as_str()), ("host", &h.name), ("service", &s.name), ("probe", p.kind)];
-            m.sample(&labels, p.latency_ms / 1000.0);
-        }
+    for (h, s, p) in &probes {
+        let labels = [("cluster", c.as_str()), ("host", &h.name), ("service", &s.name), ("probe", p.kind)];
+        m.sample(&labels, p.latency_ms / 1000.0);
     }
     if !r.vips.is_empty() {
         m.family("mailctl_vip_holders", "How many hosts hold the VIP: 1 when healthy.");

@@ -57,8 +57,8 @@ async fn speak(probe: &Probe, target: SocketAddr) -> Result<String, String> {
                 Probe::Imap { .. } => conn.imap().await,
                 Probe::Pop3 { .. } => conn.pop3().await,
                 Probe::Http { host_header, .. } => conn.http(host_header).await,
-                Probe::Ssh { .. } => conn.ssh().await,
-                Probe::Tcp { port } => Ok(format!("port {port} accepts connections")),
+                // `status` judges sshd by its own session; alone, a probe can only see the port.
+                Probe::Ssh { port } | Probe::Tcp { port } => Ok(format!("port {port} accepts connections")),
                 Probe::Ldap | Probe::Dns { .. } => unreachable!("handled above"),
             }
         }
@@ -150,11 +150,6 @@ impl Conn {
             Some(c) if status.starts_with("HTTP/") && c < 500 => Ok(status),
             _ => Err(format!("answered: {status}")),
         }
-    }
-
-    async fn ssh(&mut self) -> Result<String, String> {
-        let banner = self.line().await?;
-        if banner.starts_with("SSH-2.0-") { Ok(banner) } else { Err(format!("banner: {banner}")) }
     }
 }
 

@@ -32,7 +32,8 @@ pub enum Probe {
     Dns {
         zone: String,
     },
-    /// The server's version banner.
+    /// sshd: judged by mailctl's own SSH session to the host (login, one command), so the
+    /// host is not made to fork a second sshd just for a banner.
     Ssh {
         port: u16,
     },
