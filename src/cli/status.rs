@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{Cli, EXIT_FAILED, EXIT_OK, EXIT_USAGE, Format};
+use crate::deploy::diff::Masker;
 use crate::inventory::model::{Cluster, Role};
 use crate::remote::ConnectOptions;
+use crate::state::LocalState;
 use crate::status::{self, Connections, StatusOptions, StatusReport, format, services};
 
 /// Report every service on every host: its systemd unit over SSH, and a protocol probe from
@@ -94,15 +96,24 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
     if let Err(message) = check_filters(&cluster, &opts, path) {
         return usage(message);
     }
+    // Read only: status never creates or changes the state file.
+    let state_path = cli.state.clone().unwrap_or_else(|| LocalState::default_path(path));
+    let masker = match LocalState::open(&state_path) {
+        Ok(state) => Masker::new(state.data.secrets.values().cloned()),
+        Err(e) => return usage(e.to_string()),
+    };
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let mut connections = Connections::default();
         let code = match args.watch {
             None => {
-                let report = status::check(&cluster, &opts, &mut connections).await;
-                emit(cli.format, &report, args.output.as_deref(), false)?
+                let mut report = status::check(&cluster, &opts, &mut connections).await;
+                status::mask(&mut report, &masker);
+                emit(cli.format, &report, args.output.as_deref())?
             }
-            Some(every) => watch(cli.format, &cluster, &opts, &mut connections, every, args.output.as_deref()).await?,
+            Some(every) => {
+                watch(cli.format, &cluster, &opts, &masker, &mut connections, every, args.output.as_deref()).await?
+            }
         };
         connections.close().await;
         Ok(code)
@@ -113,6 +124,7 @@ async fn watch(
     fmt: Format,
     cluster: &Cluster,
     opts: &StatusOptions,
+    masker: &Masker,
     connections: &mut Connections,
     every: f64,
     output: Option<&Path>,
@@ -120,13 +132,14 @@ async fn watch(
     let redraw = output.is_none() && std::io::stdout().is_terminal();
     let mut code;
     loop {
-        let report = status::check(cluster, opts, connections).await;
+        let mut report = status::check(cluster, opts, connections).await;
+        status::mask(&mut report, masker);
         if redraw {
             // Home the cursor and clear the screen, as watch(1) does.
             print!("\x1b[H\x1b[2J");
             println!("Every {every} s: mailctl status {}    {}\n", cluster.name, report.checked_at);
         }
-        code = emit(fmt, &report, output, redraw)?;
+        code = emit(fmt, &report, output)?;
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs_f64(every)) => {}
             _ = tokio::signal::ctrl_c() => return Ok(code),
@@ -135,8 +148,8 @@ async fn watch(
 }
 
 /// Prints (or writes) the report in `fmt`; gives the exit code.
-fn emit(fmt: Format, report: &StatusReport, output: Option<&Path>, on_terminal: bool) -> anyhow::Result<u8> {
-    let terminal = on_terminal || (output.is_none() && std::io::stdout().is_terminal());
+fn emit(fmt: Format, report: &StatusReport, output: Option<&Path>) -> anyhow::Result<u8> {
+    let terminal = output.is_none() && std::io::stdout().is_terminal();
     let text = match fmt {
         Format::Json => serde_json::to_string_pretty(report)? + "\n",
         Format::Zmcontrol => format::zmcontrol(report),

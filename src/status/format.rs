@@ -321,6 +321,19 @@ mod tests {
     }
 
     #[test]
+    fn mask_hides_secrets_quoted_from_journals() {
+        let mut r = report();
+        let s = &mut r.hosts[1].services[0];
+        s.unit_state.as_mut().unwrap().log.push("auth_pass s3cretVRRP rejected".into());
+        s.reasons.push("last log: auth_pass s3cretVRRP rejected".into());
+        s.detail = s.reasons.join("; ");
+        mask(&mut r, &crate::deploy::diff::Masker::new(["s3cretVRRP".to_string()]));
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(!json.contains("s3cretVRRP") && json.contains("auth_pass ******** rejected"), "{json}");
+        assert!(!zmcontrol(&r).contains("s3cretVRRP"));
+    }
+
+    #[test]
     fn nagios_is_critical_with_perfdata() {
         let r = report();
         assert_eq!(nagios_state(&r), NagiosState::Critical);

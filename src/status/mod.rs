@@ -124,10 +124,18 @@ impl StatusReport {
     }
 }
 
-/// Open SSH connections, kept between rounds of `--watch`.
-#[derive(Default)]
+/// The SSH side, kept between rounds of `--watch`: open connections, and the keys (with any
+/// passphrase typed once) and ~/.ssh/config to open new ones.
 pub struct Connections {
     sessions: Vec<(String, Session)>,
+    keys: KeyStore,
+    ssh_config: Result<SshConfigFile, crate::remote::RemoteError>,
+}
+
+impl Default for Connections {
+    fn default() -> Self {
+        Connections { sessions: Vec::new(), keys: KeyStore::default(), ssh_config: SshConfigFile::load_default() }
+    }
 }
 
 impl Connections {
@@ -167,15 +175,16 @@ pub async fn check(cluster: &Cluster, opts: &StatusOptions, connections: &mut Co
     let started = Instant::now();
     let now = SystemTime::now();
     let selected = select(cluster, opts);
-    let keys = KeyStore::default();
-    let ssh_config = SshConfigFile::load_default();
-    let jobs = selected.into_iter().map(|(host, services)| {
-        let session = connections.take(&host.name);
-        (host, services, session)
-    });
-    let jobs: Vec<_> = jobs.collect();
+    let jobs: Vec<_> = selected
+        .into_iter()
+        .map(|(host, services)| {
+            let session = connections.take(&host.name);
+            (host, services, session)
+        })
+        .collect();
+    let (keys, ssh_config) = (&connections.keys, &connections.ssh_config);
     let results = fan_out(jobs, opts.forks, |(host, services, session)| {
-        check_host(cluster, host, services, session, &ssh_config, &keys, opts)
+        check_host(cluster, host, services, session, ssh_config, keys, opts)
     })
     .await;
     let mut hosts = Vec::new();
@@ -334,6 +343,23 @@ fn service_status(s: &Service, unit: Option<UnitState>, probe: Option<ProbeResul
         probe,
         reasons,
         detail,
+    }
+}
+
+/// Journal lines come from services whose configs hold the cluster's secrets: mask them, and
+/// everything quoted from them, before the report leaves mailctl.
+pub fn mask(report: &mut StatusReport, masker: &crate::deploy::diff::Masker) {
+    for h in &mut report.hosts {
+        if let Some(e) = h.error.as_mut() {
+            *e = masker.mask(e);
+        }
+        for s in &mut h.services {
+            if let Some(u) = s.unit_state.as_mut() {
+                u.log.iter_mut().for_each(|l| *l = masker.mask(l));
+            }
+            s.reasons.iter_mut().for_each(|r| *r = masker.mask(r));
+            s.detail = masker.mask(&s.detail);
+        }
     }
 }
 
