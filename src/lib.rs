@@ -9,6 +9,7 @@ pub mod inventory;
 pub mod lab;
 pub mod pki;
 pub mod playbook;
+pub mod proxmox;
 pub mod remote;
 pub mod render;
 pub mod state;

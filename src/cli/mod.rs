@@ -4,6 +4,7 @@
 mod deploy;
 mod lab;
 mod lock;
+mod provision;
 mod render;
 mod status;
 mod validate;
@@ -78,6 +79,7 @@ pub enum Command {
     Deploy(deploy::Args),
     Lab(lab::Args),
     Status(status::Args),
+    Provision(provision::Args),
 }
 
 pub fn run() -> ExitCode {
@@ -94,6 +96,7 @@ pub fn run() -> ExitCode {
         Command::Deploy(args) => deploy::exec(&cli, args),
         Command::Lab(args) => lab::exec(&cli, args),
         Command::Status(args) => status::exec(&cli, args),
+        Command::Provision(args) => provision::exec(&cli, args),
     };
     match code {
         Ok(code) => ExitCode::from(code),

@@ -145,7 +145,7 @@ fn identity_files(inventory: Option<&Path>, params: Option<&HostParams>, base_di
 }
 
 /// `~/x` under $HOME; a relative path beside the inventory.
-fn expand(path: &Path, base_dir: &Path) -> PathBuf {
+pub(crate) fn expand(path: &Path, base_dir: &Path) -> PathBuf {
     if let Ok(rest) = path.strip_prefix("~")
         && let Some(home) = home()
     {
