@@ -123,7 +123,7 @@ fn healthy_cluster_in_every_format(f: &LabCluster) {
     // JSON against the schema in the repo, with a real validator.
     let (_, text) = status(f, &["--format", "json"]);
     let schema = common::repo().join("schemas/status.schema.json");
-    let (ok, out) = python(VALIDATE_JSON, &[schema.to_str().unwrap(), &text]);
+    let (ok, out) = python(common::VALIDATE_JSON, &[schema.to_str().unwrap(), &text]);
     assert!(ok, "{out}");
 
     // Prometheus text through prometheus_client's parser.
@@ -148,16 +148,6 @@ fn healthy_cluster_in_every_format(f: &LabCluster) {
         std::fs::read_to_string(&prom).unwrap().contains("mailctl_host_up{cluster=\"statustest\",host=\"ldap\"} 1")
     );
 }
-
-const VALIDATE_JSON: &str = r#"
-import json, sys, jsonschema
-schema = json.load(open(sys.argv[1]))
-jsonschema.Draft202012Validator.check_schema(schema)
-v = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
-errors = [f"{list(e.path)}: {e.message}" for e in v.iter_errors(json.loads(sys.argv[2]))]
-print("\n".join(errors) or "valid")
-sys.exit(1 if errors else 0)
-"#;
 
 /// Prints each family with its sample count and the sum of its values.
 const PARSE_PROMETHEUS: &str = r#"

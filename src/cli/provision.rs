@@ -103,7 +103,8 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
         eprintln!("warning: --insecure-accept-invalid-certs: the API's certificate is not checked");
     }
     let _lock = super::lock::acquire(path)?;
-    let client = match proxmox::client_for(&cluster, args.insecure_accept_invalid_certs, Duration::from_secs(args.timeout)) {
+    let timeout = Duration::from_secs(args.timeout);
+    let client = match proxmox::client_for(&cluster, args.insecure_accept_invalid_certs, timeout, 5) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -183,11 +183,8 @@ impl Client {
     async fn send(&self, method: &Method, path: &str, params: &[(&str, String)]) -> Result<Value, ApiError> {
         let url = format!("{}{path}", self.base);
         let mut request = self.http.request(method.clone(), &url).header(AUTHORIZATION, self.auth.clone());
-        request = if matches!(*method, Method::GET | Method::DELETE) {
-            request.query(params)
-        } else {
-            request.form(params)
-        };
+        request =
+            if matches!(*method, Method::GET | Method::DELETE) { request.query(params) } else { request.form(params) };
         tracing::debug!("{method} {path}");
         let transport = |message: String| ApiError::Transport { method: method.clone(), path: path.into(), message };
         let response = request.send().await.map_err(|e| transport(chain(&e)))?;

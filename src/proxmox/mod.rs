@@ -18,12 +18,15 @@ use client::{Client, ClientOptions, Trust};
 /// inside the client's (sensitive) header. `accept_invalid_certs` is the user's explicit
 /// `--insecure-accept-invalid-certs`; otherwise the CA file, else the pinned fingerprint,
 /// else the system roots decide.
-pub fn client_for(cluster: &Cluster, accept_invalid_certs: bool, timeout: Duration) -> anyhow::Result<Client> {
+pub fn client_for(
+    cluster: &Cluster,
+    accept_invalid_certs: bool,
+    timeout: Duration,
+    attempts: u32,
+) -> anyhow::Result<Client> {
     let px = proxmox_of(cluster)?;
-    let secret = px
-        .token_secret
-        .resolve(&cluster.base_dir())
-        .map_err(|e| anyhow::anyhow!("proxmox.token_secret: {e}"))?;
+    let secret =
+        px.token_secret.resolve(&cluster.base_dir()).map_err(|e| anyhow::anyhow!("proxmox.token_secret: {e}"))?;
     let trust = if accept_invalid_certs {
         Trust::AcceptInvalidCerts
     } else if let Some(ca) = &px.ca_file {
@@ -33,7 +36,13 @@ pub fn client_for(cluster: &Cluster, accept_invalid_certs: bool, timeout: Durati
     } else {
         Trust::SystemRoots
     };
-    let opts = ClientOptions { trust, timeout, connect_timeout: timeout.min(Duration::from_secs(10)), ..Default::default() };
+    let opts = ClientOptions {
+        trust,
+        timeout,
+        connect_timeout: timeout.min(Duration::from_secs(10)),
+        attempts,
+        ..Default::default()
+    };
     Ok(Client::new(&px.api_url, &px.token_id, &secret, opts)?)
 }
 
@@ -52,10 +61,10 @@ pub struct VmState {
     pub status: String,
 }
 
-/// The VM state of every Proxmox-backed host (by VM name = host name), in one API call.
-/// Hosts whose VM does not exist are absent from the map.
+/// The VM state of every Proxmox-backed host (by VM name = host name), in one API call,
+/// tried once: status must answer within its timeout. Hosts without a VM are not in the map.
 pub async fn vm_states(cluster: &Cluster, timeout: Duration) -> anyhow::Result<HashMap<String, VmState>> {
-    let client = client_for(cluster, false, timeout)?;
+    let client = client_for(cluster, false, timeout, 1)?;
     let all = provision::resources(&client).await?;
     let mut out = HashMap::new();
     for host in cluster.hosts.iter().filter(|h| h.vm.is_some()) {

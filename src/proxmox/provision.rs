@@ -273,10 +273,9 @@ impl<'a> Provisioner<'a> {
         self.start(node, vmid).await.map_err(step("start the VM"))?;
         if let Some(wait) = self.opts.ssh_wait {
             self.progress.set(&spec.host, format!("waiting for SSH on {}:{}", spec.address, spec.ssh_port));
-            wait_for_ssh(spec.address, spec.ssh_port, wait).await.map_err(|message| Failure {
-                step: "wait for SSH".into(),
-                message,
-            })?;
+            wait_for_ssh(spec.address, spec.ssh_port, wait)
+                .await
+                .map_err(|message| Failure { step: "wait for SSH".into(), message })?;
         }
         let done = [("description", spec::marker_done(&self.opts.cluster, &spec.host))];
         self.client
@@ -340,9 +339,7 @@ impl<'a> Provisioner<'a> {
             params.push(("storage", storage.clone()));
         }
         let path = format!("/nodes/{}/qemu/{template}/clone", spec.node);
-        self.client
-            .call_and_wait(Method::POST, &spec.node, &path, &params, Retry::Once, self.opts.task_timeout)
-            .await
+        self.client.call_and_wait(Method::POST, &spec.node, &path, &params, Retry::Once, self.opts.task_timeout).await
     }
 
     /// The next free vmid that the inventory does not reserve for another host. `nextid` is
@@ -396,8 +393,7 @@ impl<'a> Provisioner<'a> {
             if self.status(node, vmid).await?["status"] == "running" {
                 return Ok(());
             }
-            match self.client.call_and_wait(Method::POST, node, &path, &[], Retry::Once, self.opts.task_timeout).await
-            {
+            match self.client.call_and_wait(Method::POST, node, &path, &[], Retry::Once, self.opts.task_timeout).await {
                 Ok(()) => return Ok(()),
                 Err(e) if e.is_retryable() && attempt < 5 => {
                     tracing::info!("VM {vmid}: {e}; start attempt {} in {pause:?}", attempt + 1);
@@ -455,7 +451,9 @@ impl<'a> Provisioner<'a> {
         self.progress.set(&spec.host, format!("destroying VM {}", vm.vmid));
         let params = [("purge", "1".to_string()), ("destroy-unreferenced-disks", "1".to_string())];
         match self.client.delete(&base, &params).await.map_err(step("destroy the VM"))? {
-            Value::String(upid) => self.client.wait_task(&vm.node, &upid, timeout).await.map_err(step("destroy the VM")),
+            Value::String(upid) => {
+                self.client.wait_task(&vm.node, &upid, timeout).await.map_err(step("destroy the VM"))
+            }
             _ => Ok(()),
         }
     }
@@ -538,7 +536,9 @@ mod tests {
         let all = vec![vm(180, "gsldap"), vm(181, "someone-else"), vm(190, "twin"), vm(191, "twin")];
         assert!(matches!(locate(&spec("gsldap", Some(180)), &all), Found::Exists(r) if r.vmid == 180));
         assert!(matches!(locate(&spec("gsldap", None), &all), Found::Exists(_)));
-        assert!(matches!(locate(&spec("gszimbra1", Some(181)), &all), Found::Conflict(m) if m.contains("someone-else")));
+        assert!(
+            matches!(locate(&spec("gszimbra1", Some(181)), &all), Found::Conflict(m) if m.contains("someone-else"))
+        );
         assert!(matches!(locate(&spec("gszimbra1", Some(182)), &all), Found::Missing));
         assert!(matches!(locate(&spec("twin", None), &all), Found::Conflict(m) if m.contains("190, 191")));
     }

@@ -85,7 +85,10 @@ fn public_keys(cluster: &Cluster, px: &Proxmox) -> Result<String, String> {
             .map_err(|e| format!("proxmox.ssh_public_keys: reading {}: {e}", full.display()))?;
         for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
             if line.contains("PRIVATE KEY") {
-                return Err(format!("proxmox.ssh_public_keys: {} is a private key; give the .pub file", full.display()));
+                return Err(format!(
+                    "proxmox.ssh_public_keys: {} is a private key; give the .pub file",
+                    full.display()
+                ));
             }
             lines.push(line.to_string());
         }
@@ -150,8 +153,16 @@ impl VmSpec {
         let memory = text(&config["memory"]).map(|m| m.trim_start_matches("current=").to_string());
         differ("memory", self.memory_mb.to_string(), memory.unwrap_or_else(|| "512".into()));
         differ("ciuser", self.ciuser.clone(), text(&config["ciuser"]).unwrap_or_default());
-        differ("ipconfig0", sorted_parts(&self.ipconfig0), sorted_parts(&text(&config["ipconfig0"]).unwrap_or_default()));
-        differ("nameserver", self.nameserver.clone().unwrap_or_default(), text(&config["nameserver"]).unwrap_or_default());
+        differ(
+            "ipconfig0",
+            sorted_parts(&self.ipconfig0),
+            sorted_parts(&text(&config["ipconfig0"]).unwrap_or_default()),
+        );
+        differ(
+            "nameserver",
+            self.nameserver.clone().unwrap_or_default(),
+            text(&config["nameserver"]).unwrap_or_default(),
+        );
         differ("searchdomain", self.searchdomain.clone(), text(&config["searchdomain"]).unwrap_or_default());
         let keys = text(&config["sshkeys"]).map(|k| decode_sshkeys(&k)).unwrap_or_default();
         differ("sshkeys", key_set(&self.sshkeys), key_set(&keys));
@@ -161,7 +172,11 @@ impl VmSpec {
             .filter(|t| !t.is_empty())
             .map(str::to_ascii_lowercase)
             .collect();
-        differ("tags", self.tags.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect::<Vec<_>>().join(";"), tags.into_iter().collect::<Vec<_>>().join(";"));
+        differ(
+            "tags",
+            self.tags.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect::<Vec<_>>().join(";"),
+            tags.into_iter().collect::<Vec<_>>().join(";"),
+        );
         if let Some(net0) = text(&config["net0"]) {
             differ("bridge", self.bridge.clone(), property(&net0, "bridge").unwrap_or_default().to_string());
         }
@@ -271,8 +286,10 @@ mod tests {
 
     #[test]
     fn net0_keeps_its_mac_on_the_inventory_bridge() {
-        assert_eq!(with_property("virtio=BC:24:11:00:00:01,bridge=vmbr1,firewall=1", "bridge", "vmbr0"),
-                   "virtio=BC:24:11:00:00:01,firewall=1,bridge=vmbr0");
+        assert_eq!(
+            with_property("virtio=BC:24:11:00:00:01,bridge=vmbr1,firewall=1", "bridge", "vmbr0"),
+            "virtio=BC:24:11:00:00:01,firewall=1,bridge=vmbr0"
+        );
         assert_eq!(property("virtio=BC:24:11:00:00:01,bridge=vmbr1", "bridge"), Some("vmbr1"));
     }
 }

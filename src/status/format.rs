@@ -15,6 +15,18 @@ pub fn zmcontrol(r: &StatusReport) -> String {
     let mut out = String::new();
     for h in &r.hosts {
         let _ = writeln!(out, "Host {}", h.fqdn);
+        // The VM first: a stopped VM explains an unreachable host.
+        if let Some(vm) = &h.vm {
+            let word = match vm.status.as_str() {
+                "running" => "Running",
+                "unknown" => "Unknown",
+                _ => "Stopped",
+            };
+            let _ = writeln!(out, "\t{:<ZM_WIDTH$}{word}", "vm");
+            if !vm.is_running() {
+                let _ = writeln!(out, "\t\t{}", vm.describe());
+            }
+        }
         if let Some(e) = &h.error {
             let _ = writeln!(out, "\tUnreachable\n\t\t{e}");
             continue;
@@ -47,6 +59,10 @@ pub fn zmcontrol(r: &StatusReport) -> String {
 pub fn table(r: &StatusReport) -> String {
     let mut t = crate::cli::table(["host", "role", "service", "unit", "probe", "detail"]);
     for h in &r.hosts {
+        if let Some(vm) = &h.vm {
+            let state = if vm.is_running() { "running".to_string() } else { vm.status.to_uppercase() };
+            t.add_row([h.name.clone(), "proxmox".into(), "vm".into(), state, "-".into(), vm.describe()]);
+        }
         for s in &h.services {
             let unit = match &s.unit_state {
                 Some(u) if u.is_skipped() => format!("{}: skipped", s.unit),
@@ -68,6 +84,9 @@ pub fn table(r: &StatusReport) -> String {
     }
     for v in &r.vips {
         let _ = writeln!(out, "VIP {}: {}", v.address, v.detail);
+    }
+    for h in r.hosts.iter().filter(|h| h.vm.as_ref().is_some_and(|v| !v.is_running())) {
+        let _ = writeln!(out, "{}: {}", h.name, h.vm.as_ref().map(|v| v.describe()).unwrap_or_default());
     }
     let s = &r.summary;
     let _ = writeln!(
@@ -107,9 +126,9 @@ pub enum NagiosState {
 /// one host; WARNING when a host cannot be asked over SSH but everything probed answers.
 pub fn nagios_state(r: &StatusReport) -> NagiosState {
     let s = &r.summary;
-    if s.stopped > 0 || s.vips_failed > 0 {
+    if s.stopped > 0 || s.vips_failed > 0 || s.vms_down > 0 {
         NagiosState::Critical
-    } else if s.unreachable > 0 || s.unknown > 0 {
+    } else if s.unreachable > 0 || s.unknown > 0 || s.vms_unknown > 0 {
         NagiosState::Warning
     } else if s.services == 0 {
         NagiosState::Unknown
@@ -131,6 +150,9 @@ pub fn nagios(r: &StatusReport) -> String {
     for h in &r.hosts {
         let down: Vec<&str> =
             h.services.iter().filter(|s| s.state == State::Stopped).map(|s| s.name.as_str()).collect();
+        if let Some(vm) = h.vm.as_ref().filter(|v| !v.is_running()) {
+            problems.push(format!("{} VM {}", h.name, vm.status));
+        }
         if !h.reachable {
             problems.push(format!("{} unreachable over SSH", h.name));
         }
@@ -148,8 +170,8 @@ pub fn nagios(r: &StatusReport) -> String {
     };
     let perf = format!(
         "hosts={};;;0 unreachable={};;;0 services={};;;0 running={};;;0 stopped={};;;0 skipped={};;;0 \
-         probes_failed={};;;0 time={:.3}s;;;0",
-        s.hosts, s.unreachable, s.services, s.running, s.stopped, s.skipped, s.probes_failed, r.seconds
+         probes_failed={};;;0 vms_down={};;;0 time={:.3}s;;;0",
+        s.hosts, s.unreachable, s.services, s.running, s.stopped, s.skipped, s.probes_failed, s.vms_down, r.seconds
     );
     let mut out = format!("MAILCTL {word} - {text} | {perf}\n");
     for h in &r.hosts {
@@ -158,6 +180,9 @@ pub fn nagios(r: &StatusReport) -> String {
         }
         if let Some(e) = &h.error {
             let _ = writeln!(out, "{}: {e}", h.name);
+        }
+        if let Some(vm) = h.vm.as_ref().filter(|v| !v.is_running()) {
+            let _ = writeln!(out, "{}/vm: {}", h.name, vm.describe());
         }
     }
     out
@@ -208,6 +233,17 @@ pub fn prometheus(r: &StatusReport) -> String {
         m.family("mailctl_vip_holders", "How many hosts hold the VIP: 1 when healthy.");
         for v in &r.vips {
             m.sample(&[("cluster", c), ("address", &v.address)], v.holders.len() as f64);
+        }
+    }
+    let vms: Vec<_> =
+        r.hosts.iter().filter_map(|h| h.vm.as_ref().filter(|v| !v.is_unknown()).map(|v| (h, v))).collect();
+    if !vms.is_empty() {
+        m.family("mailctl_vm_running", "Whether the host's Proxmox VM runs (1) or not (0: stopped, paused, absent).");
+        for (h, vm) in vms {
+            let vmid = vm.vmid.map(|v| v.to_string()).unwrap_or_default();
+            let node = vm.node.clone().unwrap_or_default();
+            let labels = [("cluster", c.as_str()), ("host", &h.name), ("vmid", &vmid), ("node", &node)];
+            m.sample(&labels, f64::from(u8::from(vm.is_running())));
         }
     }
     m.family("mailctl_status_duration_seconds", "How long the whole status run took.");
@@ -288,6 +324,7 @@ mod tests {
                 reachable: true,
                 error: None,
                 services: vec![svc("imap", unit("active", "running"), true)],
+                vm: None,
             },
             HostStatus {
                 name: "mbox-2".into(),
@@ -297,6 +334,7 @@ mod tests {
                 reachable: true,
                 error: None,
                 services: vec![svc("imap", unit("inactive", "dead"), false)],
+                vm: None,
             },
         ];
         let summary = summarize(&hosts, &[]);

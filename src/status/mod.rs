@@ -8,7 +8,7 @@ pub mod probe;
 pub mod services;
 pub mod units;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
@@ -76,6 +76,36 @@ pub struct HostStatus {
     pub reachable: bool,
     pub error: Option<String>,
     pub services: Vec<ServiceStatus>,
+    /// The host's Proxmox VM, for hosts with a `vm:` block.
+    pub vm: Option<VmStatus>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VmStatus {
+    pub vmid: Option<u32>,
+    pub node: Option<String>,
+    /// Proxmox's word (running, stopped, paused); `absent` when no VM carries the host's
+    /// name; `unknown` when the API could not be asked (`error` says why).
+    pub status: String,
+    pub error: Option<String>,
+}
+
+impl VmStatus {
+    pub fn is_running(&self) -> bool {
+        self.status == "running"
+    }
+
+    pub fn is_unknown(&self) -> bool {
+        self.status == "unknown"
+    }
+
+    pub fn describe(&self) -> String {
+        match (self.vmid, &self.node, &self.error) {
+            (_, _, Some(e)) => format!("VM state unknown: {e}"),
+            (Some(id), Some(node), None) => format!("VM {id} on {node}: {}", self.status),
+            _ => "no VM with the host's name in Proxmox".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -103,6 +133,10 @@ pub struct Summary {
     pub probes_failed: usize,
     pub vips: usize,
     pub vips_failed: usize,
+    /// Proxmox-backed hosts, and those whose VM is not running (stopped, absent).
+    pub vms: usize,
+    pub vms_down: usize,
+    pub vms_unknown: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -183,10 +217,11 @@ pub async fn check(cluster: &Cluster, opts: &StatusOptions, connections: &mut Co
         })
         .collect();
     let (keys, ssh_config) = (&connections.keys, &connections.ssh_config);
-    let results = fan_out(jobs, opts.forks, |(host, services, session)| {
+    let want_vms: Vec<&str> = jobs.iter().filter(|(h, ..)| h.vm.is_some()).map(|(h, ..)| h.name.as_str()).collect();
+    let hosts_checked = fan_out(jobs, opts.forks, |(host, services, session)| {
         check_host(cluster, host, services, session, ssh_config, keys, opts)
-    })
-    .await;
+    });
+    let (results, mut vms) = futures::join!(hosts_checked, vm_states(cluster, &want_vms, opts.probe_timeout));
     let mut hosts = Vec::new();
     let mut addresses = Vec::new();
     for (status, facts, session) in results {
@@ -194,6 +229,8 @@ pub async fn check(cluster: &Cluster, opts: &StatusOptions, connections: &mut Co
             connections.sessions.push((status.name.clone(), s));
         }
         addresses.push((status.name.clone(), facts.map(|f| f.addresses)));
+        let mut status = status;
+        status.vm = vms.remove(&status.name);
         hosts.push(status);
     }
     let watch_vips = opts.services.is_empty() || opts.services.iter().any(|s| s == "keepalived");
@@ -269,6 +306,7 @@ async fn check_host(
         reachable: error.is_none(),
         error,
         services,
+        vm: None,
     };
     (status, facts, session)
 }
@@ -425,9 +463,40 @@ fn annotate_keepalived(hosts: &mut [HostStatus], vips: &[VipStatus]) {
     }
 }
 
+/// The VM state of the Proxmox-backed hosts among `hosts`, in one API call.
+async fn vm_states(cluster: &Cluster, hosts: &[&str], timeout: Duration) -> HashMap<String, VmStatus> {
+    if hosts.is_empty() {
+        return HashMap::new();
+    }
+    let found = crate::proxmox::vm_states(cluster, timeout).await.map_err(|e| format!("{e:#}"));
+    hosts
+        .iter()
+        .map(|name| {
+            let status = match &found {
+                Ok(states) => match states.get(*name) {
+                    Some(vm) => VmStatus {
+                        vmid: Some(vm.vmid),
+                        node: Some(vm.node.clone()),
+                        status: vm.status.clone(),
+                        error: None,
+                    },
+                    None => VmStatus { vmid: None, node: None, status: "absent".into(), error: None },
+                },
+                Err(e) => VmStatus { vmid: None, node: None, status: "unknown".into(), error: Some(e.clone()) },
+            };
+            (name.to_string(), status)
+        })
+        .collect()
+}
+
 fn summarize(hosts: &[HostStatus], vips: &[VipStatus]) -> Summary {
     let mut s = Summary { hosts: hosts.len(), vips: vips.len(), ..Summary::default() };
     for h in hosts {
+        if let Some(vm) = &h.vm {
+            s.vms += 1;
+            s.vms_down += usize::from(!vm.is_running() && !vm.is_unknown());
+            s.vms_unknown += usize::from(vm.is_unknown());
+        }
         s.unreachable += usize::from(!h.reachable);
         for svc in &h.services {
             s.services += 1;
@@ -444,7 +513,12 @@ fn summarize(hosts: &[HostStatus], vips: &[VipStatus]) -> Summary {
         }
     }
     s.vips_failed = vips.iter().filter(|v| !v.ok).count();
-    s.ok = s.unreachable == 0 && s.stopped == 0 && s.unknown == 0 && s.vips_failed == 0;
+    s.ok = s.unreachable == 0
+        && s.stopped == 0
+        && s.unknown == 0
+        && s.vips_failed == 0
+        && s.vms_down == 0
+        && s.vms_unknown == 0;
     s
 }
 

@@ -119,3 +119,15 @@ pub fn python(script: &str, args: &[&str]) -> (bool, String) {
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)
 }
+
+/// Validates a JSON document (argv[2]) against a 2020-12 schema file (argv[1]) with Python's
+/// jsonschema, formats checked; prints the errors or `valid`.
+pub const VALIDATE_JSON: &str = r#"
+import json, sys, jsonschema
+schema = json.load(open(sys.argv[1]))
+jsonschema.Draft202012Validator.check_schema(schema)
+v = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+errors = [f"{list(e.path)}: {e.message}" for e in v.iter_errors(json.loads(sys.argv[2]))]
+print("\n".join(errors) or "valid")
+sys.exit(1 if errors else 0)
+"#;

@@ -320,10 +320,11 @@ class Cluster:
             if "vmid" in p:
                 if int(p["vmid"]) in self.vms:
                     raise ApiError(400, "Parameter verification failed.", {"vmid": "VM %s already exists" % p["vmid"]})
-                return int(p["vmid"])
-            vmid = self.next_free()
+                vmid = int(p["vmid"])
+            else:
+                vmid = self.next_free()
             if self.take_fault("nextid_race"):
-                # Another client asks at the same moment and clones first.
+                # Another client got the same answer a moment ago and clones first.
                 self.add_vm(vmid, "other-client-%d" % vmid, config={"cores": 1, "memory": "512"})
             return vmid
         if (method, template) == ("GET", "/nodes/{node}/tasks/{upid}/status"):
@@ -350,7 +351,9 @@ class Cluster:
         if (method, template) in (("POST", "/nodes/{node}/qemu/{vmid}/config"), ("PUT", "/nodes/{node}/qemu/{vmid}/config")):
             vm = self.vm(vmid)
             self.refuse_locked(vm)
-            settings = {k: v for k, v in p.items() if k not in ("node", "vmid", "digest", "delete", "skiplock")}
+            props = self.schema.find(template)[1][method]["parameters"]["properties"]
+            settings = {k: typed(v, declared(props, k)) for k, v in p.items()
+                        if k not in ("node", "vmid", "digest", "delete", "skiplock")}
             for k, v in settings.items():
                 if re.fullmatch(r"(scsi|virtio|sata|ide)\d+", k):
                     raise ApiError(500, "this double does not allocate disks (%s)" % k)
@@ -476,6 +479,16 @@ class Cluster:
         return False
 
 
+def typed(value, spec):
+    """A form value stored as Proxmox keeps it: integers and booleans as numbers."""
+    kind = (spec or {}).get("type")
+    if kind == "integer":
+        return int(value)
+    if kind == "boolean":
+        return 1 if value.lower() in TRUE_WORDS else 0
+    return value
+
+
 def memory_mb(config):
     return str(config.get("memory", "512")).split(",")[0].replace("current=", "")
 
@@ -555,8 +568,9 @@ class Handler(BaseHTTPRequestHandler):
             params.update({k: str(int(v)) if isinstance(v, bool) else str(v) for k, v in json.loads(body).items()})
         elif body:
             params.update(dict(urllib.parse.parse_qsl(body.decode(), keep_blank_values=True)))
+        self.entry = {"method": method, "path": path, "params": dict(params), "time": time.time()}
         with cluster.lock:
-            cluster.log.append({"method": method, "path": path, "params": params, "time": time.time()})
+            cluster.log.append(self.entry)
         template, info, path_params = cluster.schema.find(path)
         if template is None or method not in info:
             return self.violation(method, path, 501, "Method '%s %s' not implemented" % (method, path), params)
@@ -624,6 +638,9 @@ class Handler(BaseHTTPRequestHandler):
         return self.reply(404, None, "no such control")
 
     def reply(self, status, data, message=None, errors=None):
+        if getattr(self, "entry", None) is not None:
+            self.entry["status"] = status
+            self.entry = None
         body = {"data": data}
         if message and status >= 400:
             body["message"] = message + "\n"
