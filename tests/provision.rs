@@ -229,6 +229,19 @@ fn provisions_the_lvlogistics_vms_once_and_reports_them() {
         assert_eq!(c["params"]["storage"], "local-lvm");
     }
 
+    // Clones on one node ran one at a time (each clone task ended before the next began).
+    let tasks = pve.control("GET", "tasks", None);
+    let mut clones: Vec<(f64, f64)> = tasks
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["type"] == "qmclone")
+        .map(|t| (t["started"].as_f64().unwrap(), t["endtime"].as_f64().unwrap()))
+        .collect();
+    clones.sort_by(|a, b| a.0.total_cmp(&b.0));
+    assert_eq!(clones.len(), 6);
+    assert!(clones.windows(2).all(|w| w[0].1 <= w[1].0), "clone tasks overlapped: {clones:?}");
+
     // Again: nothing to create, nothing written.
     let before = pve.requests().len();
     let (code, report) = pve.provision(&inv, &[]);
@@ -435,6 +448,40 @@ fn trust_and_token_errors_are_clear_and_send_nothing() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("PVE_TOKEN_SECRET"));
 
+    pve.assert_no_violations();
+    pve.assert_token_never_printed();
+}
+
+#[test]
+fn an_interrupted_run_is_finished_by_the_next_and_linked_clones_send_no_storage() {
+    let pve = Pve::start("127.16.138.");
+    // The VM's sshd never answers on the port this inventory expects: the run fails while
+    // waiting for SSH, with the VM cloned and started but not marked done.
+    let wrong_port = pve.write_inventory("port.yaml", |s| s.replace("  port: 2222", "  port: 2223"));
+    let (code, report) = pve.provision(&wrong_port, &["--limit", "gsmta1", "--ssh-wait", "2"]);
+    assert_eq!(code, 1);
+    let failed = &host(&report, "gsmta1")["failed"];
+    assert_eq!(failed["step"], "wait for SSH");
+    let message = failed["message"].as_str().unwrap();
+    assert!(message.contains(&format!("no SSH on {}83:2223 after 2 s", pve.net)), "{message}");
+    assert!(pve.vm("gsmta1")["config"]["description"].as_str().unwrap().starts_with("mailctl: provisioning"));
+
+    // --check says it would finish it; the next run does, without a second clone.
+    let (_, report) = pve.provision(&pve.inventory(), &["--check", "--limit", "gsmta1"]);
+    assert_eq!(actions(&report), vec!["would_resume"]);
+    let (code, report) = pve.provision(&pve.inventory(), &["--limit", "gsmta1"]);
+    assert_eq!((code, actions(&report)), (0, vec!["resumed".to_string()]));
+    assert_eq!(pve.vm("gsmta1")["config"]["description"], "mailctl: provisioned (cluster lvlogistics, host gsmta1)");
+    let clones = pve.requests().iter().filter(|r| r["path"].as_str().unwrap().ends_with("/clone")).count();
+    assert_eq!(clones, 1);
+
+    // Linked clones: `full=0` and no target storage (Proxmox refuses one).
+    let linked = pve.write_inventory("linked.yaml", |s| s.replace("full_clone: true", "full_clone: false"));
+    let (code, report) = pve.provision(&linked, &["--limit", "gsmta2"]);
+    assert_eq!(code, 0, "{report:#}");
+    let clone = pve.requests().into_iter().rfind(|r| r["path"].as_str().unwrap().ends_with("/clone")).unwrap();
+    assert_eq!(clone["params"]["full"], "0");
+    assert!(clone["params"].get("storage").is_none());
     pve.assert_no_violations();
     pve.assert_token_never_printed();
 }

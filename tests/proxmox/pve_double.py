@@ -16,7 +16,8 @@ and then fails with Proxmox's lock timeout. Faults are injected through POST /_d
 
 Control endpoints (no auth, outside /api2/json):
   GET  /_double/state    the VMs
-  GET  /_double/log      every API request and every contract violation
+  GET  /_double/log      every API request (with the status answered) and every contract violation
+  GET  /_double/tasks    every task with its start and end times
   POST /_double/faults   {"clone_lock_timeout": n, "nextid_race": n, "clone_task_error": n,
                           "http_500": [{"method": "POST", "path": "regex", "count": n}]}
   POST /_double/vm       {"vmid": n, "status": "stopped"} change a VM behind the client's back
@@ -245,6 +246,7 @@ class Cluster:
         upid = "UPID:%s:%08X:%08X:%08X:%s:%s:%s:" % (
             NODE, 0x4000 + self.task_counter, self.task_counter, int(time.time()), kind, vmid, self.args.token_id)
         info = {"upid": upid, "type": kind, "id": str(vmid), "status": "running", "starttime": int(time.time()),
+                "started": time.time(),
                 "pid": 0x4000 + self.task_counter, "pstart": self.task_counter, "node": NODE,
                 "user": self.args.token_id.split("!")[0]}
         self.tasks[upid] = info
@@ -262,6 +264,7 @@ class Cluster:
                     info["exitstatus"] = e.message
                 finally:
                     info["status"] = "stopped"
+                    info["endtime"] = time.time()
                     for vid, holder in list(self.config_locks.items()):
                         if holder == upid:
                             del self.config_locks[vid]
@@ -331,7 +334,7 @@ class Cluster:
             task = self.tasks.get(p["upid"])
             if task is None:
                 raise ApiError(500, "unable to parse worker upid '%s'" % p["upid"])
-            return dict(task)
+            return {k: v for k, v in task.items() if k not in ("started", "endtime")}
         self.node(p)
         if (method, template) == ("POST", "/nodes/{node}/qemu/{vmid}/clone"):
             return self.clone(p)
@@ -425,7 +428,9 @@ class Cluster:
             del self.config_locks[source["vmid"]]
             raise ApiError(500, "unable to create VM %d: config file already exists" % newid)
         name = p.get("name", "Copy-of-VM-%s" % source["name"])
-        config = {k: v for k, v in source["config"].items() if k != "template"}
+        config = {k: v for k, v in source["config"].items() if k not in ("template", "description")}
+        if "description" in p:
+            config["description"] = p["description"]
         for key, value in list(config.items()):
             if re.fullmatch(r"(scsi|virtio|sata|ide)\d+", key):
                 storage = p.get("storage", value.split(":")[0]) if full else value.split(":")[0]
@@ -621,6 +626,8 @@ class Handler(BaseHTTPRequestHandler):
         with cluster.lock:
             if path == "/_double/state":
                 return self.reply(200, {str(k): {kk: vv for kk, vv in v.items()} for k, v in cluster.vms.items()})
+            if path == "/_double/tasks":
+                return self.reply(200, list(cluster.tasks.values()))
             if path == "/_double/log":
                 return self.reply(200, {"requests": cluster.log, "violations": cluster.violations})
             if path == "/_double/faults" and method == "POST":
