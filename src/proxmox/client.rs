@@ -213,7 +213,9 @@ impl Client {
     pub async fn wait_task(&self, node: &str, upid: &str, timeout: Duration) -> Result<(), ApiError> {
         let path = format!("/nodes/{node}/tasks/{}/status", urlencoding::encode(upid));
         let started = Instant::now();
-        let mut pause = Duration::from_millis(100);
+        // Short tasks (config, start) end in well under a second; long ones (a full clone)
+        // are polled less and less often, at most every 2 s.
+        let mut pause = Duration::from_millis(50);
         loop {
             let status = self.get(&path, &[]).await?;
             if status["status"] == "stopped" {

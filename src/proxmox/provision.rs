@@ -277,9 +277,10 @@ impl<'a> Provisioner<'a> {
                 .await
                 .map_err(|message| Failure { step: "wait for SSH".into(), message })?;
         }
+        // The synchronous PUT: a note needs no task.
         let done = [("description", spec::marker_done(&self.opts.cluster, &spec.host))];
         self.client
-            .call_and_wait(Method::POST, node, &format!("{base}/config"), &done, Retry::Idempotent, timeout)
+            .call_and_wait(Method::PUT, node, &format!("{base}/config"), &done, Retry::Idempotent, timeout)
             .await
             .map_err(step("mark the VM provisioned"))
     }
