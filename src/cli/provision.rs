@@ -13,8 +13,8 @@ use crate::ui::Progress;
 /// cores, memory, disk, network, SSH keys and tags, start them and wait for SSH. VMs that
 /// already exist are left alone; where they differ from the inventory, the difference is shown.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Every host with a `vm:` block (or all hosts' defaults from `proxmox.default_vm`) gets a VM \
-named after the host. An existing VM is found by that name (and its pinned vmid) and never changed; a clone that an \
+#[command(after_help = "With a `proxmox:` section every host of the inventory is a VM, named after the host and \
+sized by its `vm:` block or else `proxmox.default_vm`. An existing VM is found by that name (and its pinned vmid) and never changed; a clone that an \
 earlier run left half-configured is finished. Unpinned hosts get the next free vmid that no other host pins; clones \
 run one at a time per node, and locks, 5xx answers and vmid races are retried without ever cloning twice.\n\n\
 The API token comes from proxmox.token_secret (env:/file:) and is never printed. The node's certificate is trusted \
@@ -86,7 +86,7 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
                 return Ok(EXIT_USAGE);
             }
             Some(h) if h.vm.is_none() => {
-                eprintln!("error: {name} has no `vm:` block, so it is not a Proxmox VM of this inventory");
+                eprintln!("error: {name} is not a Proxmox VM of this inventory");
                 return Ok(EXIT_USAGE);
             }
             Some(_) => {}
@@ -96,7 +96,7 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
         specs.retain(|s| wanted.contains(&s.host));
     }
     if specs.is_empty() {
-        eprintln!("error: no host in {} has a `vm:` block", path.display());
+        eprintln!("error: {} names no Proxmox VM", path.display());
         return Ok(EXIT_USAGE);
     }
     if args.insecure_accept_invalid_certs {
