@@ -98,6 +98,20 @@ pub struct VmReport {
     pub seconds: f64,
 }
 
+impl VmReport {
+    fn new(spec: &VmSpec, action: Action) -> VmReport {
+        VmReport {
+            host: spec.host.clone(),
+            vmid: spec.vmid,
+            node: spec.node.clone(),
+            action,
+            differences: Vec::new(),
+            failed: None,
+            seconds: 0.0,
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct ProvisionReport {
     pub check: bool,
@@ -190,15 +204,7 @@ impl<'a> Provisioner<'a> {
 
     async fn one(&self, spec: &VmSpec, found: Found) -> VmReport {
         let started = Instant::now();
-        let mut report = VmReport {
-            host: spec.host.clone(),
-            vmid: spec.vmid,
-            node: spec.node.clone(),
-            action: Action::Unchanged,
-            differences: Vec::new(),
-            failed: None,
-            seconds: 0.0,
-        };
+        let mut report = VmReport::new(spec, Action::Unchanged);
         let result = match found {
             Found::Conflict(message) => Err(Failure { step: "find the VM".into(), message }),
             Found::Missing if self.opts.check => {
@@ -411,15 +417,7 @@ impl<'a> Provisioner<'a> {
     /// is not the host's.
     pub async fn destroy(&self, spec: &VmSpec) -> VmReport {
         let started = Instant::now();
-        let mut report = VmReport {
-            host: spec.host.clone(),
-            vmid: spec.vmid,
-            node: spec.node.clone(),
-            action: Action::Destroyed,
-            differences: Vec::new(),
-            failed: None,
-            seconds: 0.0,
-        };
+        let mut report = VmReport::new(spec, Action::Destroyed);
         if let Err(failure) = self.destroy_inner(spec, &mut report).await {
             report.action = Action::Failed;
             report.failed = Some(failure);
