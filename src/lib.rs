@@ -2,6 +2,7 @@
 //!
 //! Data flows one way: inventory → validated `Cluster` → rendered files per host → (deploy).
 
+pub mod accounts;
 pub mod cli;
 pub mod deploy;
 pub mod directory;

@@ -2,11 +2,13 @@
 //! writing it on the provider as root over ldapi:// (SASL EXTERNAL, so no password crosses
 //! the wire or lands in argv), and bringing it to what the inventory says.
 
+pub mod ldap;
 pub mod ldif;
 
 use std::collections::BTreeMap;
 
-use crate::inventory::model::{Account, Cluster, Host, Role};
+use crate::accounts::placement::Placer;
+use crate::inventory::model::{Account, Cluster, Host};
 use crate::remote::{RemoteError, Session, quote};
 use crate::state::{ssha, ssha_matches};
 pub use ldif::Entry;
@@ -47,6 +49,8 @@ pub enum DirectoryError {
     Remote(#[from] RemoteError),
     #[error("ldap suffix `{0}` must start with dc= or o=")]
     Suffix(String),
+    #[error("LDAP {step}: {message}")]
+    Ldap { step: String, message: String },
     #[error("account {address}: password: {cause}")]
     Password { address: String, cause: String },
 }
@@ -175,21 +179,20 @@ pub fn plan_from(
             Some(_) => {}
         }
     }
-    let mut loads = mailbox_loads(existing, cluster);
+    let mut placer = Placer::new(cluster, existing.iter().filter_map(|e| e.get("mailHost")));
     for account in &cluster.accounts {
         let dn = layout.account_dn(&account.address);
         let password = passwords.get(&account.address);
         match by_dn.get(&dn.to_ascii_lowercase()) {
             None => {
                 let host = match &account.mailbox {
-                    Some(name) => cluster.host(name),
-                    None => least_loaded(cluster, &loads),
+                    Some(name) => cluster.host(name).inspect(|h| placer.count(&h.fqdn)),
+                    None => placer.place().and_then(|l| cluster.host(&l.host)),
                 };
                 let Some(host) = host else {
                     plan.warnings.push(format!("{}: no mailbox host to place it on", account.address));
                     continue;
                 };
-                *loads.entry(host.fqdn.clone()).or_default() += 1;
                 add(&mut plan, account_entry(layout, account, host, password));
             }
             Some(existing) => account_changes(&mut plan, existing, account, password, cluster),
@@ -258,27 +261,6 @@ fn account_changes(
             account.address, pinned.fqdn, account.address, pinned.name
         ));
     }
-}
-
-/// Accounts per mailbox host (by FQDN), as the directory has them.
-fn mailbox_loads(existing: &[Entry], cluster: &Cluster) -> BTreeMap<String, usize> {
-    let mut loads: BTreeMap<String, usize> = cluster.hosts_with(Role::Mailbox).map(|h| (h.fqdn.clone(), 0)).collect();
-    for e in existing {
-        if let Some(host) = e.get("mailHost") {
-            *loads.entry(host.to_string()).or_default() += 1;
-        }
-    }
-    loads
-}
-
-/// The mailbox host with the most room left relative to its capacity (hosts without one
-/// count as 1000 accounts).
-fn least_loaded<'c>(cluster: &'c Cluster, loads: &BTreeMap<String, usize>) -> Option<&'c Host> {
-    cluster.hosts_with(Role::Mailbox).min_by(|a, b| {
-        let fill =
-            |h: &Host| loads.get(&h.fqdn).copied().unwrap_or(0) as f64 / h.capacity.unwrap_or(1000).max(1) as f64;
-        fill(a).total_cmp(&fill(b))
-    })
 }
 
 #[cfg(test)]

@@ -189,6 +189,18 @@ impl Session {
         Ok(out)
     }
 
+    /// A byte stream to a Unix socket on the host (OpenSSH's direct-streamlocal), e.g. slapd's
+    /// ldapi socket: the host's sshd connects as the logged-in user, so the socket's peer
+    /// credentials are that user's.
+    pub async fn open_unix_socket(&self, path: &str) -> Result<russh::ChannelStream<russh::client::Msg>, RemoteError> {
+        let channel = self.handle.channel_open_direct_streamlocal(path).await.map_err(|e| RemoteError::Ssh {
+            host: self.host.clone(),
+            step: format!("open {path} over SSH"),
+            message: e.to_string(),
+        })?;
+        Ok(channel.into_stream())
+    }
+
     pub async fn close(self) {
         let _ = self.handle.disconnect(Disconnect::ByApplication, "", "en").await;
     }

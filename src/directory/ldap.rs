@@ -1,0 +1,105 @@
+//! The directory through ldap3, over slapd's ldapi socket forwarded by the LDAP host's SSH
+//! session (OpenSSH direct-streamlocal). slapd sees the peer credentials of the SSH login
+//! (root) and SASL EXTERNAL maps them to its manager identity: no LDAP password exists on
+//! this side or crosses the wire, and the path works wherever SSH does (jump hosts included).
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use ldap3::{LdapConnAsync, LdapConnSettings, Mod, Scope, SearchEntry, StdStream};
+
+use super::DirectoryError;
+use crate::remote::Session;
+
+/// Where Debian's slapd listens for `ldapi:///`.
+pub const LDAPI_SOCKET: &str = "/var/run/slapd/ldapi";
+
+/// An open, bound connection to the directory.
+pub struct Ldap {
+    ldap: ldap3::Ldap,
+}
+
+fn err(step: &str) -> impl Fn(ldap3::LdapError) -> DirectoryError + '_ {
+    move |e| DirectoryError::Ldap { step: step.to_string(), message: e.to_string() }
+}
+
+impl Ldap {
+    pub async fn connect(session: &Session) -> Result<Ldap, DirectoryError> {
+        let mut remote = session.open_unix_socket(LDAPI_SOCKET).await?;
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair()
+            .map_err(|e| DirectoryError::Ldap { step: "socket pair".into(), message: e.to_string() })?;
+        theirs
+            .set_nonblocking(true)
+            .map_err(|e| DirectoryError::Ldap { step: "socket pair".into(), message: e.to_string() })?;
+        let mut theirs = tokio::net::UnixStream::from_std(theirs)
+            .map_err(|e| DirectoryError::Ldap { step: "socket pair".into(), message: e.to_string() })?;
+        tokio::spawn(async move {
+            let _ = tokio::io::copy_bidirectional(&mut theirs, &mut remote).await;
+        });
+        let settings =
+            LdapConnSettings::new().set_conn_timeout(Duration::from_secs(10)).set_std_stream(StdStream::Unix(ours));
+        let (conn, mut ldap) =
+            LdapConnAsync::with_settings(settings, "ldapi:///").await.map_err(err("connect over ldapi"))?;
+        ldap3::drive!(conn);
+        ldap.sasl_external_bind()
+            .await
+            .and_then(|r| r.success())
+            .map_err(err("SASL EXTERNAL bind as root over ldapi"))?;
+        Ok(Ldap { ldap })
+    }
+
+    /// Entries under `base` matching `filter` (the caller escapes values with
+    /// `ldap3::ldap_escape`). An absent base is no entries.
+    pub async fn search(
+        &mut self,
+        base: &str,
+        filter: &str,
+        attrs: &[&str],
+    ) -> Result<Vec<SearchEntry>, DirectoryError> {
+        match self.ldap.search(base, Scope::Subtree, filter, attrs.to_vec()).await {
+            Ok(result) => match result.success() {
+                Ok((entries, _)) => Ok(entries.into_iter().map(SearchEntry::construct).collect()),
+                Err(ldap3::LdapError::LdapResult { result }) if result.rc == 32 => Ok(Vec::new()),
+                Err(e) => Err(err("search")(e)),
+            },
+            Err(e) => Err(err("search")(e)),
+        }
+    }
+
+    /// The entry at `dn`, if it exists.
+    pub async fn read(&mut self, dn: &str, attrs: &[&str]) -> Result<Option<SearchEntry>, DirectoryError> {
+        match self.ldap.search(dn, Scope::Base, "(objectClass=*)", attrs.to_vec()).await.and_then(|r| r.success()) {
+            Ok((entries, _)) => Ok(entries.into_iter().next().map(SearchEntry::construct)),
+            Err(ldap3::LdapError::LdapResult { result }) if result.rc == 32 => Ok(None),
+            Err(e) => Err(err("read")(e)),
+        }
+    }
+
+    pub async fn add(&mut self, dn: &str, attrs: Vec<(&str, Vec<&str>)>) -> Result<(), DirectoryError> {
+        let attrs: Vec<(&str, HashSet<&str>)> = attrs.into_iter().map(|(k, v)| (k, v.into_iter().collect())).collect();
+        self.ldap.add(dn, attrs).await.and_then(|r| r.success()).map_err(err("add"))?;
+        Ok(())
+    }
+
+    /// Replaces each attribute's values (an empty list deletes the attribute).
+    pub async fn replace(&mut self, dn: &str, changes: &[(&str, Vec<&str>)]) -> Result<(), DirectoryError> {
+        let mods: Vec<Mod<&str>> =
+            changes.iter().map(|(attr, values)| Mod::Replace(*attr, values.iter().copied().collect())).collect();
+        self.ldap.modify(dn, mods).await.and_then(|r| r.success()).map_err(err("modify"))?;
+        Ok(())
+    }
+
+    pub async fn delete(&mut self, dn: &str) -> Result<(), DirectoryError> {
+        self.ldap.delete(dn).await.and_then(|r| r.success()).map_err(err("delete"))?;
+        Ok(())
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.ldap.unbind().await;
+    }
+}
+
+/// The first value of each attribute, by lower-case name.
+pub fn first_values(entry: &SearchEntry) -> HashMap<String, String> {
+    entry.attrs.iter().filter_map(|(k, v)| v.first().map(|first| (k.to_ascii_lowercase(), first.clone()))).collect()
+}
