@@ -104,6 +104,7 @@ fn deploy_end_to_end() {
     assert!(host(&report, "ldap")["directory"]["added"].as_array().unwrap().len() >= 5);
 
     mail_flows_to_each_account_on_its_own_host(&f);
+    accounts_read_back_with_ldap3_over_ssh(&f);
 
     // Converged: nothing uploaded, nothing restarted.
     let (code, report, _) = f.deploy(&[]);
@@ -153,6 +154,32 @@ fn changed_host_key_is_refused_before_anything_is_sent(f: &Fixture) {
     let learned = std::fs::read_to_string(paths.known_hosts()).unwrap();
     assert!(learned.lines().any(|l| l.starts_with(&format!("{addr} ssh-ed25519 "))), "{learned}");
     std::fs::write(paths.known_hosts(), &original).unwrap();
+}
+
+/// `mailctl account list|show` read the directory deploy wrote (ldap3 over the forwarded
+/// ldapi socket), and refuse an address with filter metacharacters before connecting.
+fn accounts_read_back_with_ldap3_over_ssh(f: &Fixture) {
+    let inv = f.inventory();
+    let out = common::mailctl().args(["account", "list", inv.to_str().unwrap(), "--format", "json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), f.cluster.accounts.len());
+    for account in &f.cluster.accounts {
+        let row = listed.iter().find(|r| r["address"] == account.address.as_str()).unwrap();
+        assert_eq!(row["mailbox"], account.mailbox.as_deref().unwrap(), "{row}");
+        assert_eq!(row["state"], "active");
+    }
+    let out = common::mailctl()
+        .args(["account", "show", inv.to_str().unwrap(), &f.cluster.accounts[0].address.to_uppercase()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("placement: next account goes to"), "{text}");
+    let out =
+        common::mailctl().args(["account", "show", inv.to_str().unwrap(), "x)(uid=*@tgg.net.id"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`)` is not allowed"));
 }
 
 fn mail_flows_to_each_account_on_its_own_host(f: &Fixture) {

@@ -1,6 +1,7 @@
 //! Command-line interface: one file per subcommand, each a clap struct and an `exec` that
 //! calls into the library. Exit codes: 0 success, 1 the work failed, 2 bad usage or inventory.
 
+mod account;
 mod deploy;
 mod lab;
 mod lock;
@@ -80,6 +81,8 @@ pub enum Command {
     Lab(lab::Args),
     Status(status::Args),
     Provision(provision::Args),
+    /// The directory's accounts: list, show.
+    Account(account::Args),
 }
 
 pub fn run() -> ExitCode {
@@ -97,6 +100,7 @@ pub fn run() -> ExitCode {
         Command::Lab(args) => lab::exec(&cli, args),
         Command::Status(args) => status::exec(&cli, args),
         Command::Provision(args) => provision::exec(&cli, args),
+        Command::Account(args) => account::exec(&cli, args),
     };
     match code {
         Ok(code) => ExitCode::from(code),
