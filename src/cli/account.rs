@@ -12,7 +12,7 @@ use crate::directory::Layout;
 use crate::directory::ldap::{Ldap, first_values};
 use crate::inventory::model::{Cluster, Host, Role};
 use crate::remote::keys::KeyStore;
-use crate::remote::{ConnectOptions, Session, SshConfigFile, Target};
+use crate::remote::{ConnectOptions, Session, SshConfigFile};
 
 /// The cluster's accounts as the directory has them.
 #[derive(clap::Args, Debug)]
@@ -118,8 +118,8 @@ pub fn ldap_provider(cluster: &Cluster) -> anyhow::Result<&Host> {
 
 pub async fn connect(cluster: &Cluster, host: &Host) -> anyhow::Result<Session> {
     let config = SshConfigFile::load_default()?;
-    let target = Target::for_host(host, &cluster.base_dir(), &config)?;
-    Ok(Session::connect(&target, &ConnectOptions::default(), &KeyStore::default()).await?)
+    Ok(Session::connect_host(host, &cluster.base_dir(), &config, &ConnectOptions::default(), &KeyStore::default())
+        .await?)
 }
 
 async fn read_accounts(

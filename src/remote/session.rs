@@ -129,6 +129,18 @@ impl Session {
         })
     }
 
+    /// Connects to an inventory host: where (inventory + ~/.ssh/config), then the session.
+    pub async fn connect_host(
+        host: &crate::inventory::model::Host,
+        base_dir: &std::path::Path,
+        config: &super::SshConfigFile,
+        opts: &ConnectOptions,
+        keys: &KeyStore,
+    ) -> Result<Session, RemoteError> {
+        let target = Target::for_host(host, base_dir, config)?;
+        Session::connect(&target, opts, keys).await
+    }
+
     pub fn host(&self) -> &str {
         &self.host
     }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Serialize;
 
 use crate::inventory::model::{Cluster, Host, Role};
-use crate::remote::{ConnectOptions, Session, SshConfigFile, Target, fan_out, keys::KeyStore};
+use crate::remote::{ConnectOptions, Session, SshConfigFile, fan_out, keys::KeyStore};
 use probe::ProbeResult;
 use services::{Probe, Service};
 use units::{HostFacts, UnitState};
@@ -327,8 +327,9 @@ async fn ask_host(
         None => {
             let connected = async {
                 let config = ssh_config.as_ref().map_err(|e| e.to_string())?;
-                let target = Target::for_host(host, &cluster.base_dir(), config).map_err(|e| e.to_string())?;
-                Session::connect(&target, &opts.connect, keys).await.map_err(|e| e.to_string())
+                Session::connect_host(host, &cluster.base_dir(), config, &opts.connect, keys)
+                    .await
+                    .map_err(|e| e.to_string())
             };
             match connected.await {
                 Ok(s) => s,
