@@ -1,5 +1,11 @@
-//! Accounts: checked addresses (`address`), where new ones go (`placement`), and the
-//! directory and mailbox operations behind `mailctl account`.
+//! Accounts: checked addresses (`address`), where new ones go (`placement`), the SSH sessions
+//! an operation needs (`fleet`), an account's mail on a host (`mailstore`), moving it
+//! (`mover`, journalled in `journal`) and evening hosts out (`rebalance`).
 
 pub mod address;
+pub mod fleet;
+pub mod journal;
+pub mod mailstore;
+pub mod mover;
 pub mod placement;
+pub mod rebalance;

@@ -5,6 +5,7 @@ mod account;
 mod deploy;
 mod lab;
 mod lock;
+mod move_account;
 mod provision;
 mod render;
 mod status;
@@ -81,8 +82,10 @@ pub enum Command {
     Lab(lab::Args),
     Status(status::Args),
     Provision(provision::Args),
-    /// The directory's accounts: list, show.
+    /// The directory's accounts: add, list, show, remove, import, purge-moved.
     Account(account::Args),
+    /// Move an account's mailbox to another mailbox host without losing mail.
+    MoveAccount(move_account::Args),
 }
 
 pub fn run() -> ExitCode {
@@ -101,6 +104,7 @@ pub fn run() -> ExitCode {
         Command::Status(args) => status::exec(&cli, args),
         Command::Provision(args) => provision::exec(&cli, args),
         Command::Account(args) => account::exec(&cli, args),
+        Command::MoveAccount(args) => move_account::exec(&cli, args),
     };
     match code {
         Ok(code) => ExitCode::from(code),

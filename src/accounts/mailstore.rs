@@ -1,0 +1,217 @@
+//! One account's mail on one mailbox host, through doveadm over that host's SSH session:
+//! per-folder status, dsync passes pulled from another host's doveadm server, the mail home.
+
+use anyhow::bail;
+use serde::{Deserialize, Serialize};
+
+use crate::inventory::model::Host;
+use crate::remote::{Session, quote};
+
+/// doveadm's own TCP port on mailbox hosts (the templates listen on it).
+pub use crate::render::context::DOVEADM_PORT;
+
+/// One folder as `doveadm mailbox status` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Folder {
+    pub name: String,
+    pub messages: u64,
+    pub uidnext: u64,
+    pub uidvalidity: u64,
+    pub guid: String,
+    pub highestmodseq: u64,
+    pub vsize: u64,
+}
+
+const STATUS_FIELDS: &str = "messages uidnext uidvalidity guid highestmodseq vsize";
+
+/// Every folder of `user` on this host, sorted by name; empty when the user has no mail here.
+pub async fn folders(session: &Session, user: &str) -> anyhow::Result<Vec<Folder>> {
+    let home = home_dir(user)?;
+    // Without a mail home there is nothing to report (and doveadm would create one).
+    let script = format!(
+        "[ -d {home} ] || exit 0; doveadm -f tab mailbox status -u {} {} '*'",
+        quote(user),
+        quote(STATUS_FIELDS),
+        home = quote(&home)
+    );
+    let out = session.run_ok("doveadm mailbox status", &script).await?;
+    parse_status(&out.stdout_text())
+}
+
+fn parse_status(text: &str) -> anyhow::Result<Vec<Folder>> {
+    let mut lines = text.lines();
+    let Some(header) = lines.next() else { return Ok(Vec::new()) };
+    let names: Vec<&str> = header.split('\t').collect();
+    let col = |row: &[&str], name: &str| -> anyhow::Result<String> {
+        let i = names.iter().position(|n| *n == name);
+        match i.and_then(|i| row.get(i)) {
+            Some(v) => Ok(v.to_string()),
+            None => bail!("doveadm mailbox status: no `{name}` column in {header:?}"),
+        }
+    };
+    let num = |row: &[&str], name: &str| -> anyhow::Result<u64> {
+        let v = col(row, name)?;
+        v.parse().map_err(|_| anyhow::anyhow!("doveadm mailbox status: {name} = {v:?} is not a number"))
+    };
+    let mut out = Vec::new();
+    for line in lines.filter(|l| !l.is_empty()) {
+        let row: Vec<&str> = line.split('\t').collect();
+        out.push(Folder {
+            name: col(&row, "mailbox")?,
+            messages: num(&row, "messages")?,
+            uidnext: num(&row, "uidnext")?,
+            uidvalidity: num(&row, "uidvalidity")?,
+            guid: col(&row, "guid")?,
+            highestmodseq: num(&row, "highestmodseq")?,
+            vsize: num(&row, "vsize")?,
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// Where `user`'s mail lives on every mailbox host (the templates' `home`).
+pub fn home_dir(user: &str) -> anyhow::Result<String> {
+    match user.split_once('@') {
+        Some((local, domain)) => Ok(format!("/var/vmail/{domain}/{local}")),
+        None => bail!("{user}: not an address"),
+    }
+}
+
+/// doveadm's address for another mailbox host's doveadm server.
+pub fn doveadm_endpoint(host: &Host) -> String {
+    match host.address {
+        std::net::IpAddr::V4(a) => format!("tcp:{a}:{DOVEADM_PORT}"),
+        std::net::IpAddr::V6(_) => format!("tcp:{}:{DOVEADM_PORT}", host.fqdn),
+    }
+}
+
+/// One dsync pass run on `target`, making its copy of `user` identical to `source`'s
+/// (`doveadm backup -R`). With `state` the pass is incremental from that state and the new
+/// state is returned; without, every folder and message is compared (the final pass: an
+/// incremental one can miss mail that arrived during the pass before).
+pub async fn backup_from(
+    target: &Session,
+    user: &str,
+    source: &Host,
+    state: Option<&str>,
+) -> anyhow::Result<Option<String>> {
+    let state_arg = state.map(|s| format!("-s {}", quote(s))).unwrap_or_default();
+    let script = format!("doveadm backup -R -u {} {state_arg} {}", quote(user), quote(&doveadm_endpoint(source)));
+    let out = target.run_ok("doveadm backup", &script).await?;
+    Ok(state.map(|_| out.stdout_text().trim().to_string()))
+}
+
+/// Two-way sync without state, run on `here` against `other`: nothing on either side is
+/// deleted (a message removed on one side may come back), for when both may have changed.
+pub async fn merge_with(here: &Session, user: &str, other: &Host) -> anyhow::Result<()> {
+    let script = format!("doveadm sync -R -u {} {}", quote(user), quote(&doveadm_endpoint(other)));
+    here.run_ok("doveadm sync (merge)", &script).await?;
+    Ok(())
+}
+
+/// Copies what `source` got after the final pass into `target` (one-way, nothing deleted),
+/// then drops the duplicates that copying may make in the INBOX.
+pub async fn catch_up(target: &Session, user: &str, source: &Host) -> anyhow::Result<()> {
+    let script = format!(
+        "doveadm sync -1 -R -u {u} {e} && doveadm deduplicate -u {u} mailbox INBOX all",
+        u = quote(user),
+        e = quote(&doveadm_endpoint(source))
+    );
+    target.run_ok("doveadm sync -1 (catch-up)", &script).await?;
+    Ok(())
+}
+
+/// Whether `user` has a mail home on this host.
+pub async fn has_home(session: &Session, user: &str) -> anyhow::Result<bool> {
+    let script = format!("[ -e {} ] && echo yes || echo no", quote(&home_dir(user)?));
+    Ok(session.run_ok("look for the mail home", &script).await?.stdout_text().trim() == "yes")
+}
+
+/// Deletes `user`'s mail home on this host (after a purge was asked for, or the partial
+/// copy of an aborted move).
+pub async fn remove_home(session: &Session, user: &str) -> anyhow::Result<()> {
+    let script = format!("rm -rf -- {}", quote(&home_dir(user)?));
+    session.run_ok("remove the mail home", &script).await?;
+    Ok(())
+}
+
+/// Bytes of mail per account on this host (`du` over the mail homes), by address.
+pub async fn usage(session: &Session) -> anyhow::Result<Vec<(String, u64)>> {
+    let out = session.run_ok("du mail homes", "cd /var/vmail 2>/dev/null && du -sb -- */* 2>/dev/null; true").await?;
+    Ok(out
+        .stdout_text()
+        .lines()
+        .filter_map(|l| {
+            let (bytes, path) = l.split_once('\t')?;
+            let (domain, local) = path.split_once('/')?;
+            Some((format!("{local}@{domain}"), bytes.trim().parse().ok()?))
+        })
+        .collect())
+}
+
+/// Totals over folders: (messages, bytes).
+pub fn totals(folders: &[Folder]) -> (u64, u64) {
+    folders.iter().fold((0, 0), |(m, b), f| (m + f.messages, b + f.vsize))
+}
+
+/// Where two hosts' copies differ in what a move must preserve (count, UIDVALIDITY, UIDNEXT,
+/// GUID), one line per folder; empty when they agree.
+pub fn differences(source: &[Folder], target: &[Folder]) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in source {
+        match target.iter().find(|t| t.name == s.name) {
+            None => out.push(format!("{}: missing on the target", s.name)),
+            Some(t) => {
+                let fields = [
+                    ("messages", s.messages, t.messages),
+                    ("uidnext", s.uidnext, t.uidnext),
+                    ("uidvalidity", s.uidvalidity, t.uidvalidity),
+                ];
+                for (name, a, b) in fields {
+                    if a != b {
+                        out.push(format!("{}: {name} {a} on the source, {b} on the target", s.name));
+                    }
+                }
+                if s.guid != t.guid {
+                    out.push(format!("{}: mailbox GUID differs", s.name));
+                }
+            }
+        }
+    }
+    for t in target.iter().filter(|t| !source.iter().any(|s| s.name == t.name)) {
+        out.push(format!("{}: only on the target", t.name));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STATUS: &str = "mailbox\tmessages\tuidnext\tuidvalidity\thighestmodseq\tvsize\tguid\n\
+INBOX\t3\t4\t1795374540\t5\t1302\tb0f56602cc3d036b490000006f48ec66\n\
+Archive/2025\t1\t2\t1795374541\t2\t434\tc0f56602cc3d036b490000006f48ec66\n";
+
+    #[test]
+    fn status_is_read_by_column_name() {
+        let f = parse_status(STATUS).unwrap();
+        assert_eq!(f.len(), 2);
+        assert_eq!(f[0].name, "Archive/2025");
+        assert_eq!(f[1].messages, 3);
+        assert_eq!(f[1].vsize, 1302);
+        assert_eq!(totals(&f), (4, 1736));
+        assert!(parse_status("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn differences_name_the_folder_and_field() {
+        let a = parse_status(STATUS).unwrap();
+        assert!(differences(&a, &a).is_empty());
+        let mut b = a.clone();
+        b[1].messages = 2;
+        b.remove(0);
+        let d = differences(&a, &b);
+        assert_eq!(d, vec!["Archive/2025: missing on the target", "INBOX: messages 3 on the source, 2 on the target"]);
+    }
+}
