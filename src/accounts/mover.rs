@@ -33,7 +33,7 @@ pub struct MoveOptions {
 impl Default for MoveOptions {
     fn default() -> Self {
         MoveOptions {
-            hold: Duration::from_secs(10),
+            hold: Duration::from_secs(5),
             small_pass: Duration::from_secs(1),
             max_passes: 6,
             in_flight_limit: Duration::from_secs(15),

@@ -38,7 +38,7 @@ pub struct Args {
     #[arg(long)]
     pub abort: bool,
     /// How long logins wait at the proxies during the cutover (Dovecot caps it at 300).
-    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(2..=300))]
+    #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(2..=300))]
     pub hold_logins: u64,
 }
 
