@@ -6,6 +6,7 @@ pub mod address;
 pub mod fleet;
 pub mod journal;
 pub mod mailstore;
+pub mod manage;
 pub mod mover;
 pub mod placement;
 pub mod rebalance;

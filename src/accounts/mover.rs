@@ -58,6 +58,8 @@ pub struct MoveReport {
     pub caught_up: bool,
     /// Deliveries to the old host were still running when the wait gave up.
     pub in_flight_timed_out: bool,
+    /// The old copy was deleted (`--purge`); else it stays on the source, closed.
+    pub old_copy_purged: bool,
 }
 
 /// The account's directory entry, as far as a move is concerned.
@@ -204,6 +206,7 @@ impl Mover<'_> {
             bytes,
             caught_up,
             in_flight_timed_out,
+            old_copy_purged: false,
         };
         j.phase = Phase::Done;
         j.dsync_state = None;

@@ -7,6 +7,7 @@ mod lab;
 mod lock;
 mod move_account;
 mod provision;
+mod rebalance;
 mod render;
 mod status;
 mod validate;
@@ -86,6 +87,8 @@ pub enum Command {
     Account(account::Args),
     /// Move an account's mailbox to another mailbox host without losing mail.
     MoveAccount(move_account::Args),
+    /// Even out the mailbox hosts by moving accounts (plan; --apply runs it).
+    Rebalance(rebalance::Args),
 }
 
 pub fn run() -> ExitCode {
@@ -105,6 +108,7 @@ pub fn run() -> ExitCode {
         Command::Provision(args) => provision::exec(&cli, args),
         Command::Account(args) => account::exec(&cli, args),
         Command::MoveAccount(args) => move_account::exec(&cli, args),
+        Command::Rebalance(args) => rebalance::exec(&cli, args),
     };
     match code {
         Ok(code) => ExitCode::from(code),

@@ -7,10 +7,10 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 use super::{Cli, EXIT_FAILED, EXIT_OK, EXIT_USAGE, Format};
-use crate::accounts::address;
 use crate::accounts::fleet::{Fleet, mailbox_host};
 use crate::accounts::journal::{JournalFile, Phase};
 use crate::accounts::mover::{MoveOptions, MoveReport, Mover};
+use crate::accounts::{address, mailstore};
 use crate::directory::Layout;
 use crate::directory::ldap::Ldap;
 use crate::inventory::model::{Cluster, Role};
@@ -37,6 +37,9 @@ pub struct Args {
     /// Roll an interrupted move back: the account stays on (or returns to) its old host.
     #[arg(long)]
     pub abort: bool,
+    /// Delete the old copy on the source once the move is done (default: kept, closed).
+    #[arg(long, conflicts_with = "abort")]
+    pub purge: bool,
     /// How long logins wait at the proxies during the cutover (Dovecot caps it at 300).
     #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(2..=300))]
     pub hold_logins: u64,
@@ -80,7 +83,7 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
         _ => unreachable!("argument count checked"),
     };
     let runtime = tokio::runtime::Runtime::new()?;
-    let result = runtime.block_on(run_one(&cluster, &path, &user, mode, opts, cli.format));
+    let result = runtime.block_on(run_one(&cluster, &path, &user, mode, opts, args.purge, cli.format));
     match result {
         Ok(Outcome::Moved(report)) => {
             print_report(cli.format, &report)?;
@@ -128,6 +131,7 @@ pub async fn run_one(
     user: &str,
     mode: Mode,
     opts: MoveOptions,
+    purge: bool,
     format: Format,
 ) -> anyhow::Result<Outcome> {
     let file = JournalFile::lock(inventory, user)?;
@@ -147,6 +151,19 @@ pub async fn run_one(
         progress: &say,
     };
     let result = drive(&mut mover, &file, user, mode).await;
+    let result = match result {
+        Ok(Outcome::Moved(mut report)) if purge => {
+            progress.set(user, format!("deleting the old copy on {}", report.from));
+            match mailstore::remove_home(fleet.get(&report.from), user).await {
+                Ok(()) => {
+                    report.old_copy_purged = true;
+                    Ok(Outcome::Moved(report))
+                }
+                Err(e) => Err(e.context("the move finished, but deleting the old copy failed")),
+            }
+        }
+        other => other,
+    };
     progress.clear();
     ldap.close().await;
     fleet.close().await;

@@ -212,7 +212,7 @@ fn suffix_entry(layout: &Layout, cluster: &Cluster) -> Result<Entry, DirectoryEr
     }
 }
 
-fn account_entry(layout: &Layout, account: &Account, host: &Host, password: Option<&String>) -> Entry {
+pub fn account_entry(layout: &Layout, account: &Account, host: &Host, password: Option<&String>) -> Entry {
     let cn = account.name.clone().unwrap_or_else(|| account.local_part.clone());
     let mut entry = Entry::new(layout.account_dn(&account.address))
         .with("objectClass", &["inetOrgPerson", "inetLocalMailRecipient", "mailctlAccount"])
