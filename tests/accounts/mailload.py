@@ -7,7 +7,8 @@
                                               (NOOP every 0.2 s), reconnecting when kicked;
                                               writes `login`, `kicked`, `error ...` events.
   check  PROXY USER PASSWORD                  JSON: folders with their Message-IDs and flags.
-  fill   MTA USER COUNT PREFIX                COUNT messages over one SMTP session.
+  fill   MTA USER COUNT PREFIX [BYTES]        COUNT messages (BYTES of body each, default small)
+                                              over one SMTP session.
 """
 import imaplib
 import json
@@ -26,9 +27,12 @@ def tls():
     return ctx
 
 
-def message(user, mid, subject):
+def message(user, mid, subject, size=0):
+    # Base64-looking lines of 76 characters: a body of about `size` bytes.
+    filler = "".join(("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0\r\n"
+                      for _ in range(int(size) // 78)))
     return (f"From: load@example.org\r\nTo: {user}\r\nSubject: {subject}\r\n"
-            f"Message-ID: <{mid}>\r\n\r\nbody of {mid}\r\n")
+            f"Message-ID: <{mid}>\r\n\r\nbody of {mid}\r\n{filler}")
 
 
 def send(mta, user, outfile, stopfile, interval="0.1"):
@@ -77,6 +81,8 @@ def check(proxy, user, password):
     typ, lines = m.list()
     for line in lines:
         name = line.decode().rsplit(' "/" ', 1)[-1].strip('"')
+        if "\\Noselect" in line.decode() or "\\NonExistent" in line.decode():
+            continue
         typ, count = m.select(f'"{name}"', readonly=True)
         ids = {}
         if int(count[0]) == 0:
@@ -94,11 +100,11 @@ def check(proxy, user, password):
     print(json.dumps({"imap_server_greeting_ok": True, "folders": folders}))
 
 
-def fill(mta, user, count, prefix):
+def fill(mta, user, count, prefix, size="0"):
     s = smtplib.SMTP(mta, 25, timeout=60)
     for i in range(int(count)):
         mid = f"{prefix}-{i}@test"
-        s.sendmail("load@example.org", [user], message(user, mid, f"{prefix} {i}"))
+        s.sendmail("load@example.org", [user], message(user, mid, f"{prefix} {i}", size))
     s.quit()
 
 

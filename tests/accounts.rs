@@ -1,0 +1,458 @@
+//! Accounts against a deployed lab with real clients: `account add|list|show|remove|import`,
+//! `move-account` under load (a sender every 100 ms, an IMAP session through the proxy),
+//! killed during the online copy and during the cutover then resumed or aborted, and
+//! `rebalance` of a lab whose accounts all live on one host.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mailctl::lab;
+use serde_json::Value;
+
+type Fixture = common::LabCluster;
+
+const MTA: &str = "transport";
+
+fn load_script() -> PathBuf {
+    common::repo().join("tests/accounts/mailload.py")
+}
+
+fn py(args: &[&str]) -> (bool, String) {
+    let out = Command::new("/usr/bin/python3").arg(load_script()).args(args).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+fn mailctl(f: &Fixture, args: &[&str]) -> (i32, String, String) {
+    let out = common::mailctl().arg("-i").arg(f.inventory()).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn password(f: &Fixture, user: &str) -> String {
+    f.password(user.split('@').next().unwrap())
+}
+
+/// Folders → Message-ID → flags, as an IMAP client sees them through the proxy.
+fn mailbox(f: &Fixture, user: &str) -> serde_json::Map<String, Value> {
+    let (ok, out) = py(&["check", &f.address(MTA), user, &password(f, user)]);
+    assert!(ok, "IMAP check of {user}: {out}");
+    serde_json::from_str::<Value>(&out).unwrap()["folders"].as_object().unwrap().clone()
+}
+
+fn inbox_ids(f: &Fixture, user: &str) -> BTreeSet<String> {
+    mailbox(f, user)["INBOX"].as_object().unwrap().keys().cloned().collect()
+}
+
+/// The account's mailbox host as the directory says.
+fn lives_on(f: &Fixture, user: &str) -> (String, String) {
+    let (code, out, err) = mailctl(f, &["account", "show", user, "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    (v["account"]["mailbox"].as_str().unwrap().to_string(), v["account"]["state"].as_str().unwrap().to_string())
+}
+
+fn fill(f: &Fixture, user: &str, count: usize, prefix: &str) {
+    let (ok, out) = py(&["fill", &f.address(MTA), user, &count.to_string(), prefix]);
+    assert!(ok, "fill {user}: {out}");
+}
+
+/// Waits until every message in `ids` is in the user's INBOX (deliveries are asynchronous).
+fn wait_for_all(f: &Fixture, user: &str, ids: &BTreeSet<String>) -> BTreeSet<String> {
+    let mut missing = ids.clone();
+    lab::wait_until(Duration::from_secs(60), Duration::from_millis(500), || {
+        let have = inbox_ids(f, user);
+        missing = ids.difference(&have).cloned().collect();
+        missing.is_empty()
+    });
+    missing
+}
+
+/// A sender (one message every 100 ms) and an IMAP session through the proxy, both real
+/// clients, running until `stop`.
+struct Load {
+    dir: tempfile::TempDir,
+    children: Vec<Child>,
+}
+
+impl Load {
+    fn start(f: &Fixture, user: &str) -> Load {
+        let dir = tempfile::tempdir().unwrap();
+        let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+        let spawn = |args: &[&str]| {
+            Command::new("/usr/bin/python3").arg(load_script()).args(args).stdout(Stdio::null()).spawn().unwrap()
+        };
+        let sender = spawn(&["send", &f.address(MTA), user, &p("sent"), &p("stop")]);
+        let imap = spawn(&["imap", &f.address(MTA), user, &password(f, user), &p("imap"), &p("stop")]);
+        std::thread::sleep(Duration::from_secs(1));
+        Load { dir, children: vec![sender, imap] }
+    }
+
+    /// Stops both clients: (Message-IDs accepted, SMTP errors, IMAP session events).
+    fn stop(mut self) -> (BTreeSet<String>, Vec<String>, Vec<String>) {
+        std::fs::write(self.dir.path().join("stop"), "").unwrap();
+        for c in &mut self.children {
+            c.wait().unwrap();
+        }
+        let read = |n: &str| std::fs::read_to_string(self.dir.path().join(n)).unwrap_or_default();
+        let sent = read("sent");
+        let ids = sent.lines().filter(|l| !l.starts_with("ERROR")).map(String::from).collect();
+        let errors = sent.lines().filter(|l| l.starts_with("ERROR")).map(String::from).collect();
+        (ids, errors, read("imap").lines().map(String::from).collect())
+    }
+}
+
+fn journal_phase(f: &Fixture, user: &str) -> Option<String> {
+    let path = f.inventory().with_file_name(format!("lab.yaml.moves/{user}.json"));
+    let text = std::fs::read_to_string(path).ok()?;
+    serde_json::from_str::<Value>(&text).ok()?["phase"].as_str().map(String::from)
+}
+
+/// Starts a move and SIGKILLs it `after` the journal reaches `phase`.
+fn kill_move_at(f: &Fixture, user: &str, target: &str, phase: &str, after: Duration) {
+    let mut child = common::mailctl()
+        .arg("-i")
+        .arg(f.inventory())
+        .args(["move-account", user, target])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while journal_phase(f, user).as_deref() != Some(phase) {
+        assert!(child.try_wait().unwrap().is_none(), "the move ended before reaching {phase}");
+        assert!(started.elapsed() < Duration::from_secs(60), "never reached {phase}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    std::thread::sleep(after);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+fn bounces(f: &Fixture) -> usize {
+    f.ssh(MTA, "journalctl --no-pager -q | grep -c 'status=bounced' || true").trim().parse().unwrap()
+}
+
+fn queue_for(f: &Fixture, user: &str) -> usize {
+    f.ssh(MTA, &format!("postqueue -j | grep -c '{user}' || true")).trim().parse().unwrap()
+}
+
+#[test]
+fn accounts_end_to_end() {
+    let f = common::LabCluster::new("acctest", "10.94.0.", "mailctl-a0", |text| text);
+    let c = &f.cluster;
+    lab::down(c, true).unwrap();
+    lab::up(c, &common::lab_packages(), &mut |_| {}).unwrap();
+    let (code, report, out) = f.deploy(&[]);
+    assert_eq!(code, 0, "deploy: {report:#}\n{}", String::from_utf8_lossy(&out.stderr));
+
+    add_show_remove_import(&f);
+    move_under_load(&f);
+    killed_during_copy_then_resumed(&f);
+    killed_during_cutover_then_resumed_and_aborted(&f);
+    rebalance_evens_out_one_full_host(&f);
+    assert_eq!(bounces(&f), 0, "a message was bounced");
+
+    lab::down(c, true).unwrap();
+}
+
+fn add_show_remove_import(f: &Fixture) {
+    let pw = f.dir.path().join("ani.pw");
+    std::fs::write(&pw, "ani-secret-1\n").unwrap();
+    let pw = pw.to_str().unwrap();
+    // Bad input is refused before anything is written, each with its reason.
+    for (args, says) in [
+        (vec!["account", "add", "ani;reboot@tgg.net.id", "--password-file", pw], "`;` is not allowed"),
+        (vec!["account", "add", "ani@example.com", "--password-file", pw], "does not serve example.com"),
+        (
+            vec!["account", "add", "ani@tgg.net.id", "--mailbox", "mbox-9", "--password-file", pw],
+            "no mailbox host mbox-9",
+        ),
+        (
+            vec!["account", "add", "ani@tgg.net.id", "--mailbox", "transport", "--password-file", pw],
+            "not a mailbox host",
+        ),
+        (vec!["move-account", "siti@tgg.net.id", "ldap"], "not a mailbox host"),
+    ] {
+        let (code, _, err) = mailctl(f, &args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    // Placement: mbox-1 holds 2 accounts, mbox-2 holds 3, equal capacity → mbox-1.
+    let (code, out, err) = mailctl(f, &["account", "add", "ani@tgg.net.id", "--password-file", pw, "--name", "Ani"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("ani@tgg.net.id on mbox-1"), "{out}");
+    assert!(!out.contains("ani-secret-1") && !err.contains("ani-secret-1"));
+    let (code, _, err) = mailctl(f, &["account", "add", "ani@tgg.net.id", "--password-file", pw]);
+    assert_eq!(code, 1);
+    assert!(err.contains("exists already"), "{err}");
+    assert_eq!(lives_on(f, "ani@tgg.net.id").0, "mbox-1");
+    // It works: mail in, IMAP login through the proxy with its password.
+    let (ok, out) = py(&["fill", &f.address(MTA), "ani@tgg.net.id", "2", "ani"]);
+    assert!(ok, "{out}");
+    let (ok, out) = py(&["check", &f.address(MTA), "ani@tgg.net.id", "ani-secret-1"]);
+    assert!(ok, "ani's login: {out}");
+    // Remove: refused while it holds mail, done with --purge (entry and mail both gone).
+    lab::wait_until(Duration::from_secs(20), Duration::from_millis(300), || {
+        f.ssh("mbox-1", "ls /var/vmail/tgg.net.id/ani/Maildir/new 2>/dev/null | wc -l").trim() == "2"
+    });
+    let (code, _, err) = mailctl(f, &["account", "remove", "ani@tgg.net.id"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("2 message(s)") && err.contains("--purge"), "{err}");
+    let (code, out, err) = mailctl(f, &["account", "remove", "ani@tgg.net.id", "--purge"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("mail deleted on mbox-1"), "{out}");
+    assert_eq!(f.ssh("mbox-1", "ls /var/vmail/tgg.net.id/ | grep -c '^ani$' || true").trim(), "0");
+    let (code, _, _) = mailctl(f, &["account", "show", "ani@tgg.net.id"]);
+    assert_eq!(code, 1);
+
+    // Import: one bad row refuses the whole file, naming its line; a good file is idempotent.
+    let csv = f.dir.path().join("staff.csv");
+    std::fs::write(f.dir.path().join("p.pw"), "imp-secret\n").unwrap();
+    std::fs::write(&csv, "address,name,mailbox,password_file\nimp1@tgg.net.id,Imp 1,,p.pw\nbad(@tgg.net.id,,,\n")
+        .unwrap();
+    let (code, _, err) = mailctl(f, &["account", "import", csv.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("staff.csv:3:") && err.contains("nothing was written"), "{err}");
+    std::fs::write(
+        &csv,
+        "address,name,mailbox,password_file\nimp1@tgg.net.id,Imp 1,,p.pw\nimp2@gec-course.com,Imp 2,mbox-2,p.pw\n",
+    )
+    .unwrap();
+    let (code, out, err) = mailctl(f, &["account", "import", csv.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let rows: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(rows[0]["result"], "added");
+    assert_eq!(rows[0]["mailbox"], "mbox-1");
+    assert_eq!(rows[1]["mailbox"], "mbox-2");
+    let (code, out, _) = mailctl(f, &["account", "import", csv.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(out.contains("0 account(s) added, 2 already there"), "{out}");
+    let (ok, out) = py(&["check", &f.address(MTA), "imp2@gec-course.com", "imp-secret"]);
+    assert!(ok, "imported account's login: {out}");
+    for user in ["imp1@tgg.net.id", "imp2@gec-course.com"] {
+        let (code, _, err) = mailctl(f, &["account", "remove", user]);
+        assert_eq!(code, 0, "{err}");
+    }
+}
+
+/// Siti has folders and flags, a sender writes to her every 100 ms, an IMAP client is
+/// logged in through the proxy; she moves to mbox-2.
+fn move_under_load(f: &Fixture) {
+    let user = "siti@tgg.net.id";
+    fill(f, user, 300, "before");
+    let mut before = BTreeSet::new();
+    for i in 0..300 {
+        before.insert(format!("before-{i}@test"));
+    }
+    assert!(wait_for_all(f, user, &before).is_empty());
+    let (ok, out) = common::python(
+        r#"
+import imaplib, ssl, sys
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+m = imaplib.IMAP4_SSL(sys.argv[1], 993, ssl_context=ctx); m.login(sys.argv[2], sys.argv[3])
+m.create("Projects/2026"); m.select("INBOX"); m.copy("1:5", "Projects/2026")
+m.store("1:10", "+FLAGS", "(\\Flagged \\Seen)"); m.store("11:12", "+FLAGS", "(\\Answered)"); m.logout()
+"#,
+        &[&f.address(MTA), user, &password(f, user)],
+    );
+    assert!(ok, "{out}");
+    let snapshot = mailbox(f, user);
+
+    let load = Load::start(f, user);
+    let (code, out, err) = mailctl(f, &["move-account", user, "mbox-2", "--format", "json"]);
+    std::thread::sleep(Duration::from_secs(2));
+    let (sent, errors, imap) = load.stop();
+    assert_eq!(code, 0, "move: {out}\n{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["from"], "mbox-1");
+    assert_eq!(report["to"], "mbox-2");
+    let cutover = report["cutover_secs"].as_f64().unwrap();
+    assert!(cutover > 0.0, "cutover window reported: {report}");
+    assert!(report["online_copy_secs"].as_f64().unwrap() > 0.0);
+    assert!(report["messages"].as_u64().unwrap() >= 300);
+    eprintln!("move under load: {report}");
+
+    assert!(errors.is_empty(), "SMTP refused mail during the move: {errors:?}");
+    assert!(sent.len() >= 20, "the sender ran: {}", sent.len());
+    let missing = wait_for_all(f, user, &sent);
+    assert!(missing.is_empty(), "{} message(s) lost: {missing:?}", missing.len());
+    // Every message once: count equals distinct IDs (300 before + the sent ones).
+    let after = mailbox(f, user);
+    assert_eq!(after["INBOX"].as_object().unwrap().len(), 300 + sent.len());
+    // Flags and folders survived.
+    for folder in ["INBOX", "Projects/2026"] {
+        for (id, flags) in snapshot[folder].as_object().unwrap() {
+            let now = &after[folder][id];
+            let keep = |v: &Value| -> Vec<String> {
+                v.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|f| f.as_str().unwrap().to_string())
+                    .filter(|f| f != "\\Recent")
+                    .collect()
+            };
+            assert_eq!(keep(now), keep(flags), "{folder} {id}");
+        }
+    }
+    // The IMAP session was kicked and came back; no login ever failed.
+    assert!(imap.iter().filter(|e| *e == "login").count() >= 2, "{imap:?}");
+    assert!(!imap.iter().any(|e| e.starts_with("error")), "{imap:?}");
+    // The directory and the mail agree: it lives on mbox-2, new mail lands there only,
+    // and the old copy on mbox-1 is closed to logins.
+    assert_eq!(lives_on(f, user), ("mbox-2".to_string(), "active".to_string()));
+    assert_eq!(queue_for(f, user), 0, "mail for {user} left in the queue");
+    let count = |host: &str| -> usize {
+        f.ssh(
+            host,
+            "ls /var/vmail/tgg.net.id/siti/Maildir/new /var/vmail/tgg.net.id/siti/Maildir/cur | grep -c , || true",
+        )
+        .trim()
+        .parse()
+        .unwrap()
+    };
+    let (on_1, on_2) = (count("mbox-1"), count("mbox-2"));
+    fill(f, user, 1, "after");
+    let mut after_id = BTreeSet::new();
+    after_id.insert("after-0@test".to_string());
+    assert!(wait_for_all(f, user, &after_id).is_empty());
+    assert_eq!(count("mbox-1"), on_1, "new mail went to the old host");
+    assert!(count("mbox-2") > on_2);
+    let (ok, out) = common::python(
+        r#"
+import imaplib, ssl, sys
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+m = imaplib.IMAP4_SSL(sys.argv[1], 993, ssl_context=ctx); m.login(sys.argv[2], sys.argv[3])
+"#,
+        &[&f.address("mbox-1"), user, &password(f, user)],
+    );
+    assert!(!ok && out.contains("AUTHENTICATIONFAILED"), "the old copy must refuse logins: {out}");
+    // purge-moved deletes the old copy only.
+    let (code, out, err) = mailctl(f, &["account", "purge-moved", user]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("deleted on mbox-1"), "{out}");
+    assert_eq!(inbox_ids(f, user).len(), 300 + sent.len() + 1);
+}
+
+/// Gesang moves with a mailbox big enough that the online copy takes a while; the move is
+/// killed in the middle of it.
+fn killed_during_copy_then_resumed(f: &Fixture) {
+    let user = "gesang@gec-course.com";
+    fill(f, user, 3000, "bulk");
+    let mut ids: BTreeSet<String> = (0..3000).map(|i| format!("bulk-{i}@test")).collect();
+    assert!(wait_for_all(f, user, &ids).is_empty());
+
+    let load = Load::start(f, user);
+    kill_move_at(f, user, "mbox-2", "copy", Duration::from_millis(300));
+    // Killed during the copy: still on mbox-1, active, mail flowing and logins working.
+    assert_eq!(lives_on(f, user), ("mbox-1".to_string(), "active".to_string()));
+    std::thread::sleep(Duration::from_secs(1));
+    // A fresh move is refused while the journal holds an unfinished one.
+    let (code, _, err) = mailctl(f, &["move-account", user, "mbox-2"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("--resume"), "{err}");
+    let (code, out, err) = mailctl(f, &["move-account", "--resume", user, "--format", "json"]);
+    std::thread::sleep(Duration::from_secs(2));
+    let (sent, errors, imap) = load.stop();
+    assert_eq!(code, 0, "resume: {out}\n{err}");
+    assert!(errors.is_empty(), "{errors:?}");
+    assert!(!imap.iter().any(|e| e.starts_with("error")), "{imap:?}");
+    assert_eq!(lives_on(f, user), ("mbox-2".to_string(), "active".to_string()));
+    ids.extend(sent);
+    let missing = wait_for_all(f, user, &ids);
+    assert!(missing.is_empty(), "{} lost: {missing:?}", missing.len());
+    assert_eq!(inbox_ids(f, user).len(), ids.len());
+    let (code, _, err) = mailctl(f, &["account", "purge-moved", user]);
+    assert_eq!(code, 0, "{err}");
+}
+
+/// Gesang moves back to mbox-1 and is killed during the cutover (mail deferred, logins held):
+/// the account stays usable, nothing is lost, `--resume` finishes; then once more, and
+/// `--abort` returns it.
+fn killed_during_cutover_then_resumed_and_aborted(f: &Fixture) {
+    let user = "gesang@gec-course.com";
+    let mut ids = inbox_ids(f, user);
+
+    for finish in ["--resume", "--abort"] {
+        let load = Load::start(f, user);
+        kill_move_at(f, user, "mbox-1", "cutover", Duration::from_millis(60));
+        let (host, state) = lives_on(f, user);
+        eprintln!("killed during cutover: on {host}, {state}");
+        // Usable: a login through the proxy gets in (once the hold, at most 5 s, is over).
+        let usable = lab::wait_until(Duration::from_secs(20), Duration::from_millis(500), || {
+            py(&["check", &f.address(MTA), user, &password(f, user)]).0
+        });
+        assert!(usable, "{user} cannot log in after the killed cutover");
+        std::thread::sleep(Duration::from_secs(1));
+        let (code, out, err) = mailctl(f, &["move-account", finish, user]);
+        std::thread::sleep(Duration::from_secs(2));
+        let (sent, errors, imap) = load.stop();
+        assert_eq!(code, 0, "{finish}: {out}\n{err}");
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(!imap.iter().any(|e| e.starts_with("error")), "{imap:?}");
+        let home = if finish == "--resume" { "mbox-1" } else { "mbox-2" };
+        assert_eq!(lives_on(f, user), (home.to_string(), "active".to_string()), "after {finish}");
+        ids.extend(sent);
+        let missing = wait_for_all(f, user, &ids);
+        assert!(missing.is_empty(), "after {finish}: {} lost: {missing:?}", missing.len());
+        assert_eq!(inbox_ids(f, user).len(), ids.len(), "after {finish}: duplicates");
+        assert_eq!(queue_for(f, user), 0);
+        if finish == "--resume" {
+            let (code, _, err) = mailctl(f, &["account", "purge-moved", user]);
+            assert_eq!(code, 0, "{err}");
+            // Back to mbox-2 for the abort round.
+            let (code, out, err) = mailctl(f, &["move-account", user, "mbox-2", "--purge"]);
+            assert_eq!(code, 0, "{out}{err}");
+        } else {
+            // The aborted target's partial copy is gone.
+            assert_eq!(f.ssh("mbox-1", "ls /var/vmail/gec-course.com | grep -c '^gesang$' || true").trim(), "0");
+        }
+    }
+}
+
+/// Every account on mbox-2, then `rebalance` plans the moves that even the hosts out and
+/// `--apply` carries them out.
+fn rebalance_evens_out_one_full_host(f: &Fixture) {
+    let on = |host: &str| -> Vec<String> {
+        let (code, out, err) = mailctl(f, &["account", "list", "--mailbox", host, "--format", "json"]);
+        assert_eq!(code, 0, "{err}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        v.as_array().unwrap().iter().map(|a| a["address"].as_str().unwrap().to_string()).collect()
+    };
+    for user in on("mbox-1") {
+        let (code, out, err) = mailctl(f, &["move-account", &user, "mbox-2", "--purge"]);
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    let all = on("mbox-2");
+    assert_eq!(all.len(), 5);
+    assert!(on("mbox-1").is_empty());
+
+    let (code, out, err) = mailctl(f, &["rebalance", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let plan: Value = serde_json::from_str(&out).unwrap();
+    let moves = plan["moves"].as_array().unwrap();
+    assert_eq!(moves.len(), 2, "{plan:#}");
+    assert!(moves.iter().all(|m| m["from"] == "mbox-2" && m["to"] == "mbox-1"));
+    assert!(plan["applied"].as_array().unwrap().is_empty(), "a plan alone moves nothing");
+    assert_eq!(on("mbox-1").len(), 0);
+
+    let (code, out, err) = mailctl(f, &["rebalance", "--apply"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("moved"), "{out}");
+    assert_eq!((on("mbox-1").len(), on("mbox-2").len()), (2, 3));
+    let (code, out, _) = mailctl(f, &["rebalance"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("balanced"), "{out}");
+    // Everyone still receives mail and logs in where the directory says.
+    for user in &all {
+        let (ok, out) = py(&["check", &f.address(MTA), user, &password(f, user)]);
+        assert!(ok, "{user}: {out}");
+    }
+}
