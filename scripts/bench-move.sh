@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Moves a big mailbox (default 10,000 messages of ~50 KB, about 500 MB) from mbox-1 to mbox-2
+# on a deployed lab while a sender writes to it every 100 ms, checks that every message
+# arrived, and times a plain `doveadm backup` of the same mailbox between the same hosts.
+#   scripts/bench-move.sh [INVENTORY] [COUNT] [BYTES]      (the lab must be up and deployed)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+INV=${1:-inventories/lab.yaml}
+COUNT=${2:-10000}
+BYTES=${3:-50000}
+M=target/release/mailctl
+LOAD=tests/accounts/mailload.py
+PY=/usr/bin/python3
+USER_=bench@tgg.net.id
+NAME=$(sed -n 's/^  name: //p' "$INV" | head -1)
+KEY=/var/lib/mailctl/lab/$NAME/id_ed25519
+KH=/var/lib/mailctl/lab/$NAME/known_hosts
+addr() { sed -n "s/.*name: $1, address: \([0-9.]*\).*/\1/p" "$INV"; }
+on() { local h=$1; shift; ssh -i "$KEY" -o UserKnownHostsFile="$KH" -o BatchMode=yes "root@$(addr "$h")" "$@"; }
+MTA=$(addr transport)
+WORK=$(mktemp -d)
+trap 'touch $WORK/stop; rm -rf $WORK' EXIT
+
+cargo build --release --quiet
+echo "bench-secret" > "$WORK/pw"
+$M -i "$INV" account remove "$USER_" --purge >/dev/null 2>&1 || true
+on mbox-2 "rm -rf /var/vmail/tgg.net.id/bench"
+$M -i "$INV" account add "$USER_" --mailbox mbox-1 --password-file "$WORK/pw" >/dev/null
+
+echo "filling $USER_ with $COUNT messages of ~$BYTES bytes over SMTP..."
+start=$(date +%s.%N)
+for part in 0 1 2 3; do
+    $PY $LOAD fill "$MTA" "$USER_" $((COUNT / 4)) "big$part" "$BYTES" &
+done
+wait
+while [ "$(on mbox-1 "doveadm -f tab mailbox status -u $USER_ messages INBOX | tail -1")" != "$COUNT" ]; do sleep 1; done
+echo "filled in $(echo "$(date +%s.%N) - $start" | bc) s: $(on mbox-1 "du -sh /var/vmail/tgg.net.id/bench | cut -f1")"
+
+echo "plain doveadm backup mbox-1 -> mbox-2 (idle, for comparison)..."
+plain=$( { /usr/bin/time -f %e ssh -i "$KEY" -o UserKnownHostsFile="$KH" "root@$(addr mbox-2)" \
+    "doveadm backup -R -u $USER_ tcp:$(addr mbox-1):2425" ; } 2>&1 | tail -1)
+on mbox-2 "rm -rf /var/vmail/tgg.net.id/bench"
+echo "plain doveadm backup: $plain s"
+
+echo "mailctl move-account with a sender every 100 ms..."
+$PY $LOAD send "$MTA" "$USER_" "$WORK/sent" "$WORK/stop" &
+sleep 1
+$M -i "$INV" move-account "$USER_" mbox-2 --format json | tee "$WORK/report.json"
+sleep 2; touch "$WORK/stop"; wait
+sent=$(grep -vc ERROR "$WORK/sent" || true)
+errors=$(grep -c ERROR "$WORK/sent" || true)
+want=$((COUNT + sent))
+for _ in $(seq 60); do
+    have=$(on mbox-2 "doveadm -f tab mailbox status -u $USER_ messages INBOX | tail -1")
+    [ "$have" = "$want" ] && break
+    sleep 1
+done
+ids=$($PY $LOAD check "$MTA" "$USER_" bench-secret | $PY -c 'import json,sys; print(len(json.load(sys.stdin)["folders"]["INBOX"]))')
+echo "sent during the move: $sent (SMTP errors: $errors); INBOX on mbox-2: $have messages, $ids distinct Message-IDs; expected $want"
+[ "$have" = "$want" ] && [ "$ids" = "$want" ] && [ "$errors" = 0 ] && echo "zero loss" || { echo "LOSS OR DUPLICATES"; exit 1; }
+$M -i "$INV" account remove "$USER_" --purge >/dev/null
