@@ -22,19 +22,25 @@ WORK=$(mktemp -d)
 trap 'touch $WORK/stop; rm -rf $WORK' EXIT
 
 cargo build --release --quiet
+count_on() { on "$1" "doveadm -f tab mailbox status -u $USER_ messages INBOX 2>/dev/null | tail -1 | cut -f2"; }
 echo "bench-secret" > "$WORK/pw"
-$M -i "$INV" account remove "$USER_" --purge >/dev/null 2>&1 || true
-on mbox-2 "rm -rf /var/vmail/tgg.net.id/bench"
-$M -i "$INV" account add "$USER_" --mailbox mbox-1 --password-file "$WORK/pw" >/dev/null
-
-echo "filling $USER_ with $COUNT messages of ~$BYTES bytes over SMTP..."
-start=$(date +%s.%N)
-for part in 0 1 2 3; do
-    $PY $LOAD fill "$MTA" "$USER_" $((COUNT / 4)) "big$part" "$BYTES" &
-done
-wait
-while [ "$(on mbox-1 "doveadm -f tab mailbox status -u $USER_ messages INBOX | tail -1")" != "$COUNT" ]; do sleep 1; done
-echo "filled in $(echo "$(date +%s.%N) - $start" | bc) s: $(on mbox-1 "du -sh /var/vmail/tgg.net.id/bench | cut -f1")"
+if [ "$($M -i "$INV" account list --mailbox mbox-1 | grep -c "$USER_")" = 1 ] && [ "$(count_on mbox-1)" = "$COUNT" ]; then
+    echo "reusing $USER_ on mbox-1 with $COUNT messages"
+    $M -i "$INV" account purge-moved "$USER_" >/dev/null
+else
+    $M -i "$INV" account remove "$USER_" --purge >/dev/null 2>&1 || true
+    on mbox-2 "rm -rf /var/vmail/tgg.net.id/bench"
+    $M -i "$INV" account add "$USER_" --mailbox mbox-1 --password-file "$WORK/pw" >/dev/null
+    echo "filling $USER_ with $COUNT messages of ~$BYTES bytes over SMTP..."
+    start=$(date +%s.%N)
+    for part in 0 1 2 3; do
+        $PY $LOAD fill "$MTA" "$USER_" $((COUNT / 4)) "big$part" "$BYTES" &
+    done
+    wait
+    while [ "$(count_on mbox-1)" != "$COUNT" ]; do sleep 1; done
+    echo "filled in $(echo "$(date +%s.%N) - $start" | bc) s"
+fi
+echo "mailbox: $(on mbox-1 "du -sh /var/vmail/tgg.net.id/bench | cut -f1")"
 
 echo "plain doveadm backup mbox-1 -> mbox-2 (idle, for comparison)..."
 plain=$( { /usr/bin/time -f %e ssh -i "$KEY" -o UserKnownHostsFile="$KH" "root@$(addr mbox-2)" \
@@ -51,11 +57,14 @@ sent=$(grep -vc ERROR "$WORK/sent" || true)
 errors=$(grep -c ERROR "$WORK/sent" || true)
 want=$((COUNT + sent))
 for _ in $(seq 60); do
-    have=$(on mbox-2 "doveadm -f tab mailbox status -u $USER_ messages INBOX | tail -1")
+    have=$(count_on mbox-2)
     [ "$have" = "$want" ] && break
     sleep 1
 done
 ids=$($PY $LOAD check "$MTA" "$USER_" bench-secret | $PY -c 'import json,sys; print(len(json.load(sys.stdin)["folders"]["INBOX"]))')
 echo "sent during the move: $sent (SMTP errors: $errors); INBOX on mbox-2: $have messages, $ids distinct Message-IDs; expected $want"
 [ "$have" = "$want" ] && [ "$ids" = "$want" ] && [ "$errors" = 0 ] && echo "zero loss" || { echo "LOSS OR DUPLICATES"; exit 1; }
-$M -i "$INV" account remove "$USER_" --purge >/dev/null
+# Back to mbox-1 for the next run: the same move with no sender, beside the plain backup.
+echo "mailctl move-account back to mbox-1, idle..."
+$M -i "$INV" account purge-moved "$USER_" >/dev/null
+$M -i "$INV" move-account "$USER_" mbox-1 --purge

@@ -226,9 +226,13 @@ pub fn print_report(format: Format, r: &MoveReport) -> anyhow::Result<()> {
     if r.in_flight_timed_out {
         println!("  warning      a delivery to {} outlasted the wait; the catch-up check covered it", r.from);
     }
-    println!(
-        "  old copy     kept on {}, closed to logins: `mailctl account purge-moved {}` removes it",
-        r.from, r.address
-    );
+    if r.old_copy_purged {
+        println!("  old copy     deleted on {}", r.from);
+    } else {
+        println!(
+            "  old copy     kept on {}, closed to logins: `mailctl account purge-moved {}` removes it",
+            r.from, r.address
+        );
+    }
     Ok(())
 }
