@@ -136,6 +136,22 @@ pub async fn remove_home(session: &Session, user: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Bytes free for mail on this host (the file system holding /var/vmail).
+pub async fn free_bytes(session: &Session) -> anyhow::Result<u64> {
+    let out = session
+        .run_ok("df /var/vmail", "d=/var/vmail; [ -d $d ] || d=/var; df -B1 --output=avail $d | tail -1")
+        .await?;
+    let text = out.stdout_text();
+    text.trim().parse().map_err(|_| anyhow::anyhow!("df gave {text:?}"))
+}
+
+/// Bytes `user`'s mail home takes on this host (0 when it has none).
+pub async fn home_bytes(session: &Session, user: &str) -> anyhow::Result<u64> {
+    let script = format!("du -sb -- {} 2>/dev/null | cut -f1", quote(&home_dir(user)?));
+    let text = session.run_ok("du the mail home", &script).await?.stdout_text();
+    Ok(text.trim().parse().unwrap_or(0))
+}
+
 /// Bytes of mail per account on this host (`du` over the mail homes), by address.
 pub async fn usage(session: &Session) -> anyhow::Result<Vec<(String, u64)>> {
     let out = session.run_ok("du mail homes", "cd /var/vmail 2>/dev/null && du -sb -- */* 2>/dev/null; true").await?;

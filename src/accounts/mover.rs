@@ -144,6 +144,20 @@ impl Mover<'_> {
                 mailstore::home_dir(address)?
             );
         }
+        let (needed, free) = tokio::join!(
+            mailstore::home_bytes(self.fleet.get(&source.name), address),
+            mailstore::free_bytes(self.fleet.get(&target.name)),
+        );
+        let (needed, free) = (needed?, free?);
+        // Room for the mailbox plus a tenth for indexes and mail arriving during the move.
+        if needed + needed / 10 > free {
+            bail!(
+                "{} has {:.1} MB free for mail; {address} needs {:.1} MB there",
+                target.name,
+                free as f64 / 1e6,
+                needed as f64 / 1e6
+            );
+        }
         let journal = Journal {
             address: address.to_string(),
             source: source.name.clone(),
