@@ -337,23 +337,7 @@ impl Mover<'_> {
         let (source, target) = self.hosts(j)?;
         let (source, target) = (source.clone(), target.clone());
         (self.progress)("release: lifting the hold, delivering deferred mail");
-        let dn = self.layout.account_dn(&j.address);
-        self.ldap
-            .replace(
-                &dn,
-                &[
-                    ("mailctlState", vec!["active"]),
-                    ("mailctlHoldUntil", vec![]),
-                    ("mailctlMoveTarget", vec![]),
-                    ("mailHost", vec![target.fqdn.as_str()]),
-                ],
-            )
-            .await?;
-        let both = [source.name.as_str(), target.name.as_str()];
-        let (reload, flush) = tokio::join!(self.fleet.reload_mtas(), self.fleet.flush_auth_caches(&j.address, &both));
-        reload?;
-        flush?;
-        self.fleet.flush_mta_queues().await?;
+        self.settle(&j.address, &target, &source).await?;
         let now_on_source = mailstore::folders(self.fleet.get(&source.name), &j.address).await?;
         if changed_since(&j.source_at_final, &now_on_source) {
             (self.progress)("catch-up: the old host changed after the final pass");
@@ -361,6 +345,28 @@ impl Mover<'_> {
             return Ok(true);
         }
         Ok(false)
+    }
+
+    /// Ends a move either way: the account active on `home` with no hold or move mark, the
+    /// MTAs' routes and the auth caches refreshed, and the mail deferred meanwhile released.
+    async fn settle(&mut self, address: &str, home: &Host, other: &Host) -> anyhow::Result<()> {
+        let dn = self.layout.account_dn(address);
+        self.ldap
+            .replace(
+                &dn,
+                &[
+                    ("mailctlState", vec!["active"]),
+                    ("mailctlHoldUntil", vec![]),
+                    ("mailctlMoveTarget", vec![]),
+                    ("mailHost", vec![home.fqdn.as_str()]),
+                ],
+            )
+            .await?;
+        let both = [home.name.as_str(), other.name.as_str()];
+        let (reload, flush) = tokio::join!(self.fleet.reload_mtas(), self.fleet.flush_auth_caches(address, &both));
+        reload?;
+        flush?;
+        self.fleet.flush_mta_queues().await
     }
 
     /// Rolls a move back to its source, whatever phase it reached before Done. The target's
@@ -421,22 +427,7 @@ impl Mover<'_> {
                 mailstore::merge_with(self.fleet.get(&source.name), &j.address, &target).await?;
             }
         }
-        self.ldap
-            .replace(
-                &entry.dn,
-                &[
-                    ("mailctlState", vec!["active"]),
-                    ("mailctlHoldUntil", vec![]),
-                    ("mailctlMoveTarget", vec![]),
-                    ("mailHost", vec![source.fqdn.as_str()]),
-                ],
-            )
-            .await?;
-        let both = [source.name.as_str(), target.name.as_str()];
-        let (reload, flush) = tokio::join!(self.fleet.reload_mtas(), self.fleet.flush_auth_caches(&j.address, &both));
-        reload?;
-        flush?;
-        self.fleet.flush_mta_queues().await?;
+        self.settle(&j.address, &source, &target).await?;
         mailstore::remove_home(self.fleet.get(&target.name), &j.address).await?;
         j.phase = Phase::Aborted;
         j.dsync_state = None;
