@@ -68,11 +68,12 @@ fn each_topology_gets_what_its_roles_imply() {
         common::file(&hosts, "mta", "/etc/postfix/ratelimit_recipients").lines().last(),
         Some("!/@(hudedu\\.net)$/\tratelimit")
     );
-    // LV Logistics: HAProxy on gszhap balances SMTP over both MTAs.
+    // LV Logistics: HAProxy on gszhap balances SMTP over both MTAs' PROXY-protocol listeners.
     let hosts = common::render(&common::load(&common::shipped("lvlogistics")), tmp.path());
     let hap = common::file(&hosts, "gszhap", "/etc/haproxy/haproxy.cfg");
     assert!(
-        hap.contains("server gsmta1 192.168.138.83:25 check") && hap.contains("server gsmta2 192.168.138.84:587 check"),
+        hap.contains("server gsmta1 192.168.138.83:10025 send-proxy-v2 check")
+            && hap.contains("server gsmta2 192.168.138.84:10587 send-proxy-v2 check"),
         "{hap}"
     );
     // SMKNH: both nodes carry everything; keepalived floats the VIP; LDAP replicates.
@@ -202,4 +203,73 @@ fn serde_yaml_value(state: &std::path::Path, key: &str) -> String {
     let text = std::fs::read_to_string(state).unwrap();
     let line = text.lines().find(|l| l.trim_start().starts_with(&format!("{key}:"))).unwrap();
     line.split_once(':').unwrap().1.trim().trim_matches('"').to_string()
+}
+
+/// Every secret mailctl keeps (generated passwords and their hashes, the CA's and the hosts'
+/// private keys) may appear only in files that no one but root and the service can read.
+#[test]
+fn no_secret_lands_in_a_file_others_can_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    for name in common::SHIPPED {
+        let cluster = common::load(&common::shipped(name));
+        let hosts = common::render(&cluster, tmp.path());
+        let state = mailctl::state::LocalState::open(&tmp.path().join(format!("{}.state.yaml", cluster.name))).unwrap();
+        let mut secrets: Vec<(String, String)> =
+            state.data.secrets.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        if let Some(pki) = &state.data.pki {
+            secrets.push(("ca_key".into(), pki.ca_key.trim().to_string()));
+            for (h, c) in &pki.hosts {
+                secrets.push((format!("{h} host key"), c.key.trim().to_string()));
+            }
+        }
+        assert!(secrets.iter().any(|(k, _)| k == "doveadm"), "{name}: no doveadm secret generated");
+        for h in &hosts {
+            for f in &h.files {
+                let text = String::from_utf8_lossy(&f.content);
+                for (key, value) in &secrets {
+                    if !text.contains(value.as_str()) {
+                        continue;
+                    }
+                    assert!(key != "ca_key", "{name}/{}: the CA's private key is in {}", h.host, f.dest);
+                    assert_eq!(
+                        f.mode & 0o007,
+                        0,
+                        "{name}/{}: {} holds secret `{key}` with mode {:o}",
+                        h.host,
+                        f.dest,
+                        f.mode
+                    );
+                    assert!(
+                        f.mode & 0o070 == 0 || f.group != "root" || f.owner == "root",
+                        "{name}/{}: {} holds `{key}`: group-readable by {}",
+                        h.host,
+                        f.dest,
+                        f.group
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn mynetworks_never_trusts_a_proxy_and_haproxy_passes_the_client_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cluster = common::load(&common::shipped("lvlogistics"));
+    let hosts = common::render(&cluster, tmp.path());
+    let main_cf = common::file(&hosts, "gsmta1", "/etc/postfix/main.cf");
+    let mynetworks = main_cf.lines().find(|l| l.starts_with("mynetworks =")).unwrap();
+    assert!(!mynetworks.contains(&cluster.host("gszhap").unwrap().address.to_string()), "{mynetworks}");
+    assert!(!mynetworks.contains(&cluster.host("gsldap").unwrap().address.to_string()), "{mynetworks}");
+    let master = common::file(&hosts, "gsmta1", "/etc/postfix/master.cf");
+    assert!(master.contains("192.168.138.83:10025 inet"), "{master}");
+    assert_eq!(master.matches("smtpd_upstream_proxy_protocol=haproxy").count(), 3);
+    let haproxy = common::file(&hosts, "gszhap", "/etc/haproxy/haproxy.cfg");
+    assert_eq!(haproxy.matches("send-proxy-v2 check check-send-proxy").count(), 6, "{haproxy}");
+    // Without HAProxy no PROXY listener exists.
+    let tgg = common::render(&common::load(&common::shipped("tgg")), tmp.path());
+    assert!(!common::file(&tgg, "transport", "/etc/postfix/master.cf").contains("upstream_proxy"));
+    let dovecot = common::file(&hosts, "gszimbra1", "/etc/dovecot/dovecot.conf");
+    assert!(!dovecot.contains("doveadm_password ="), "the doveadm secret stays out of dovecot.conf");
+    assert!(dovecot.contains("address = 192.168.138.81"), "doveadm listens on the cluster address only");
 }

@@ -78,12 +78,10 @@ pub fn home_dir(user: &str) -> anyhow::Result<String> {
     }
 }
 
-/// doveadm's address for another mailbox host's doveadm server.
+/// doveadm's address for another mailbox host's doveadm server: TLS (`tcps:`), by the FQDN
+/// its cluster certificate names (every host's /etc/hosts lists the cluster).
 pub fn doveadm_endpoint(host: &Host) -> String {
-    match host.address {
-        std::net::IpAddr::V4(a) => format!("tcp:{a}:{DOVEADM_PORT}"),
-        std::net::IpAddr::V6(_) => format!("tcp:{}:{DOVEADM_PORT}", host.fqdn),
-    }
+    format!("tcps:{}:{DOVEADM_PORT}", host.fqdn)
 }
 
 /// One dsync pass run on `target`, making its copy of `user` identical to `source`'s

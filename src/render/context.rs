@@ -23,6 +23,16 @@ pub const SCHEMA_OID: &str = "2.25.133736047502050876822584418331954580929";
 pub const VMAIL_UID: u32 = 5000;
 pub const DOVEADM_PORT: u16 = 2425;
 pub const LMTP_PORT: u16 = 24;
+/// Ports where an MTA takes the SMTP, submission and submissions traffic that HAProxy passes
+/// on with a PROXY protocol v2 header (the real client's address), on the cluster address only.
+pub const PROXIED_SMTP_PORTS: ProxiedPorts = ProxiedPorts { smtp: 10025, submission: 10587, submissions: 10465 };
+
+#[derive(Serialize, Clone, Copy)]
+pub struct ProxiedPorts {
+    pub smtp: u16,
+    pub submission: u16,
+    pub submissions: u16,
+}
 
 #[derive(Serialize)]
 struct ClusterCtx<'a> {
@@ -37,8 +47,15 @@ struct ClusterCtx<'a> {
     lab: bool,
     /// Where mail clients connect: the VIPs in front of proxies, else the proxies, else MTAs.
     public_addresses: Vec<IpAddr>,
-    /// Every cluster host's address, trusted by Postfix and Dovecot.
+    /// Every cluster host's address: Dovecot lets these pass a client's address on.
     host_addresses: Vec<IpAddr>,
+    /// Postfix's mynetworks beyond loopback: the hosts that must send without logging in
+    /// (mailbox hosts' bounces and notices, MTAs). Never a host that relays others' traffic
+    /// (HAProxy, proxies only): through it anyone outside would be trusted.
+    relay_addresses: Vec<IpAddr>,
+    /// Some proxy host runs HAProxy in front of the MTAs, so MTAs take PROXY-protocol traffic.
+    haproxy_front: bool,
+    proxied_ports: ProxiedPorts,
 }
 
 #[derive(Serialize)]
@@ -201,6 +218,9 @@ impl SharedContext {
             lab: cluster.lab.is_some(),
             public_addresses: public_addresses.clone(),
             host_addresses: cluster.hosts.iter().map(|h| h.address).collect(),
+            relay_addresses: relay_addresses(cluster),
+            haproxy_front: cluster.hosts.iter().any(|h| h.proxy.haproxy),
+            proxied_ports: PROXIED_SMTP_PORTS,
         };
         let zones = zones(cluster, &public_addresses, state);
         let vrrp_passwords = cluster.vips.iter().map(|v| state.secret(&format!("vrrp_{}", v.router_id), 8)).collect();
@@ -254,6 +274,17 @@ fn public_addresses(cluster: &Cluster) -> Vec<IpAddr> {
         return proxies.iter().map(|h| h.address).collect();
     }
     cluster.hosts_with(Role::Mta).map(|h| h.address).collect()
+}
+
+/// The hosts an MTA lets relay without authentication (beside loopback and the MTA's own
+/// `relay_networks`): mail and MTA hosts, which only ever send their own mail.
+fn relay_addresses(cluster: &Cluster) -> Vec<IpAddr> {
+    cluster
+        .hosts
+        .iter()
+        .filter(|h| (h.has(Role::Mailbox) || h.has(Role::Mta)) && !h.proxy.haproxy)
+        .map(|h| h.address)
+        .collect()
 }
 
 fn rate_limit(cluster: &Cluster) -> Option<RateLimitCtx> {
