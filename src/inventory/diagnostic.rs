@@ -93,8 +93,28 @@ impl<'a> Reporter<'a> {
         message: String,
         help: Option<String>,
     ) -> Diagnostic {
-        let source_line =
-            (line > 0).then(|| self.source.lines().nth((line - 1) as usize)).flatten().map(str::to_string);
+        let raw_line = (line > 0).then(|| self.source.lines().nth((line - 1) as usize)).flatten();
+        // Whatever is wrong on a line, a plaintext secret on it is never echoed: neither in
+        // the snippet nor in a parser message that quotes the value.
+        let source_line = raw_line.map(super::scan::mask_secrets);
+        let message = match (raw_line, &source_line) {
+            (Some(raw), Some(masked)) if raw != masked => mask_quoted_values(&message, raw, masked),
+            _ => message,
+        };
         Diagnostic { severity, file: self.file.to_path_buf(), line, column, message, help, source_line }
     }
+}
+
+/// Removes from `message` every word of the raw line that the masked line hides.
+fn mask_quoted_values(message: &str, raw: &str, masked: &str) -> String {
+    let kept: std::collections::HashSet<&str> =
+        masked.split(|c: char| c.is_whitespace() || ",{}[]".contains(c)).collect();
+    let mut out = message.to_string();
+    for word in raw.split(|c: char| c.is_whitespace() || ",{}[]".contains(c)) {
+        let bare = word.trim_matches(|c| c == '"' || c == '\'' || c == '`');
+        if bare.len() >= 3 && !kept.contains(word) && !kept.contains(bare) {
+            out = out.replace(bare, "********");
+        }
+    }
+    out
 }

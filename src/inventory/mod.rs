@@ -4,6 +4,7 @@
 
 pub mod diagnostic;
 pub mod model;
+pub mod scan;
 pub mod schema;
 pub mod secret;
 pub mod validate;
@@ -48,14 +49,42 @@ fn render_all(diags: &[Diagnostic]) -> String {
 }
 
 pub fn load(path: &Path) -> Result<Loaded, InventoryError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|cause| InventoryError::Unreadable { path: path.to_path_buf(), cause })?;
+    let text = scan::read_capped(path).map_err(|e| {
+        let whole_file = |message: String, help: &str| {
+            InventoryError::Invalid(vec![Reporter::new(path, "").diagnostic(
+                Severity::Error,
+                0,
+                0,
+                message,
+                Some(help.to_string()),
+            )])
+        };
+        match e {
+            scan::ReadError::Io(cause) => InventoryError::Unreadable { path: path.to_path_buf(), cause },
+            scan::ReadError::TooLarge => whole_file(
+                format!("the inventory is larger than {} MiB", scan::MAX_INVENTORY_BYTES >> 20),
+                "an inventory lists hosts and accounts; import large account lists with `mailctl account import`",
+            ),
+            scan::ReadError::NotUtf8 { line, column } => {
+                InventoryError::Invalid(vec![Reporter::new(path, "").diagnostic(
+                    Severity::Error,
+                    line,
+                    column,
+                    "the inventory is not UTF-8 text".to_string(),
+                    Some("save the file as UTF-8".to_string()),
+                )])
+            }
+        }
+    })?;
     parse(&text, path)
 }
 
 /// Parses and validates inventory text; `path` is used for messages and relative references.
 pub fn parse(text: &str, path: &Path) -> Result<Loaded, InventoryError> {
     let mut rep = Reporter::new(path, text);
+    if scan::control_characters(text, &mut rep) && rep.has_errors() {
+        return Err(InventoryError::Invalid(rep.diagnostics));
+    }
     let file: schema::InventoryFile = match serde_saphyr::from_str(text) {
         Ok(f) => f,
         Err(e) => {

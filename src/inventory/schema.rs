@@ -52,7 +52,7 @@ pub struct ClusterSpec {
     pub quota: Option<S<String>>,
     /// Largest message accepted, in megabytes.
     #[serde(default = "default_message_size_mb")]
-    pub message_size_mb: u32,
+    pub message_size_mb: S<u32>,
 }
 
 fn default_timezone() -> S<String> {
@@ -63,8 +63,13 @@ fn default_timezone() -> S<String> {
     }
 }
 
-fn default_message_size_mb() -> u32 {
-    50
+fn default_message_size_mb() -> S<u32> {
+    unplaced(50)
+}
+
+/// A default value, which has no place in the file.
+fn unplaced<T>(value: T) -> S<T> {
+    Spanned { value, referenced: serde_saphyr::Location::UNKNOWN, defined: serde_saphyr::Location::UNKNOWN }
 }
 
 #[derive(Debug, Default, Deserialize, Clone)]
@@ -233,16 +238,16 @@ pub struct VipSpec {
     pub address: S<String>,
     pub hosts: S<Vec<S<String>>>,
     #[serde(default = "default_interface")]
-    pub interface: String,
+    pub interface: S<String>,
     #[serde(default)]
     pub router_id: Option<S<u8>>,
     /// Lets a recovered node take the address back only after this many seconds (0: at once).
     #[serde(default)]
-    pub preempt_delay: Option<u32>,
+    pub preempt_delay: Option<S<u32>>,
 }
 
-fn default_interface() -> String {
-    "eth0".to_string()
+fn default_interface() -> S<String> {
+    unplaced("eth0".to_string())
 }
 
 #[derive(Debug, Deserialize)]
@@ -289,26 +294,26 @@ pub struct ProxmoxSpec {
     #[serde(default)]
     pub full_clone: Option<bool>,
     #[serde(default)]
-    pub storage: Option<String>,
+    pub storage: Option<S<String>>,
     #[serde(default)]
-    pub bridge: Option<String>,
+    pub bridge: Option<S<String>>,
     /// The hosts' default gateway, given to cloud-init.
     #[serde(default)]
     pub gateway: Option<S<String>>,
     /// The hosts' prefix length on the Proxmox bridge.
     #[serde(default)]
-    pub prefix_len: Option<u8>,
+    pub prefix_len: Option<S<u8>>,
     #[serde(default)]
     pub nameserver: Option<S<String>>,
     #[serde(default)]
-    pub ci_user: Option<String>,
+    pub ci_user: Option<S<String>>,
     /// Public keys (file paths on the admin machine) given to cloud-init.
     #[serde(default)]
     pub ssh_public_keys: Vec<S<String>>,
     #[serde(default)]
     pub default_vm: Option<VmSpec>,
     #[serde(default)]
-    pub tags: Vec<String>,
+    pub tags: Vec<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -317,9 +322,9 @@ pub struct LabSpec {
     /// The lab network; the bridge takes its first address, hosts must sit inside it.
     pub subnet: S<String>,
     #[serde(default = "default_bridge")]
-    pub bridge: String,
+    pub bridge: S<String>,
 }
 
-fn default_bridge() -> String {
-    "mailctl0".to_string()
+fn default_bridge() -> S<String> {
+    unplaced("mailctl0".to_string())
 }

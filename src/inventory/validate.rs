@@ -50,6 +50,7 @@ impl Validator<'_, '_> {
             None => domain_to_suffix(&first_domain),
         };
         let quota = c.quota.as_ref().map(|q| self.quota(q));
+        self.in_range(&c.message_size_mb, 1, MAX_MESSAGE_SIZE_MB, "cluster.message_size_mb", "megabytes");
 
         let hosts = self.hosts(&f.hosts, &f.ssh, f.proxmox.as_ref());
         self.required_roles(&hosts, &f);
@@ -59,7 +60,7 @@ impl Validator<'_, '_> {
         let rate_limit = f.rate_limit.as_ref().map(|r| self.rate_limit(r, &domains, &hosts));
         let vips = self.vips(&f.vips, &hosts);
         let nat = f.nat.as_ref().map(|n| self.nat(n, &hosts));
-        let tls = self.tls(&f.tls);
+        let tls = self.tls(&f.tls, path);
         let proxmox = f.proxmox.as_ref().map(|p| self.proxmox(p));
         let lab = f.lab.as_ref().map(|l| self.lab(l, &f.hosts.value, &vips));
 
@@ -72,7 +73,7 @@ impl Validator<'_, '_> {
             public_name,
             ldap_suffix,
             quota,
-            message_size_mb: c.message_size_mb,
+            message_size_mb: c.message_size_mb.value,
             hosts,
             accounts,
             rate_limit,
@@ -240,6 +241,9 @@ impl Validator<'_, '_> {
             let roles = self.roles(h);
             self.role_sections(h, &roles);
             let capacity = h.capacity.as_ref().map(|c| c.value);
+            if let Some(c) = &h.capacity {
+                self.in_range(c, 1, 10_000_000, "capacity", "accounts");
+            }
             if let Some(c) = &h.capacity
                 && !roles.contains(&Role::Mailbox)
             {
@@ -351,6 +355,9 @@ impl Validator<'_, '_> {
             }
             (Some(px), _) => px,
         };
+        for v in h.vm.iter().chain(px.default_vm.as_ref()) {
+            self.vm_numbers(v);
+        }
         let pick = |get: fn(&schema::VmSpec) -> Option<&S<u32>>, fallback: u32| -> u32 {
             h.vm.as_ref()
                 .and_then(|v| get(v).map(|s| s.value))
@@ -365,7 +372,30 @@ impl Validator<'_, '_> {
         })
     }
 
+    fn vm_numbers(&mut self, v: &schema::VmSpec) {
+        if let Some(id) = &v.vmid {
+            self.in_range(id, 100, 999_999_999, "vm.vmid", "(Proxmox VM ids)");
+        }
+        for (n, what, max) in [
+            (&v.cores, "vm.cores", 1024),
+            (&v.memory_mb, "vm.memory_mb", 16 * 1024 * 1024),
+            (&v.disk_gb, "vm.disk_gb", 1 << 20),
+        ] {
+            if let Some(n) = n {
+                self.in_range(n, 1, max, what, "");
+            }
+        }
+    }
+
     fn ssh(&mut self, defaults: &schema::SshSpec, own: Option<&schema::SshSpec>) -> SshSettings {
+        for spec in std::iter::once(defaults).chain(own) {
+            if let Some(u) = &spec.user {
+                self.checked(u, is_login_name, "SSH user", "a user name of letters, digits, '.', '_' or '-'");
+            }
+            if let Some(j) = &spec.jump {
+                self.checked(j, is_jump, "SSH jump host", "[user@]host[:port], e.g. admin@bastion.example.com:2222");
+            }
+        }
         let pick = |get: fn(&schema::SshSpec) -> Option<&S<String>>| -> Option<String> {
             own.and_then(|o| get(o)).or_else(|| get(defaults)).map(|s| s.value.clone())
         };
@@ -630,10 +660,24 @@ impl Validator<'_, '_> {
                     Some(_) => members.push(h.value.clone()),
                 }
             }
+            if v.hosts.value.len() > MAX_VIP_MEMBERS {
+                self.rep.error(
+                    v.hosts.referenced,
+                    format!("a VIP shared by {} hosts: VRRP priorities step down by 10 from 150, so at most {MAX_VIP_MEMBERS} hosts get distinct ones", v.hosts.value.len()),
+                    Some(format!("share the VIP among at most {MAX_VIP_MEMBERS} hosts")),
+                );
+            }
             if v.hosts.value.len() < 2 {
                 self.rep.warning(v.hosts.referenced, "a VIP shared by fewer than two hosts gives no failover", None);
             }
-            let router_id = v.router_id.as_ref().map(|r| r.value).unwrap_or(51u8.wrapping_add(i as u8));
+            if let Some(r) = &v.router_id {
+                self.in_range(r, 1, 255, "vips[].router_id", "(VRRP's virtual router id)");
+            }
+            let router_id = v.router_id.as_ref().map(|r| r.value).unwrap_or_else(|| default_router_id(i));
+            self.interface_name(&v.interface, "VIP interface");
+            if let Some(d) = &v.preempt_delay {
+                self.in_range(d, 0, 1000, "vips[].preempt_delay", "seconds (keepalived's limit)");
+            }
             if !router_ids.insert(router_id) {
                 let at = v.router_id.as_ref().map(|r| r.referenced).unwrap_or(v.address.referenced);
                 self.rep.error(
@@ -646,9 +690,9 @@ impl Validator<'_, '_> {
                 address: address.unwrap_or(IpAddr::from([0, 0, 0, 0])),
                 prefix_len: prefix_len.unwrap_or(32),
                 hosts: members,
-                interface: v.interface.clone(),
+                interface: v.interface.value.clone(),
                 router_id,
-                preempt_delay: v.preempt_delay,
+                preempt_delay: v.preempt_delay.as_ref().map(|d| d.value),
             });
         }
         out
@@ -695,7 +739,7 @@ impl Validator<'_, '_> {
         Nat { public_address, forwards }
     }
 
-    fn tls(&mut self, t: &schema::TlsSpec) -> Tls {
+    fn tls(&mut self, t: &schema::TlsSpec, inventory: &Path) -> Tls {
         if let Some(ca) = &t.ca {
             if ca.value != "generate" {
                 self.rep.error(
@@ -715,10 +759,13 @@ impl Validator<'_, '_> {
         }
         match (&t.certificate, &t.key) {
             (None, None) => Tls::GenerateCa,
-            (Some(cert), Some(key)) => match self.secret(key, "TLS key") {
-                Some(key) => Tls::Files { certificate: PathBuf::from(&cert.value), key },
-                None => Tls::GenerateCa,
-            },
+            (Some(cert), Some(key)) => {
+                self.certificate_file(cert, inventory);
+                match self.secret(key, "TLS key") {
+                    Some(key) => Tls::Files { certificate: PathBuf::from(&cert.value), key },
+                    None => Tls::GenerateCa,
+                }
+            }
             (Some(cert), None) => {
                 self.rep.error(
                     cert.referenced,
@@ -767,6 +814,23 @@ impl Validator<'_, '_> {
                 );
             }
         }
+        self.checked(&p.node, is_proxmox_node, "Proxmox node name", "a node name such as pve (letters, digits, '-')");
+        self.in_range(&p.template_vmid, 100, 999_999_999, "proxmox.template_vmid", "(Proxmox VM ids)");
+        if let Some(st) = &p.storage {
+            self.checked(st, is_proxmox_id, "Proxmox storage", "a storage id such as local-lvm");
+        }
+        if let Some(b) = &p.bridge {
+            self.interface_name(b, "Proxmox bridge");
+        }
+        if let Some(u) = &p.ci_user {
+            self.checked(u, is_unix_user, "cloud-init user", "a Unix user name such as root or debian");
+        }
+        for t in &p.tags {
+            self.checked(t, is_proxmox_tag, "Proxmox tag", "letters, digits and _ - + . (not starting with - + .)");
+        }
+        if let Some(len) = &p.prefix_len {
+            self.in_range(len, 1, 128, "proxmox.prefix_len", "bits");
+        }
         let gateway = p.gateway.as_ref().and_then(|g| self.address(g, "gateway"));
         let nameserver = p.nameserver.as_ref().and_then(|g| self.address(g, "nameserver"));
         Proxmox {
@@ -778,14 +842,14 @@ impl Validator<'_, '_> {
             fingerprint: p.fingerprint.as_ref().map(|f| f.value.to_ascii_uppercase()),
             template_vmid: p.template_vmid.value,
             full_clone: p.full_clone.unwrap_or(true),
-            storage: p.storage.clone(),
-            bridge: p.bridge.clone().unwrap_or_else(|| "vmbr0".to_string()),
+            storage: p.storage.as_ref().map(|s| s.value.clone()),
+            bridge: p.bridge.as_ref().map(|b| b.value.clone()).unwrap_or_else(|| "vmbr0".to_string()),
             gateway,
-            prefix_len: p.prefix_len.unwrap_or(24),
+            prefix_len: p.prefix_len.as_ref().map(|l| l.value).unwrap_or(24),
             nameserver,
-            ci_user: p.ci_user.clone().unwrap_or_else(|| "root".to_string()),
+            ci_user: p.ci_user.as_ref().map(|u| u.value.clone()).unwrap_or_else(|| "root".to_string()),
             ssh_public_keys: p.ssh_public_keys.iter().map(|k| PathBuf::from(&k.value)).collect(),
-            tags: p.tags.clone(),
+            tags: p.tags.iter().map(|t| t.value.clone()).collect(),
         }
     }
 
@@ -796,19 +860,10 @@ impl Validator<'_, '_> {
                 format!("invalid lab subnet `{}`", l.subnet.value),
                 Some("e.g. 10.99.0.0/24".to_string()),
             );
-            return Lab { subnet: IpNet::default(), bridge: l.bridge.clone() };
+            return Lab { subnet: IpNet::default(), bridge: l.bridge.value.clone() };
         };
         let bridge_address = subnet.hosts().next();
-        if l.bridge.is_empty()
-            || l.bridge.len() > 15
-            || !l.bridge.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            self.rep.error(
-                l.subnet.referenced,
-                format!("invalid lab bridge name `{}`", l.bridge),
-                Some("at most 15 letters, digits, '-' or '_'".to_string()),
-            );
-        }
+        self.interface_name(&l.bridge, "lab bridge");
         for h in specs {
             let Ok(a) = h.address.value.parse::<IpAddr>() else { continue };
             if !subnet.contains(&a) || a == subnet.network() || a == subnet.broadcast() {
@@ -834,7 +889,7 @@ impl Validator<'_, '_> {
                 );
             }
         }
-        Lab { subnet, bridge: l.bridge.clone() }
+        Lab { subnet, bridge: l.bridge.value.clone() }
     }
 
     fn address(&mut self, a: &S<String>, what: &str) -> Option<IpAddr> {
@@ -847,6 +902,49 @@ impl Validator<'_, '_> {
             );
         }
         parsed.ok()
+    }
+
+    /// `tls.certificate` is copied into every host's ca.pem and host.pem, world-readable: it
+    /// must hold PEM certificates and nothing else (no key, no stray file).
+    fn certificate_file(&mut self, cert: &S<String>, inventory: &Path) {
+        let base = match inventory.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let path = base.join(&cert.value);
+        let problem = match std::fs::read(&path) {
+            Err(e) => Some(format!("cannot read tls.certificate {}: {e}", path.display())),
+            Ok(bytes) => certificate_pem_problem(&bytes).map(|p| format!("tls.certificate {}: {p}", path.display())),
+        };
+        if let Some(message) = problem {
+            self.rep.error(
+                cert.referenced,
+                message,
+                Some("give the PEM file of the certificate and its chain (the key goes under tls.key)".to_string()),
+            );
+        }
+    }
+
+    /// A value that must have a syntax of its own (it reaches a config file or an API path).
+    fn checked(&mut self, v: &S<String>, ok: fn(&str) -> bool, what: &str, help: &str) {
+        if !ok(&v.value) {
+            self.rep.error(v.referenced, format!("invalid {what} `{}`", v.value), Some(help.to_string()));
+        }
+    }
+
+    /// A Linux network interface name, as keepalived.conf, `ip` and Proxmox take it.
+    fn interface_name(&mut self, v: &S<String>, what: &str) {
+        self.checked(v, is_interface_name, what, "at most 15 letters, digits, '-', '_' or '.', e.g. eth0 or vmbr0");
+    }
+
+    fn in_range<T: Copy + PartialOrd + std::fmt::Display>(&mut self, v: &S<T>, min: T, max: T, what: &str, unit: &str) {
+        if v.value < min || v.value > max {
+            self.rep.error(
+                v.referenced,
+                format!("{what} is {}, outside {min}–{max}", v.value),
+                Some(format!("give a number from {min} to {max} {unit}")),
+            );
+        }
     }
 
     /// Secrets must be references. The value itself is never echoed, not even in the snippet.
@@ -891,6 +989,109 @@ fn role_for_port(port: u16) -> Option<&'static [Role]> {
         53 => Some(&[Role::Dns]),
         _ => None,
     }
+}
+
+/// What is wrong with a certificate file's content, if anything.
+pub fn certificate_pem_problem(bytes: &[u8]) -> Option<&'static str> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    let Ok(text) = std::str::from_utf8(bytes) else { return Some("is not a PEM text file") };
+    if text.contains("PRIVATE KEY-----") {
+        return Some("holds a private key; only certificates may go here");
+    }
+    let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(bytes).collect();
+    match certs {
+        Ok(c) if !c.is_empty() => None,
+        _ => Some("holds no PEM certificate"),
+    }
+    .or_else(|| {
+        // Every non-blank line outside a certificate block is something else pasted in.
+        let mut inside = false;
+        for line in text.lines().map(str::trim) {
+            match line {
+                "-----BEGIN CERTIFICATE-----" => inside = true,
+                "-----END CERTIFICATE-----" => inside = false,
+                l if !inside && !l.is_empty() => return Some("holds text that is not a PEM certificate"),
+                _ => {}
+            }
+        }
+        None
+    })
+}
+
+/// Postfix's message_size_limit and Dovecot's quota grace both stay sane below 2 GiB.
+const MAX_MESSAGE_SIZE_MB: u32 = 2047;
+/// keepalived priorities go 150, 140, … down to 10 (render/context.rs): distinct and above 0.
+pub const MAX_VIP_MEMBERS: usize = 15;
+
+/// VRRP router ids of VIPs without one: 51, 52, …, never 0 and never past 255.
+fn default_router_id(index: usize) -> u8 {
+    (51 + index % 205) as u8
+}
+
+/// A remote login name (ssh's `-l`): no shell or ssh_config metacharacters.
+pub fn is_login_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 32
+        && !s.starts_with('-')
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+}
+
+/// `[user@]host[:port]` (a host name, an address or a bracketed IPv6 address).
+pub fn is_jump(s: &str) -> bool {
+    let (user, rest) = s.rsplit_once('@').map_or((None, s), |(u, r)| (Some(u), r));
+    let host = match rest.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((addr, port)) => {
+                addr.parse::<IpAddr>().is_ok() && (port.is_empty() || port_ok(port.strip_prefix(':')))
+            }
+            None => false,
+        },
+        None => match rest.rsplit_once(':') {
+            Some((h, port)) => (is_hostname(h) || h.parse::<IpAddr>().is_ok()) && port_ok(Some(port)),
+            None => is_hostname(rest) || rest.parse::<IpAddr>().is_ok(),
+        },
+    };
+    host && user.is_none_or(is_login_name)
+}
+
+fn port_ok(p: Option<&str>) -> bool {
+    p.and_then(|p| p.parse::<u16>().ok()).is_some_and(|p| p > 0)
+}
+
+pub fn is_interface_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 15
+        && s != "."
+        && s != ".."
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+/// Proxmox's `pve-node` format: a DNS label.
+pub fn is_proxmox_node(s: &str) -> bool {
+    is_hostname(s) && !s.contains('.')
+}
+
+/// Proxmox's `pve-storage-id`: `[a-z][a-z0-9\-_.]*[a-z0-9]`.
+pub fn is_proxmox_id(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 2
+        && b[0].is_ascii_alphabetic()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+/// Proxmox's `pve-tag`: `[a-z0-9_][a-z0-9_\-+.]*`, case-insensitive.
+pub fn is_proxmox_tag(s: &str) -> bool {
+    s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        && s.len() <= 64
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || "_-+.".contains(c))
+}
+
+/// A Unix user name as Debian's adduser accepts it by default.
+pub fn is_unix_user(s: &str) -> bool {
+    s.len() <= 32
+        && s.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_-".contains(c))
 }
 
 pub fn domain_to_suffix(domain: &str) -> String {

@@ -437,6 +437,13 @@ fn tls_source(cluster: &Cluster, state: &mut LocalState) -> Result<TlsSource, Re
             let cert = std::fs::read_to_string(&path)
                 .map_err(|e| RenderError::Cluster(format!("cannot read TLS certificate {}: {e}", path.display())))?;
             let key = key.resolve(&base).map_err(|e| RenderError::Cluster(format!("TLS key: {e}")))?;
+            if crate::inventory::validate::certificate_pem_problem(cert.as_bytes()).is_some() {
+                return Err(RenderError::Cluster(format!("{} holds no PEM certificate chain", path.display())));
+            }
+            // The key is a secret: say what is wrong, never what it holds.
+            if !(key.contains("-----BEGIN") && key.contains("PRIVATE KEY-----")) {
+                return Err(RenderError::Cluster("the TLS key is not a PEM private key".to_string()));
+            }
             // With bought certificates the chain's last element stands in for the CA bundle.
             let ca = last_pem_block(&cert).unwrap_or_else(|| cert.clone());
             Ok(TlsSource::Files { ca, cert, key: ensure_newline(key) })
