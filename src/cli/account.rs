@@ -54,6 +54,7 @@ pub enum AccountCommand {
     /// Every account: address, name, mailbox host, state.
     List {
         /// Inventory file [default: -i / MAILCTL_INVENTORY / ./inventory.yaml]
+        #[arg(id = "inventory_file", value_name = "INVENTORY")]
         inventory: Option<PathBuf>,
         /// Only the accounts on this mailbox host.
         #[arg(long, value_name = "HOST")]
@@ -284,13 +285,13 @@ fn add_many(cli: &Cli, cluster: &Cluster, accounts: Vec<NewAccount>, dry_run: bo
             results.push(Added { address: account.address.full.clone(), mailbox: host.name.clone(), result });
         }
         if cli.format == Format::Json {
-            println!("{}", serde_json::to_string_pretty(&results)?);
+            outln!("{}", serde_json::to_string_pretty(&results)?);
         } else {
             for r in &results {
-                println!("{:<10} {} on {}", r.result.replace('_', " "), r.address, r.mailbox);
+                outln!("{:<10} {} on {}", r.result.replace('_', " "), r.address, r.mailbox);
             }
             let added = results.iter().filter(|r| r.result != "exists").count();
-            println!(
+            outln!(
                 "{added} account(s) {}, {} already there",
                 if dry_run { "to add" } else { "added" },
                 results.len() - added
@@ -333,7 +334,7 @@ fn remove(cluster: &Cluster, inventory: &Path, user: &str, purge: bool) -> anyho
                     purged.push(h.name.clone());
                 }
             }
-            println!("removed {user}{}", if purged.is_empty() { String::new() } else { format!("; mail deleted on {}", purged.join(", ")) });
+            outln!("removed {user}{}", if purged.is_empty() { String::new() } else { format!("; mail deleted on {}", purged.join(", ")) });
             if cluster.accounts.iter().any(|a| a.address == user) {
                 eprintln!(
                     "warning: {user} is listed in {}: the next deploy creates it again unless it is taken out there",
@@ -372,9 +373,9 @@ fn purge_moved(cluster: &Cluster, user: &str) -> anyhow::Result<u8> {
                 }
             }
             if purged.is_empty() {
-                println!("{user}: no old copy outside {}", home.name);
+                outln!("{user}: no old copy outside {}", home.name);
             } else {
-                println!("{user}: old copy deleted on {} (it lives on {})", purged.join(", "), home.name);
+                outln!("{user}: old copy deleted on {} (it lives on {})", purged.join(", "), home.name);
             }
             Ok(())
         }
@@ -436,14 +437,14 @@ async fn read_accounts(
 
 fn print_list(format: Format, accounts: &[AccountInfo]) -> anyhow::Result<()> {
     if format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(accounts)?);
+        outln!("{}", serde_json::to_string_pretty(accounts)?);
         return Ok(());
     }
     let mut t = super::table(["address", "name", "mailbox", "state"]);
     for a in accounts {
         t.add_row([a.address.clone(), a.name.clone(), a.mailbox.clone(), a.state.clone()]);
     }
-    println!("{t}\n{} account(s)", accounts.len());
+    outln!("{t}\n{} account(s)", accounts.len());
     Ok(())
 }
 
@@ -451,13 +452,17 @@ fn print_one(format: Format, a: &AccountInfo, placer: &Placer) -> anyhow::Result
     if format == Format::Json {
         let v =
             serde_json::json!({"account": a, "placement": {"hosts": placer.loads, "explanation": placer.explain()}});
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
-    println!(
+    outln!(
         "address:  {}\nname:     {}\nmailbox:  {} ({})\nstate:    {}",
-        a.address, a.name, a.mailbox, a.mail_host, a.state
+        a.address,
+        a.name,
+        a.mailbox,
+        a.mail_host,
+        a.state
     );
-    println!("placement: {}", placer.explain());
+    outln!("placement: {}", placer.explain());
     Ok(())
 }

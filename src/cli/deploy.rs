@@ -27,6 +27,8 @@ mailctl deploy inventories/tgg.yaml --limit mbox-1,mbox-2\n  mailctl deploy inve
 mailctl deploy inventories/tgg.yaml --format json > deploy.json")]
 pub struct Args {
     /// Inventory file [default: -i / MAILCTL_INVENTORY / ./inventory.yaml]
+    // Its own id: an arg named `inventory` here would hide the global `-i`.
+    #[arg(id = "inventory_file", value_name = "INVENTORY")]
     pub inventory: Option<PathBuf>,
     /// Change nothing: connect, read facts and print the plan.
     #[arg(long)]
@@ -95,7 +97,7 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
     let report = runtime.block_on(deploy::deploy(&cluster, &rendered, &input, &masker, &opts, &progress));
     progress.clear();
     match cli.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&report)?),
         _ => print_text(&report),
     }
     Ok(if report.ok() { EXIT_OK } else { EXIT_FAILED })
@@ -103,7 +105,7 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
 
 fn print_text(report: &DeployReport) {
     if !report.diff.is_empty() {
-        print!("{}", report.diff);
+        out!("{}", report.diff);
     }
     let mut table = super::table(["host", "packages", "files", "units", "result"]);
     for h in &report.hosts {
@@ -122,13 +124,13 @@ fn print_text(report: &DeployReport) {
         };
         table.add_row([h.host.clone(), h.packages.len().to_string(), files, h.units.join(", "), result]);
     }
-    println!("{table}");
+    outln!("{table}");
     for w in &report.warnings {
-        println!("warning: {w}");
+        outln!("warning: {w}");
     }
     let t = report.totals();
     let verb = if report.check { "would change" } else { "changed" };
-    println!(
+    outln!(
         "{}: {} host(s), {} failed; {verb} {} file(s), {} unit action(s) in {:.1}s",
         if report.check { "check" } else { "deploy" },
         t.hosts,

@@ -20,15 +20,22 @@ pub struct Args {
 #[derive(clap::Subcommand, Debug)]
 pub enum Action {
     /// Create and boot every lab host (hosts already up are left alone).
-    Up { inventory: Option<PathBuf> },
+    Up {
+        #[arg(id = "inventory_file", value_name = "INVENTORY")]
+        inventory: Option<PathBuf>,
+    },
     /// Power every lab host off and remove its network; --purge also drops the hosts' disks.
     Down {
+        #[arg(id = "inventory_file", value_name = "INVENTORY")]
         inventory: Option<PathBuf>,
         #[arg(long)]
         purge: bool,
     },
     /// A table of the lab's hosts: address, up or down, uptime.
-    Status { inventory: Option<PathBuf> },
+    Status {
+        #[arg(id = "inventory_file", value_name = "INVENTORY")]
+        inventory: Option<PathBuf>,
+    },
 }
 
 pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
@@ -65,7 +72,7 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
     };
     match outcome {
         Ok(msg) => {
-            println!("{msg}");
+            outln!("{msg}");
             Ok(EXIT_OK)
         }
         Err(e) => {
@@ -84,14 +91,14 @@ fn print_status(cli: &Cli, cluster: &crate::inventory::Cluster) -> anyhow::Resul
         }
     };
     if cli.format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&states)?);
+        outln!("{}", serde_json::to_string_pretty(&states)?);
     } else {
         let mut t = super::table(["host", "address", "state", "uptime"]);
         for s in &states {
             let uptime = s.uptime_s.map(|u| format!("{}m{:02}s", u / 60, u % 60)).unwrap_or_else(|| "-".into());
             t.add_row([s.host.clone(), s.address.clone(), if s.up { "up".into() } else { "down".into() }, uptime]);
         }
-        println!("{t}");
+        outln!("{t}");
     }
     Ok(if states.iter().all(|s| s.up) { EXIT_OK } else { EXIT_FAILED })
 }

@@ -1,6 +1,18 @@
 //! Command-line interface: one file per subcommand, each a clap struct and an `exec` that
 //! calls into the library. Exit codes: 0 success, 1 the work failed, 2 bad usage or inventory.
 
+/// `println!` for command output: a reader that went away (`mailctl … | head -1`) ends the
+/// program quietly with SIGPIPE's status, where `println!` would panic.
+macro_rules! outln {
+    () => { $crate::cli::write_stdout(format_args!("\n")) };
+    ($($t:tt)*) => { $crate::cli::write_stdout(format_args!("{}\n", format_args!($($t)*))) };
+}
+
+/// `print!` with the same care.
+macro_rules! out {
+    ($($t:tt)*) => { $crate::cli::write_stdout(format_args!($($t)*)) };
+}
+
 mod account;
 mod deploy;
 mod lab;
@@ -22,6 +34,25 @@ use crate::inventory::{self, InventoryError, Loaded};
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
+/// What a shell reports for a program ended by SIGPIPE (128 + 13).
+pub const EXIT_BROKEN_PIPE: u8 = 141;
+
+pub fn write_stdout(args: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.flush()) {
+        quit_on_write_error(&e);
+    }
+}
+
+/// Ends the program for an error writing to stdout: quietly when the reader is gone.
+fn quit_on_write_error(e: &std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(EXIT_BROKEN_PIPE.into());
+    }
+    eprintln!("error: writing to standard output: {e}");
+    std::process::exit(EXIT_FAILED.into());
+}
 
 #[derive(Parser, Debug)]
 #[command(

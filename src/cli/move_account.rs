@@ -91,9 +91,9 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
         }
         Ok(Outcome::Said(text)) => {
             if cli.format == Format::Json {
-                println!("{}", serde_json::json!({"address": user, "result": text}));
+                outln!("{}", serde_json::json!({"address": user, "result": text}));
             } else {
-                println!("{text}");
+                outln!("{text}");
             }
             Ok(EXIT_OK)
         }
@@ -211,27 +211,28 @@ async fn drive(mover: &mut Mover<'_>, file: &JournalFile, user: &str, mode: Mode
 
 pub fn print_report(format: Format, r: &MoveReport) -> anyhow::Result<()> {
     if format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(r)?);
+        outln!("{}", serde_json::to_string_pretty(r)?);
         return Ok(());
     }
     let mb = r.bytes as f64 / 1e6;
     let rate = if r.online_copy_secs > 0.0 { format!(", {:.1} MB/s", mb / r.online_copy_secs) } else { String::new() };
-    println!("moved {}: {} → {}", r.address, r.from, r.to);
-    println!("  online copy  {:.2} s in {} pass(es){rate}", r.online_copy_secs, r.online_passes.len());
-    println!("  cutover      {:.2} s (mail deferred, logins held)", r.cutover_secs);
-    println!("  moved        {} message(s), {:.1} MB", r.messages, mb);
+    outln!("moved {}: {} → {}", r.address, r.from, r.to);
+    outln!("  online copy  {:.2} s in {} pass(es){rate}", r.online_copy_secs, r.online_passes.len());
+    outln!("  cutover      {:.2} s (mail deferred, logins held)", r.cutover_secs);
+    outln!("  moved        {} message(s), {:.1} MB", r.messages, mb);
     if r.caught_up {
-        println!("  catch-up     mail that reached {} after the final pass was copied over", r.from);
+        outln!("  catch-up     mail that reached {} after the final pass was copied over", r.from);
     }
     if r.in_flight_timed_out {
-        println!("  warning      a delivery to {} outlasted the wait; the catch-up check covered it", r.from);
+        outln!("  warning      a delivery to {} outlasted the wait; the catch-up check covered it", r.from);
     }
     if r.old_copy_purged {
-        println!("  old copy     deleted on {}", r.from);
+        outln!("  old copy     deleted on {}", r.from);
     } else {
-        println!(
+        outln!(
             "  old copy     kept on {}, closed to logins: `mailctl account purge-moved {}` removes it",
-            r.from, r.address
+            r.from,
+            r.address
         );
     }
     Ok(())

@@ -27,6 +27,8 @@ mailctl provision inventories/lvlogistics.yaml --destroy gsmta2            # ask
 mailctl provision inventories/lvlogistics.yaml --destroy gsmta2 --yes      # scripts")]
 pub struct Args {
     /// Inventory file [default: -i / MAILCTL_INVENTORY / ./inventory.yaml]
+    // Its own id: an arg named `inventory` here would hide the global `-i`.
+    #[arg(id = "inventory_file", value_name = "INVENTORY")]
     pub inventory: Option<PathBuf>,
     /// Change nothing: show what would be created and how existing VMs differ.
     #[arg(long)]
@@ -147,7 +149,7 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
         }
     };
     match cli.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&report)?),
         _ => print_text(&report),
     }
     Ok(if report.ok() { EXIT_OK } else { EXIT_FAILED })
@@ -201,7 +203,7 @@ fn print_text(report: &ProvisionReport) {
         let vmid = h.vmid.map(|v| v.to_string()).unwrap_or_else(|| "next free".into());
         table.add_row([h.host.clone(), vmid, h.node.clone(), action_word(h.action).to_string(), details]);
     }
-    println!("{table}");
+    outln!("{table}");
     let counts: Vec<String> = [
         Action::Created,
         Action::Resumed,
@@ -217,7 +219,7 @@ fn print_text(report: &ProvisionReport) {
     .filter(|a| report.count(*a) > 0)
     .map(|a| format!("{} {}", report.count(a), action_word(a)))
     .collect();
-    println!(
+    outln!(
         "{}: {} VM(s): {} in {:.1}s",
         if report.check { "check" } else { "provision" },
         report.hosts.len(),
@@ -225,7 +227,7 @@ fn print_text(report: &ProvisionReport) {
         report.seconds
     );
     if report.count(Action::Differs) > 0 {
-        println!("VMs that differ were left alone: change them in Proxmox (qm set), or the inventory to match.");
+        outln!("VMs that differ were left alone: change them in Proxmox (qm set), or the inventory to match.");
     }
 }
 

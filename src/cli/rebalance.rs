@@ -26,6 +26,8 @@ Examples:\n  mailctl rebalance inventories/lab.yaml\n  mailctl rebalance invento
 mailctl rebalance inventories/lab.yaml --format json")]
 pub struct Args {
     /// Inventory file [default: -i / MAILCTL_INVENTORY / ./inventory.yaml]
+    // Its own id: an arg named `inventory` here would hide the global `-i`.
+    #[arg(id = "inventory_file", value_name = "INVENTORY")]
     pub inventory: Option<PathBuf>,
     /// Plan at most this many moves.
     #[arg(long, value_name = "N", default_value_t = usize::MAX, hide_default_value = true)]
@@ -129,9 +131,14 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
                 match result {
                     Ok(r) => {
                         if cli.format == Format::Text {
-                            println!(
+                            outln!(
                                 "moved {} {} → {}: {} message(s), copy {:.2} s, cutover {:.2} s",
-                                r.address, r.from, r.to, r.messages, r.online_copy_secs, r.cutover_secs
+                                r.address,
+                                r.from,
+                                r.to,
+                                r.messages,
+                                r.online_copy_secs,
+                                r.cutover_secs
                             );
                         }
                         applied.push(r);
@@ -147,7 +154,7 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
         fleet.close().await;
         if cli.format == Format::Json {
             let out = Output { hosts, moves: &moves, applied, failed: failed.clone() };
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            outln!("{}", serde_json::to_string_pretty(&out)?);
         }
         if let Some(f) = failed {
             eprintln!("error: rebalance stopped at {f}");
@@ -162,9 +169,9 @@ fn print_plan(hosts: &[HostCount], moves: &[PlannedMove], apply: bool) {
     for h in hosts {
         t.add_row([h.host.clone(), h.capacity.to_string(), h.before.to_string(), h.after.to_string()]);
     }
-    println!("{t}");
+    outln!("{t}");
     if moves.is_empty() {
-        println!("balanced: nothing to move");
+        outln!("balanced: nothing to move");
         return;
     }
     let mut t = super::table(["#", "account", "from", "to", "mail"]);
@@ -177,8 +184,8 @@ fn print_plan(hosts: &[HostCount], moves: &[PlannedMove], apply: bool) {
             format!("{:.1} MB", m.bytes as f64 / 1e6),
         ]);
     }
-    println!("{t}");
+    outln!("{t}");
     if !apply {
-        println!("{} move(s) planned; run again with --apply to carry them out", moves.len());
+        outln!("{} move(s) planned; run again with --apply to carry them out", moves.len());
     }
 }

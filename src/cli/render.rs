@@ -18,6 +18,8 @@ state file beside the inventory (mode 0600) and reused.\n\n\
 Examples:\n  mailctl render inventories/tgg.yaml --out /tmp/tgg\n  mailctl render inventories/tgg.yaml --out /tmp/tgg --host mbox-1 --host transport\n  diff -r /tmp/tgg-before /tmp/tgg")]
 pub struct Args {
     /// Inventory file [default: -i / MAILCTL_INVENTORY / ./inventory.yaml]
+    // Its own id: an arg named `inventory` here would hide the global `-i`.
+    #[arg(id = "inventory_file", value_name = "INVENTORY")]
     pub inventory: Option<PathBuf>,
     /// Directory to write into (created if missing).
     #[arg(long, short)]
@@ -49,10 +51,10 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
                 "files": h.files.iter().map(|f| &f.dest).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         let files: usize = hosts.iter().map(|h| h.files.len()).sum();
-        println!(
+        outln!(
             "rendered {} host{}, {files} files into {}",
             hosts.len(),
             if hosts.len() == 1 { "" } else { "s" },
@@ -60,7 +62,7 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
         );
         for h in &hosts {
             let comps: Vec<&str> = h.components.iter().map(|c| c.name.as_str()).collect();
-            println!("  {:<16} {:>3} files  {}", h.host, h.files.len(), comps.join(" "));
+            outln!("  {:<16} {:>3} files  {}", h.host, h.files.len(), comps.join(" "));
         }
     }
     Ok(EXIT_OK)

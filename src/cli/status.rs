@@ -27,6 +27,8 @@ mailctl status --format nagios          # as a Nagios/Icinga check\n  \
 mailctl status -i /etc/mailctl/tgg.yaml --format prometheus \\\n      --output /var/lib/prometheus/node-exporter/mailctl.prom   # cron, for node_exporter")]
 pub struct Args {
     /// Inventory file [default: -i / MAILCTL_INVENTORY / ./inventory.yaml]
+    // Its own id: an arg named `inventory` here would hide the global `-i`.
+    #[arg(id = "inventory_file", value_name = "INVENTORY")]
     pub inventory: Option<PathBuf>,
     /// Only these hosts (comma-separated or repeated).
     #[arg(long, value_delimiter = ',', value_name = "HOSTS")]
@@ -56,7 +58,7 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
     let usage = |message: String| {
         if nagios {
             // The plugin convention: a check that cannot run is UNKNOWN, on stdout.
-            println!("MAILCTL UNKNOWN - {message}");
+            outln!("MAILCTL UNKNOWN - {message}");
             Ok(format::NagiosState::Unknown as u8)
         } else {
             eprintln!("error: {message}");
@@ -136,8 +138,8 @@ async fn watch(
         status::mask(&mut report, masker);
         if redraw {
             // Home the cursor and clear the screen, as watch(1) does.
-            print!("\x1b[H\x1b[2J");
-            println!("Every {every} s: mailctl status {}    {}\n", cluster.name, report.checked_at);
+            out!("\x1b[H\x1b[2J");
+            outln!("Every {every} s: mailctl status {}    {}\n", cluster.name, report.checked_at);
         }
         code = emit(fmt, &report, output)?;
         tokio::select! {
@@ -161,11 +163,7 @@ fn emit(fmt: Format, report: &StatusReport, output: Option<&Path>) -> anyhow::Re
     };
     match output {
         Some(path) => write_atomically(path, &text)?,
-        None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(text.as_bytes())?;
-            out.flush()?;
-        }
+        None => out!("{text}"),
     }
     Ok(match fmt {
         Format::Nagios => format::nagios_state(report) as u8,

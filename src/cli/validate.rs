@@ -13,6 +13,8 @@ use crate::inventory::{self, Cluster, Diagnostic, Role};
 Examples:\n  mailctl validate inventories/tgg.yaml\n  mailctl validate --format json inventory.yaml | jq .errors")]
 pub struct Args {
     /// Inventory file [default: -i / MAILCTL_INVENTORY / ./inventory.yaml]
+    // Its own id: an arg named `inventory` here would hide the global `-i`.
+    #[arg(id = "inventory_file", value_name = "INVENTORY")]
     pub inventory: Option<PathBuf>,
 }
 
@@ -23,13 +25,13 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
             Ok(l) => l,
             Err(code) => return Ok(code),
         };
-        println!("{}: valid: {}", path.display(), summary(&loaded.cluster));
+        outln!("{}: valid: {}", path.display(), summary(&loaded.cluster));
         return Ok(EXIT_OK);
     }
     let (code, cluster, diagnostics) = match inventory::load(path) {
         Ok(l) => (EXIT_OK, Some(l.cluster), l.warnings),
         Err(e @ inventory::InventoryError::Unreadable { .. }) => {
-            println!(
+            outln!(
                 "{}",
                 json!({ "valid": false, "errors": [{ "file": path, "message": e.to_string() }], "warnings": [] })
             );
@@ -51,7 +53,7 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
             "roles": Role::ALL.iter().map(|r| (r.as_str(), c.hosts_with(*r).count())).collect::<std::collections::BTreeMap<_, _>>(),
         })),
     });
-    println!("{}", serde_json::to_string_pretty(&report)?);
+    outln!("{}", serde_json::to_string_pretty(&report)?);
     Ok(code)
 }
 
