@@ -59,6 +59,13 @@ fn leftovers(c: &Cluster) -> Vec<String> {
             .filter(|l| l.contains("--machine=labtest-"))
             .map(|l| format!("process {l}")),
     );
+    // The containers' own processes (their systemd, sshd, …), not only nspawn.
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let cgroup = std::fs::read_to_string(e.path().join("cgroup")).unwrap_or_default();
+        if cgroup.contains("mailctl-lab/labtest-") {
+            found.push(format!("process {} in {}", e.file_name().to_string_lossy(), cgroup.trim()));
+        }
+    }
     for cg in ["/sys/fs/cgroup/systemd/mailctl-lab", "/sys/fs/cgroup/unified/mailctl-lab", "/sys/fs/cgroup/mailctl-lab"]
     {
         if let Ok(entries) = std::fs::read_dir(cg) {

@@ -43,13 +43,13 @@ pub struct Args {
     #[arg(long, value_enum)]
     pub role: Vec<Role>,
     /// How many hosts to work on at once.
-    #[arg(long, default_value_t = 10, env = "MAILCTL_FORKS")]
+    #[arg(long, default_value_t = 10, env = "MAILCTL_FORKS", value_parser = super::forks())]
     pub forks: usize,
     /// Record the host keys of hosts not yet in known_hosts (a changed key is still refused).
     #[arg(long)]
     pub accept_new_host_keys: bool,
     /// Seconds to wait for a host's SSH connection.
-    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=600))]
     pub connect_timeout: u64,
 }
 

@@ -190,6 +190,24 @@ pub fn load_inventory(path: &Path) -> Result<Loaded, u8> {
     }
 }
 
+/// A number of seconds within `min..=max` (a float: `--watch 0.5`); NaN, infinities and
+/// out-of-range values are usage errors, never a panic in `Duration`.
+pub fn seconds(min: f64, max: f64) -> impl Fn(&str) -> Result<f64, String> + Clone + Send + Sync + 'static {
+    move |s: &str| match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (min..=max).contains(&v) => Ok(v),
+        Ok(_) => Err(format!("must be a number of seconds from {min} to {max}")),
+        Err(_) => Err("not a number of seconds".to_string()),
+    }
+}
+
+/// `--forks`: at least one host at a time, at most a thousand.
+pub fn forks() -> impl Fn(&str) -> Result<usize, String> + Clone + Send + Sync + 'static {
+    |s: &str| match s.parse::<usize>() {
+        Ok(n) if (1..=1000).contains(&n) => Ok(n),
+        _ => Err("must be a whole number from 1 to 1000".to_string()),
+    }
+}
+
 /// A table in the house style.
 pub fn table<const N: usize>(header: [&str; N]) -> comfy_table::Table {
     let mut t = comfy_table::Table::new();

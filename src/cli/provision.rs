@@ -43,16 +43,16 @@ pub struct Args {
     #[arg(long, short = 'y')]
     pub yes: bool,
     /// Seconds to wait for SSH to answer on a new VM's address (0: do not wait).
-    #[arg(long, default_value_t = 600, value_name = "SECS")]
+    #[arg(long, default_value_t = 600, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub ssh_wait: u64,
     /// Seconds one Proxmox task (clone, resize, start) may take.
-    #[arg(long, default_value_t = 900, value_name = "SECS")]
+    #[arg(long, default_value_t = 900, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub task_timeout: u64,
     /// Seconds one API request may take.
-    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3_600))]
     pub timeout: u64,
     /// How many VMs to work on at once (clones on one node still run one at a time).
-    #[arg(long, default_value_t = 10, env = "MAILCTL_FORKS")]
+    #[arg(long, default_value_t = 10, env = "MAILCTL_FORKS", value_parser = super::forks())]
     pub forks: usize,
     /// Accept any certificate from the API. Only for a first look at a node whose CA or
     /// fingerprint you do not have yet: anyone in between can read the token.

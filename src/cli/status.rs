@@ -40,13 +40,13 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', value_name = "SERVICES")]
     pub service: Vec<String>,
     /// Check again every SECONDS, redrawing the screen on a terminal, until interrupted.
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", value_parser = super::seconds(0.1, 86_400.0))]
     pub watch: Option<f64>,
     /// Seconds to wait for a host's SSH connection and for each probe.
-    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
+    #[arg(long, default_value_t = 5.0, value_name = "SECS", value_parser = super::seconds(0.1, 600.0))]
     pub connect_timeout: f64,
     /// How many hosts to check at once.
-    #[arg(long, default_value_t = 64, env = "MAILCTL_FORKS")]
+    #[arg(long, default_value_t = 64, env = "MAILCTL_FORKS", value_parser = super::forks())]
     pub forks: usize,
     /// Write the output to FILE (replaced atomically) instead of standard output.
     #[arg(long, value_name = "FILE")]

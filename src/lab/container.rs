@@ -223,6 +223,18 @@ pub fn stop(cluster: &Cluster, paths: &LabPaths, host: &Host) -> Result<(), LabE
     }
     let _ = std::fs::remove_file(pid_file(paths, &host.name));
     for cg in cgroup_dirs(&machine) {
+        // nspawn exits before the container's last processes do: the host is down only
+        // once its cgroup holds none (and a power-cut kills the stragglers).
+        if !wait_until(Duration::from_secs(10), Duration::from_millis(50), || cgroup_pids(&cg).is_empty()) {
+            kill_cgroup(&cg);
+            if !wait_until(Duration::from_secs(5), Duration::from_millis(50), || cgroup_pids(&cg).is_empty()) {
+                return Err(LabError::Host {
+                    host: host.name.clone(),
+                    step: "stop".into(),
+                    message: format!("processes {:?} of the container survived SIGKILL", cgroup_pids(&cg)),
+                });
+            }
+        }
         remove_cgroup(&cg);
     }
     let _ = std::fs::remove_dir_all(Path::new("/run/systemd/nspawn/propagate").join(&machine));
@@ -250,6 +262,32 @@ fn children(pid: u32) -> Vec<u32> {
         .split_whitespace()
         .filter_map(|p| p.parse().ok())
         .collect()
+}
+
+/// Every process in a cgroup and the cgroups below it.
+fn cgroup_pids(dir: &Path) -> Vec<u32> {
+    let mut pids: Vec<u32> = std::fs::read_to_string(dir.join("cgroup.procs"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                pids.extend(cgroup_pids(&e.path()));
+            }
+        }
+    }
+    pids
+}
+
+/// SIGKILL to every process of a cgroup: `cgroup.kill` where the kernel has it, else one by one.
+fn kill_cgroup(dir: &Path) {
+    if std::fs::write(dir.join("cgroup.kill"), "1").is_err() {
+        for pid in cgroup_pids(dir) {
+            signal(pid, "KILL");
+        }
+    }
 }
 
 /// Removes a cgroup and the (empty) ones the container's systemd made inside it.
