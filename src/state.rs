@@ -22,6 +22,16 @@ pub enum StateError {
     Write { path: PathBuf, cause: std::io::Error },
     #[error("state file {path} is readable by others (mode {mode:o}); run `chmod 600 {path}`")]
     Exposed { path: PathBuf, mode: u32 },
+    #[error(
+        "state file {path} is a symbolic link; mailctl reads and writes only a regular file it owns (give its real path with --state)"
+    )]
+    Symlink { path: PathBuf },
+    #[error("state file {path} is not a regular file")]
+    NotAFile { path: PathBuf },
+    #[error(
+        "state file {path} belongs to uid {owner}, not to the user running mailctl (uid {me}); secrets are kept only in a file of one's own"
+    )]
+    Foreign { path: PathBuf, owner: u32, me: u32 },
 }
 
 #[derive(Debug, Default, Serialize, Deserialize, Clone, PartialEq)]
@@ -66,17 +76,14 @@ pub struct LocalState {
 impl LocalState {
     /// `tgg.yaml` keeps its state in `tgg.state.yaml` unless a path is given.
     pub fn default_path(inventory: &Path) -> PathBuf {
+        let inventory = resolve_inventory(inventory);
         let stem = inventory.file_stem().and_then(|s| s.to_str()).unwrap_or("inventory");
         inventory.with_file_name(format!("{stem}.state.yaml"))
     }
 
     pub fn open(path: &Path) -> Result<LocalState, StateError> {
-        let data = match std::fs::read_to_string(path) {
+        let data = match read_private(path) {
             Ok(text) => {
-                let mode = std::fs::metadata(path).map(|m| m.permissions().mode() & 0o777).unwrap_or(0o600);
-                if mode & 0o077 != 0 {
-                    return Err(StateError::Exposed { path: path.to_path_buf(), mode });
-                }
                 // Only the position: the parser's message may quote a value, and every value
                 // in this file is a secret.
                 serde_saphyr::from_str(&text).map_err(|e| StateError::Parse {
@@ -87,8 +94,8 @@ impl LocalState {
                     },
                 })?
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => StateData::default(),
-            Err(cause) => return Err(StateError::Read { path: path.to_path_buf(), cause }),
+            Err(StateError::Read { cause, .. }) if cause.kind() == std::io::ErrorKind::NotFound => StateData::default(),
+            Err(e) => return Err(e),
         };
         Ok(LocalState { path: path.to_path_buf(), saved: data.clone(), data })
     }
@@ -109,24 +116,76 @@ impl LocalState {
         self.data.secrets.entry(key).or_insert_with(|| ssha(&password)).clone()
     }
 
-    /// Writes the file if anything was generated: atomically, mode 0600 from the start.
+    /// Writes the file if anything was generated, so that a crash leaves either the old or
+    /// the new file: a temporary file of a random name created exclusively (mode 0600, never
+    /// through a symlink), synced, renamed over the state file, then the directory synced.
     pub fn save(&mut self) -> Result<(), StateError> {
         if self.data == self.saved {
             return Ok(());
         }
         let err = |cause| StateError::Write { path: self.path.clone(), cause };
+        if std::fs::symlink_metadata(&self.path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(StateError::Symlink { path: self.path.clone() });
+        }
         let text = serde_saphyr::to_string(&self.data).map_err(|e| err(std::io::Error::other(e.to_string())))?;
-        let tmp = self.path.with_extension("yaml.tmp");
-        let mut f =
-            std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(err)?;
+        let dir = match self.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let name = self.path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let mut tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".tmp")
+            .permissions(std::fs::Permissions::from_mode(0o600))
+            .tempfile_in(&dir)
+            .map_err(err)?;
+        let f = tmp.as_file_mut();
         f.write_all(b"# mailctl state: generated secrets and certificates. Keep private, keep backed up.\n")
             .map_err(err)?;
         f.write_all(text.as_bytes()).map_err(err)?;
         f.sync_all().map_err(err)?;
-        std::fs::rename(&tmp, &self.path).map_err(err)?;
+        tmp.persist(&self.path).map_err(|e| err(e.error))?;
+        std::fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(err)?;
         self.saved = self.data.clone();
         Ok(())
     }
+}
+
+/// The file an inventory path leads to, symlinks resolved: every path to one inventory shares
+/// its lock, state and move journals, which live beside the real file.
+pub fn resolve_inventory(inventory: &Path) -> PathBuf {
+    std::fs::canonicalize(inventory).unwrap_or_else(|_| inventory.to_path_buf())
+}
+
+/// The state file's text, if it is a regular file of ours that no one else can read. Opened
+/// without following a symlink, and judged by what was opened (no race with a swap).
+fn read_private(path: &Path) -> Result<String, StateError> {
+    use std::io::Read;
+    use std::os::unix::fs::MetadataExt;
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path);
+    let mut file = match file {
+        Ok(f) => f,
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(StateError::Symlink { path: path.to_path_buf() });
+        }
+        Err(cause) => return Err(StateError::Read { path: path.to_path_buf(), cause }),
+    };
+    let meta = file.metadata().map_err(|cause| StateError::Read { path: path.to_path_buf(), cause })?;
+    if !meta.is_file() {
+        return Err(StateError::NotAFile { path: path.to_path_buf() });
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me {
+        return Err(StateError::Foreign { path: path.to_path_buf(), owner: meta.uid(), me });
+    }
+    let mode = meta.mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(StateError::Exposed { path: path.to_path_buf(), mode });
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text).map_err(|cause| StateError::Read { path: path.to_path_buf(), cause })?;
+    Ok(text)
 }
 
 const TOKEN_CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";

@@ -59,6 +59,7 @@ pub struct JournalFile {
 
 /// The directory holding the journals of an inventory's moves.
 pub fn moves_dir(inventory: &Path) -> PathBuf {
+    let inventory = &crate::state::resolve_inventory(inventory);
     let mut name = inventory.file_name().unwrap_or_default().to_os_string();
     name.push(".moves");
     inventory.with_file_name(name)

@@ -121,7 +121,7 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
         | AccountCommand::Import { args, .. }
         | AccountCommand::PurgeMoved { args } => inventory_and(args),
     };
-    let path = super::inventory_path(cli, &inventory).to_path_buf();
+    let path = super::inventory_path(cli, &inventory);
     let cluster = match super::load_inventory(&path) {
         Ok(l) => l.cluster,
         Err(code) => return Ok(code),

@@ -54,7 +54,7 @@ pub struct Args {
 }
 
 pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
-    let path = super::inventory_path(cli, &args.inventory);
+    let path = &super::inventory_path(cli, &args.inventory);
     let cluster = match super::load_inventory(path) {
         Ok(l) => l.cluster,
         Err(code) => return Ok(code),
@@ -67,7 +67,10 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
     }
     let _lock = super::lock::acquire(path)?;
     let state_path = cli.state.clone().unwrap_or_else(|| LocalState::default_path(path));
-    let mut state = LocalState::open(&state_path)?;
+    let mut state = match super::open_state(&state_path) {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
     let renderer = Renderer::new(Playbook::builtin()?, cli.templates.as_deref())?;
     let rendered = renderer.render(&cluster, &mut state, &[])?;
     let input = DirectoryInput {

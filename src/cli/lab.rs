@@ -42,7 +42,7 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
     let positional = match &args.action {
         Action::Up { inventory } | Action::Down { inventory, .. } | Action::Status { inventory } => inventory,
     };
-    let path = super::inventory_path(cli, positional);
+    let path = &super::inventory_path(cli, positional);
     let cluster = match super::load_inventory(path) {
         Ok(l) => l.cluster,
         Err(code) => return Ok(code),

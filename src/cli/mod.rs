@@ -164,9 +164,11 @@ fn init_logging(verbose: u8) {
         .try_init();
 }
 
-/// The inventory a subcommand works on: its positional argument, else `-i`.
-pub fn inventory_path<'a>(cli: &'a Cli, positional: &'a Option<PathBuf>) -> &'a Path {
-    positional.as_deref().unwrap_or(&cli.inventory)
+/// The inventory a subcommand works on: its positional argument, else `-i`, as given (so
+/// messages name it the way the admin wrote it). Its lock, state file and move journals sit
+/// beside the file it resolves to (`crate::state::resolve_inventory`).
+pub fn inventory_path(cli: &Cli, positional: &Option<PathBuf>) -> PathBuf {
+    positional.as_deref().unwrap_or(&cli.inventory).to_path_buf()
 }
 
 /// Loads the inventory, printing warnings; on failure prints the diagnostics and gives
@@ -205,6 +207,28 @@ pub fn forks() -> impl Fn(&str) -> Result<usize, String> + Clone + Send + Sync +
     |s: &str| match s.parse::<usize>() {
         Ok(n) if (1..=1000).contains(&n) => Ok(n),
         _ => Err("must be a whole number from 1 to 1000".to_string()),
+    }
+}
+
+/// Opens the state file; a file that is not safely ours (a symlink, another owner, readable
+/// by others) is a usage error: the admin must fix it, nothing is read or written.
+pub fn open_state(path: &Path) -> Result<crate::state::LocalState, u8> {
+    use crate::state::{LocalState, StateError};
+    match LocalState::open(path) {
+        Ok(s) => Ok(s),
+        Err(
+            e @ (StateError::Symlink { .. }
+            | StateError::Foreign { .. }
+            | StateError::Exposed { .. }
+            | StateError::NotAFile { .. }),
+        ) => {
+            eprintln!("error: {e}");
+            Err(EXIT_USAGE)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Err(EXIT_FAILED)
+        }
     }
 }
 

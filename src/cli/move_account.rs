@@ -56,7 +56,7 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
             return Ok(EXIT_USAGE);
         }
     };
-    let path = super::inventory_path(cli, &inventory).to_path_buf();
+    let path = super::inventory_path(cli, &inventory);
     let cluster = match super::load_inventory(&path) {
         Ok(l) => l.cluster,
         Err(code) => return Ok(code),

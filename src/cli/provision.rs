@@ -61,7 +61,7 @@ pub struct Args {
 }
 
 pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
-    let path = super::inventory_path(cli, &args.inventory);
+    let path = &super::inventory_path(cli, &args.inventory);
     let cluster = match super::load_inventory(path) {
         Ok(l) => l.cluster,
         Err(code) => return Ok(code),

@@ -54,7 +54,7 @@ struct Output<'a> {
 }
 
 pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
-    let path = super::inventory_path(cli, &args.inventory).to_path_buf();
+    let path = super::inventory_path(cli, &args.inventory);
     let cluster = match super::load_inventory(&path) {
         Ok(l) => l.cluster,
         Err(code) => return Ok(code),

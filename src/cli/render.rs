@@ -30,14 +30,19 @@ pub struct Args {
 }
 
 pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
-    let path = super::inventory_path(cli, &args.inventory);
+    let path = &super::inventory_path(cli, &args.inventory);
     let loaded = match super::load_inventory(path) {
         Ok(l) => l,
         Err(code) => return Ok(code),
     };
     let cluster = loaded.cluster;
+    // Concurrent renders take turns: each sees the secrets the one before generated.
+    let _lock = super::lock::acquire_within(path, std::time::Duration::from_secs(30))?;
     let state_path = cli.state.clone().unwrap_or_else(|| LocalState::default_path(path));
-    let mut state = LocalState::open(&state_path)?;
+    let mut state = match super::open_state(&state_path) {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
     let renderer = Renderer::new(Playbook::builtin()?, cli.templates.as_deref())?;
     let hosts = renderer.render(&cluster, &mut state, &args.hosts)?;
     state.save().with_context(|| "saving generated secrets")?;

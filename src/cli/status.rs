@@ -65,7 +65,7 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
             Ok(EXIT_USAGE)
         }
     };
-    let path = super::inventory_path(cli, &args.inventory);
+    let path = &super::inventory_path(cli, &args.inventory);
     let loaded = if nagios {
         crate::inventory::load(path).map_err(|e| first_line(&e.to_string()).to_string())
     } else {

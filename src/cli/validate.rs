@@ -19,7 +19,7 @@ pub struct Args {
 }
 
 pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
-    let path = super::inventory_path(cli, &args.inventory);
+    let path = &super::inventory_path(cli, &args.inventory);
     if cli.format == Format::Text {
         let loaded = match super::load_inventory(path) {
             Ok(l) => l,
