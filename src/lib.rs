@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod cli;
 pub mod deploy;
 pub mod directory;
+pub mod escape;
 pub mod inventory;
 pub mod lab;
 pub mod pki;

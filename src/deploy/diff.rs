@@ -93,7 +93,9 @@ pub fn render(plan: &HostPlan, old: &BTreeMap<String, Vec<u8>>, masker: &Masker)
                 );
             }
             Change::Create | Change::Content => {
-                let before = old.get(dest).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+                // The live file is the host's word: a planted escape sequence is shown, not obeyed.
+                let before =
+                    old.get(dest).map(|b| crate::escape::block(&String::from_utf8_lossy(b))).unwrap_or_default();
                 let after = String::from_utf8_lossy(&f.file.content).into_owned();
                 let (before, after) = (masker.mask(&before), masker.mask(&after));
                 let old_name =

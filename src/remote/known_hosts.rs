@@ -1,6 +1,7 @@
 //! Host-key checking against an OpenSSH known_hosts file: plain, comma-listed, wildcard and
 //! hashed (`|1|salt|hash`) host patterns, `[host]:port` entries and `@revoked` markers.
-//! A key of the same type that differs from the recorded one is a changed key: always refused.
+//! A key that differs from every key recorded for the host is a changed key, whatever its type
+//! (a man in the middle offering another type must not pass as a new host): always refused.
 
 use std::io::Write;
 use std::path::Path;
@@ -13,7 +14,7 @@ pub enum Verdict {
     Known,
     /// No line names this host with a key of this type.
     Unknown,
-    /// Line `line` records another key of the same type for this host.
+    /// Line `line` records another key for this host (of this type or another).
     Changed {
         line: usize,
     },
@@ -38,7 +39,8 @@ pub fn check(path: &Path, host: &str, port: u16, key: &PublicKey) -> std::io::Re
 }
 
 fn check_text(text: &str, entry: &str, key: &PublicKey) -> Verdict {
-    let mut changed = None;
+    let mut same_type_changed = None;
+    let mut other_type = None;
     let mut known = false;
     for (index, line) in text.lines().enumerate() {
         let line_no = index + 1;
@@ -64,15 +66,41 @@ fn check_text(text: &str, entry: &str, key: &PublicKey) -> Verdict {
         }
         if recorded.key_data() == key.key_data() {
             known = true;
-        } else if recorded.algorithm() == key.algorithm() && changed.is_none() {
-            changed = Some(line_no);
+        } else if recorded.algorithm() == key.algorithm() {
+            // Same type, other key: changed even if another line also lists this key.
+            same_type_changed.get_or_insert(line_no);
+        } else {
+            other_type.get_or_insert(line_no);
         }
     }
-    match (known, changed) {
-        (_, Some(line)) => Verdict::Changed { line },
-        (true, None) => Verdict::Known,
-        (false, None) => Verdict::Unknown,
+    match (known, same_type_changed, other_type) {
+        (_, Some(line), _) => Verdict::Changed { line },
+        (true, None, _) => Verdict::Known,
+        (false, None, Some(line)) => Verdict::Changed { line },
+        (false, None, None) => Verdict::Unknown,
     }
+}
+
+/// The key types recorded for a host, so negotiation can ask for one of them first (as
+/// OpenSSH does): a host that also has a key of a type we never saw is then not "changed"
+/// merely because the server preferred that type.
+pub fn recorded_algorithms(path: &Path, host: &str, port: u16) -> Vec<russh::keys::Algorithm> {
+    let Ok(text) = std::fs::read_to_string(path) else { return Vec::new() };
+    let entry = host_entry(host, port);
+    let mut found = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('@')) {
+        let mut fields = line.split_whitespace();
+        let (Some(patterns), Some(_), Some(blob)) = (fields.next(), fields.next(), fields.next()) else { continue };
+        if !patterns_match(patterns, &entry) {
+            continue;
+        }
+        if let Ok(key) = russh::keys::parse_public_key_base64(blob)
+            && !found.contains(&key.algorithm())
+        {
+            found.push(key.algorithm());
+        }
+    }
+    found
 }
 
 /// A comma-separated pattern list matches when some pattern matches and no `!pattern` does.
@@ -139,6 +167,19 @@ mod tests {
         assert_eq!(check_text(&text, "10.0.0.1", &key(B)), Verdict::Changed { line: 3 });
         assert_eq!(check_text(&text, "[10.0.0.2]:2222", &key(B)), Verdict::Known);
         assert_eq!(check_text(&text, "10.0.0.2", &key(B)), Verdict::Unknown);
+    }
+
+    #[test]
+    fn a_key_of_another_type_for_a_known_host_is_changed_not_new() {
+        const ECDSA: &str = "AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBEmKSENjQEezOmxkZMy7opKgwFB9nkt5YRrYMjNuG5N87uRgg6CLrbo5wAdT/y6v0mKV0U2w0WZ2YB/++Tpockg=";
+        let text = format!("10.0.0.1 ecdsa-sha2-nistp256 {ECDSA}\n");
+        assert_eq!(check_text(&text, "10.0.0.1", &key(A)), Verdict::Changed { line: 1 });
+        assert_eq!(check_text(&text, "10.0.0.1", &key(ECDSA)), Verdict::Known);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kh");
+        std::fs::write(&path, &text).unwrap();
+        assert_eq!(recorded_algorithms(&path, "10.0.0.1", 22), vec![key(ECDSA).algorithm()]);
+        assert!(recorded_algorithms(&path, "10.0.0.2", 22).is_empty());
     }
 
     #[test]

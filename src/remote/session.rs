@@ -49,12 +49,35 @@ impl Output {
         String::from_utf8_lossy(&self.stdout).into_owned()
     }
 
-    /// stderr, or stdout when stderr is empty: what a checker said, trimmed.
+    /// stderr, or stdout when stderr is empty: what a checker said, trimmed, with control
+    /// characters escaped (it is printed on the admin's terminal).
     pub fn message(&self) -> String {
         let err = String::from_utf8_lossy(&self.stderr);
         let text = if err.trim().is_empty() { String::from_utf8_lossy(&self.stdout) } else { err };
-        text.trim().to_string()
+        crate::escape::block(text.trim())
     }
+}
+
+/// russh's defaults with the host key types known_hosts holds for this host asked for first.
+fn preferred_for(target: &Target) -> russh::Preferred {
+    use russh::keys::{Algorithm, HashAlg};
+    let known = known_hosts::recorded_algorithms(&target.known_hosts, &target.hostname, target.port);
+    let defaults = russh::Preferred::DEFAULT;
+    // An RSA key is negotiated as rsa-sha2-512/256: ask for those when "ssh-rsa" is known.
+    let wanted: Vec<Algorithm> = known
+        .into_iter()
+        .flat_map(|a| match a {
+            Algorithm::Rsa { .. } => vec![
+                Algorithm::Rsa { hash: Some(HashAlg::Sha512) },
+                Algorithm::Rsa { hash: Some(HashAlg::Sha256) },
+                Algorithm::Rsa { hash: None },
+            ],
+            a => vec![a],
+        })
+        .collect();
+    let mut key: Vec<Algorithm> = wanted.iter().filter(|a| defaults.key.contains(a)).cloned().collect();
+    key.extend(defaults.key.iter().filter(|a| !wanted.contains(a)).cloned());
+    russh::Preferred { key: key.into(), ..defaults }
 }
 
 pub struct Session {
@@ -79,6 +102,7 @@ impl Session {
         let config = Arc::new(client::Config {
             keepalive_interval: Some(Duration::from_secs(15)),
             nodelay: true,
+            preferred: preferred_for(target),
             ..Default::default()
         });
         let addr = format!("{}:{}", target.hostname, target.port);

@@ -76,7 +76,8 @@ impl Conn {
         if n == 0 {
             return Err("connection closed by the server".into());
         }
-        Ok(line.trim_end().to_string())
+        // Whatever the peer sends ends up on the admin's terminal: escaped.
+        Ok(crate::escape::line(line.trim_end()))
     }
 
     async fn send(&mut self, text: &str) -> Result<(), String> {

@@ -139,7 +139,7 @@ pub fn parse(text: &str) -> HostFacts {
             in_addresses = true;
         } else if let (Some(u), Some(text)) = (&current, line.strip_prefix("| ")) {
             if let Some(state) = facts.units.get_mut(u) {
-                state.log.push(text.to_string());
+                state.log.push(crate::escape::line(text));
             }
         } else if in_addresses && !line.trim().is_empty() {
             // "10.99.0.5/24" → "10.99.0.5"
