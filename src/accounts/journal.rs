@@ -101,14 +101,19 @@ impl JournalFile {
         }
     }
 
-    /// Writes the journal through a temporary file, synced, then renamed over the old one:
-    /// a crash leaves either the old journal or the new, never half of one.
+    /// Writes the journal through a temporary file (random name, created exclusively, never
+    /// through a symlink), synced, renamed over the old one, then the directory synced: a
+    /// crash leaves either the old journal or the new, never half of one or none.
     pub fn save(&self, journal: &Journal) -> anyhow::Result<()> {
-        let tmp = self.path.with_extension("json.tmp");
-        let mut f = File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
-        f.write_all(serde_json::to_string_pretty(journal)?.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &self.path).with_context(|| format!("renaming {} into place", tmp.display()))?;
+        let dir = self.path.parent().context("a journal path has a directory")?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".journal.")
+            .tempfile_in(dir)
+            .with_context(|| format!("writing a journal in {}", dir.display()))?;
+        tmp.write_all(serde_json::to_string_pretty(journal)?.as_bytes())?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(&self.path).with_context(|| format!("renaming the journal into {}", self.path.display()))?;
+        File::open(dir).and_then(|d| d.sync_all()).with_context(|| format!("syncing {}", dir.display()))?;
         Ok(())
     }
 }

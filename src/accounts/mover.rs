@@ -170,8 +170,27 @@ impl Mover<'_> {
             source_at_final: Vec::new(),
             report: None,
         };
-        self.file.save(&journal)?;
-        self.ldap.replace(&entry.dn, &[("mailctlMoveTarget", vec![target.fqdn.as_str()])]).await?;
+        // The claim is one compare-and-swap in the directory: of two admins starting a move
+        // of one account (each with a journal of their own), only one gets it.
+        let claimed = self
+            .ldap
+            .replace_if(
+                &entry.dn,
+                &[("mailctlMoveTarget", vec![target.fqdn.as_str()])],
+                "(&(mailctlState=active)(!(mailctlMoveTarget=*)))",
+            )
+            .await?;
+        if !claimed {
+            bail!(
+                "{address} was claimed by another move (or its state changed) while this one checked it: \
+                 see `mailctl account show {address}`"
+            );
+        }
+        if let Err(e) = self.file.save(&journal) {
+            // No journal, no move: give the claim back so nothing is left half-started.
+            let _ = self.ldap.replace(&entry.dn, &[("mailctlMoveTarget", vec![])]).await;
+            return Err(e);
+        }
         Ok(journal)
     }
 
@@ -292,7 +311,11 @@ impl Mover<'_> {
         flush?;
         kick?;
         (self.progress)("cutover: waiting for deliveries in flight");
-        let drained = self.fleet.wait_for_in_flight(&j.address, self.opts.in_flight_limit).await?;
+        // Never wait past half of what is left of the hold: the final pass needs the rest,
+        // and mail still in flight then is caught up after the release.
+        let hold_left = Duration::from_secs(hold_until.saturating_sub(now()));
+        let limit = self.opts.in_flight_limit.min(hold_left / 2);
+        let drained = self.fleet.wait_for_in_flight(&j.address, limit).await?;
         // A session that slipped in before the auth caches were flushed.
         self.fleet.kick(&j.address, &both).await?;
 

@@ -89,6 +89,27 @@ impl Ldap {
         Ok(())
     }
 
+    /// `replace`, carried out only while the entry matches `assertion` (RFC 4528, one atomic
+    /// operation on the server): Ok(false) when it did not match and nothing changed.
+    pub async fn replace_if(
+        &mut self,
+        dn: &str,
+        changes: &[(&str, Vec<&str>)],
+        assertion: &str,
+    ) -> Result<bool, DirectoryError> {
+        use ldap3::controls::{Assertion, MakeCritical};
+        // Critical: a server that ignored the assertion would make this a blind write.
+        let mods: Vec<Mod<&str>> =
+            changes.iter().map(|(attr, values)| Mod::Replace(*attr, values.iter().copied().collect())).collect();
+        let result = self.ldap.with_controls(Assertion { filter: assertion }.critical()).modify(dn, mods).await;
+        match result.and_then(|r| r.success()) {
+            Ok(_) => Ok(true),
+            // 122: assertionFailed.
+            Err(ldap3::LdapError::LdapResult { result }) if result.rc == 122 => Ok(false),
+            Err(e) => Err(err("modify")(e)),
+        }
+    }
+
     pub async fn delete(&mut self, dn: &str) -> Result<(), DirectoryError> {
         self.ldap.delete(dn).await.and_then(|r| r.success()).map_err(err("delete"))?;
         Ok(())

@@ -211,7 +211,7 @@ impl Client {
 
     /// Waits until task `upid` on `node` stops; its exit status must be `OK`.
     pub async fn wait_task(&self, node: &str, upid: &str, timeout: Duration) -> Result<(), ApiError> {
-        let path = format!("/nodes/{node}/tasks/{}/status", urlencoding::encode(upid));
+        let path = format!("/nodes/{}/tasks/{}/status", urlencoding::encode(node), urlencoding::encode(upid));
         let started = Instant::now();
         // Short tasks (config, start) end in well under a second; long ones (a full clone)
         // are polled less and less often, at most every 2 s.

@@ -136,9 +136,22 @@ enum Found {
     Conflict(String),
 }
 
+/// `/nodes/{node}/qemu/{vmid}`, the node name percent-encoded (it comes from the API too).
+fn vm_path(node: &str, vmid: u32) -> String {
+    format!("/nodes/{}/qemu/{vmid}", urlencoding::encode(node))
+}
+
+/// Proxmox's largest vmid, and how many ids past `nextid` we try before giving up.
+const MAX_VMID: u32 = 999_999_999;
+const MAX_VMID_PROBES: usize = 1000;
+
 fn locate(spec: &VmSpec, all: &[Resource]) -> Found {
     let named: Vec<&Resource> = all.iter().filter(|r| r.name == spec.name && !r.template).collect();
     match (named.as_slice(), spec.vmid) {
+        ([one], Some(pinned)) if one.vmid != pinned => Found::Conflict(format!(
+            "VM `{}` is vmid {} on {}, but the inventory pins vmid {pinned}: it is not this host's VM, or the pin is wrong",
+            one.name, one.vmid, one.node
+        )),
         ([one], _) => Found::Exists((*one).clone()),
         ([], Some(pinned)) => match all.iter().find(|r| r.vmid == pinned) {
             Some(other) => Found::Conflict(format!(
@@ -229,6 +242,17 @@ impl<'a> Provisioner<'a> {
         report.vmid = Some(vm.vmid);
         report.node = vm.node.clone();
         let config = self.config(&vm.node, vm.vmid).await.map_err(step("read the VM's config"))?;
+        if spec::is_in_progress(&config) && !spec::is_ours(&config, &self.opts.cluster, &spec.host) {
+            return Err(Failure {
+                step: "find the VM".into(),
+                message: format!(
+                    "VM {} is named `{}` but is being provisioned for another cluster or host ({}): not touched",
+                    vm.vmid,
+                    spec.name,
+                    spec::description(&config)
+                ),
+            });
+        }
         if spec::is_in_progress(&config) {
             if self.opts.check {
                 report.action = Action::WouldResume;
@@ -256,7 +280,7 @@ impl<'a> Provisioner<'a> {
 
     /// Configure, grow the disk, start, wait for SSH, then mark the VM done.
     async fn finish_vm(&self, spec: &VmSpec, node: &str, vmid: u32) -> Result<(), Failure> {
-        let base = format!("/nodes/{node}/qemu/{vmid}");
+        let base = vm_path(node, vmid);
         let timeout = self.opts.task_timeout;
         self.progress.set(&spec.host, format!("configuring VM {vmid}"));
         let current = self.config(node, vmid).await.map_err(step("read the clone's config"))?;
@@ -345,7 +369,7 @@ impl<'a> Provisioner<'a> {
         if let (true, Some(storage)) = (self.opts.full_clone, &self.opts.storage) {
             params.push(("storage", storage.clone()));
         }
-        let path = format!("/nodes/{}/qemu/{template}/clone", spec.node);
+        let path = format!("{}/clone", vm_path(&spec.node, template));
         self.client.call_and_wait(Method::POST, &spec.node, &path, &params, Retry::Once, self.opts.task_timeout).await
     }
 
@@ -363,7 +387,11 @@ impl<'a> Provisioner<'a> {
             path: "/cluster/nextid".into(),
             message: format!("not a vmid: {next}"),
         })?;
-        loop {
+        // Bounded: a cluster with a thousand taken ids in a row is a misreading, not a search.
+        for _ in 0..MAX_VMID_PROBES {
+            if candidate > MAX_VMID {
+                break;
+            }
             if !self.reserved.contains(&candidate) {
                 // Asserts the id is free now (400 when taken).
                 match self.client.get("/cluster/nextid", &[("vmid", candidate.to_string())]).await {
@@ -374,14 +402,17 @@ impl<'a> Provisioner<'a> {
             }
             candidate += 1;
         }
+        Err(ApiError::Setup(format!(
+            "no free vmid found in {MAX_VMID_PROBES} tries from the one /cluster/nextid gave: pin `vm.vmid` for each host"
+        )))
     }
 
     async fn config(&self, node: &str, vmid: u32) -> Result<Value, ApiError> {
-        self.client.get(&format!("/nodes/{node}/qemu/{vmid}/config"), &[]).await
+        self.client.get(&format!("{}/config", vm_path(node, vmid)), &[]).await
     }
 
     async fn status(&self, node: &str, vmid: u32) -> Result<Value, ApiError> {
-        self.client.get(&format!("/nodes/{node}/qemu/{vmid}/status/current"), &[]).await
+        self.client.get(&format!("{}/status/current", vm_path(node, vmid)), &[]).await
     }
 
     async fn wait_unlocked(&self, node: &str, vmid: u32) -> Result<(), ApiError> {
@@ -394,7 +425,7 @@ impl<'a> Provisioner<'a> {
 
     /// Starts the VM unless it runs; a start that errs is checked against the VM's state.
     async fn start(&self, node: &str, vmid: u32) -> Result<(), ApiError> {
-        let path = format!("/nodes/{node}/qemu/{vmid}/status/start");
+        let path = format!("{}/status/start", vm_path(node, vmid));
         let mut pause = Duration::from_millis(500);
         for attempt in 1..=5 {
             if self.status(node, vmid).await?["status"] == "running" {
@@ -438,7 +469,20 @@ impl<'a> Provisioner<'a> {
         };
         report.vmid = Some(vm.vmid);
         report.node = vm.node.clone();
-        let base = format!("/nodes/{}/qemu/{}", vm.node, vm.vmid);
+        let config = self.config(&vm.node, vm.vmid).await.map_err(step("read the VM's config"))?;
+        if !spec::is_ours(&config, &self.opts.cluster, &spec.host) {
+            return Err(Failure {
+                step: "find the VM".into(),
+                message: format!(
+                    "VM {} is named `{}` but mailctl did not make it for cluster {} ({}): destroy it by hand if it must go",
+                    vm.vmid,
+                    spec.name,
+                    self.opts.cluster,
+                    spec::description(&config)
+                ),
+            });
+        }
+        let base = vm_path(&vm.node, vm.vmid);
         let timeout = self.opts.task_timeout;
         if vm.status != "stopped" {
             self.progress.set(&spec.host, format!("stopping VM {}", vm.vmid));
@@ -540,5 +584,18 @@ mod tests {
         );
         assert!(matches!(locate(&spec("gszimbra1", Some(182)), &all), Found::Missing));
         assert!(matches!(locate(&spec("twin", None), &all), Found::Conflict(m) if m.contains("190, 191")));
+        // The name matches but the pin does not: another cluster's VM of the same name.
+        assert!(matches!(locate(&spec("gsldap", Some(280)), &all), Found::Conflict(m) if m.contains("pins vmid 280")));
+    }
+
+    #[test]
+    fn only_this_clusters_marker_makes_a_vm_ours() {
+        let ours = serde_json::json!({ "description": spec::marker_done("lv", "gsldap") });
+        let theirs = serde_json::json!({ "description": spec::marker_in_progress("other", "gsldap") });
+        assert!(spec::is_ours(&ours, "lv", "gsldap"));
+        assert!(!spec::is_ours(&ours, "lv", "gsmta1"));
+        assert!(!spec::is_ours(&theirs, "lv", "gsldap"));
+        assert!(!spec::is_ours(&serde_json::json!({}), "lv", "gsldap"));
+        assert_eq!(vm_path("pve 1/x", 100), "/nodes/pve%201%2Fx/qemu/100");
     }
 }

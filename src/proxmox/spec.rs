@@ -106,7 +106,19 @@ pub fn marker_done(cluster: &str, host: &str) -> String {
 }
 
 pub fn is_in_progress(config: &Value) -> bool {
-    config["description"].as_str().is_some_and(|d| d.starts_with("mailctl: provisioning"))
+    description(config).starts_with("mailctl: provisioning")
+}
+
+/// Whether the VM carries mailctl's marker (in progress or done) for this cluster and host.
+pub fn is_ours(config: &Value, cluster: &str, host: &str) -> bool {
+    let d = description(config);
+    d.starts_with(&marker_in_progress(cluster, host)) || d.starts_with(&marker_done(cluster, host))
+}
+
+/// The VM's notes, first line, for messages (`(no notes)` when empty).
+pub fn description(config: &Value) -> String {
+    let first = config["description"].as_str().and_then(|d| d.lines().next()).unwrap_or("").trim();
+    if first.is_empty() { "(no notes)".to_string() } else { crate::escape::line(first) }
 }
 
 impl VmSpec {

@@ -182,12 +182,24 @@ impl Session {
     /// The script travels on stdin, never in argv: no length limit, and the secrets in it
     /// do not show in the host's process list. The braces make the shell read all of it
     /// before running any, so a command that reads stdin cannot swallow the rest.
+    ///
+    /// The host itself enforces the limit (coreutils `timeout`, which signals the script's
+    /// whole process group, then kills it 5 s later): dropping our channel alone would leave
+    /// the command running there. Our own timer, a little longer, covers a host gone silent.
     pub async fn run_for(&self, step: &str, script: &str, limit: Duration) -> Result<Output, RemoteError> {
-        let command = if self.sudo { "sudo -n -- sh -s" } else { "sh -s" };
+        let secs = limit.as_secs().max(1);
+        let guarded = format!("timeout -k 5 {secs} sh -s");
+        let command = if self.sudo { format!("sudo -n -- {guarded}") } else { guarded };
         let input = format!("{{\n{script}\n}} </dev/null\n");
-        tokio::time::timeout(limit, self.exec(step, command, input.as_bytes()))
+        let timed_out = || RemoteError::Timeout { host: self.host.clone(), step: step.into(), secs };
+        let out = tokio::time::timeout(limit + Duration::from_secs(10), self.exec(step, &command, input.as_bytes()))
             .await
-            .map_err(|_| RemoteError::Timeout { host: self.host.clone(), step: step.into(), secs: limit.as_secs() })?
+            .map_err(|_| timed_out())??;
+        // 124: `timeout` ended the script; 137: it had to SIGKILL it.
+        match out.status {
+            Some(124) | Some(137) => Err(timed_out()),
+            _ => Ok(out),
+        }
     }
 
     /// Like `run`, but a non-zero exit is an error carrying what the command said.
