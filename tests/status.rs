@@ -82,6 +82,10 @@ fn healthy_cluster_in_every_format(f: &LabCluster) {
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["summary"]["ok"], true);
     assert_eq!(report["summary"]["stopped"], 0);
+    // Global options after the subcommand, as README's cron line writes them.
+    let out =
+        common::mailctl().args(["status", "-i"]).arg(f.inventory()).args(["--format", "nagios"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
 
     // zmcontrol: `Host <fqdn>`, a tab-indented padded line per service, reasons under.
     let (code, text) = status(f, &["--format", "zmcontrol"]);
