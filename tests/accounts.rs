@@ -158,9 +158,58 @@ fn accounts_end_to_end() {
     killed_during_copy_then_resumed(&f);
     killed_during_cutover_then_resumed_and_aborted(&f);
     rebalance_evens_out_one_full_host(&f);
+    two_admins_cannot_both_start_a_move(&f);
     assert_eq!(bounces(&f), 0, "a message was bounced");
 
     lab::down(c, true).unwrap();
+}
+
+/// Two admins, each with a copy of the inventory and state (so separate journals and
+/// locks), start a move of the same account at the same moment: the directory's
+/// compare-and-swap lets exactly one through; the account ends active on the target.
+fn two_admins_cannot_both_start_a_move(f: &Fixture) {
+    let user = "budi@tgg.net.id";
+    let list = |f: &Fixture| -> Value {
+        let (code, out, err) = mailctl(f, &["account", "list", "--format", "json"]);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str(&out).unwrap()
+    };
+    let row = |v: &Value| v.as_array().unwrap().iter().find(|r| r["address"] == user).unwrap().clone();
+    let from = row(&list(f))["mailbox"].as_str().unwrap().to_string();
+    let to = if from == "mbox-1" { "mbox-2" } else { "mbox-1" };
+    let other = tempfile::tempdir().unwrap();
+    for name in ["lab.yaml", "lab.state.yaml"] {
+        std::fs::copy(f.dir.path().join(name), other.path().join(name)).unwrap();
+    }
+    let status = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(f.dir.path().join("lab-credentials"))
+        .arg(other.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let admins: Vec<std::process::Child> = [f.inventory(), other.path().join("lab.yaml")]
+        .iter()
+        .map(|inv| {
+            common::mailctl()
+                .arg("-i")
+                .arg(inv)
+                .args(["move-account", user, to])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let results: Vec<std::process::Output> = admins.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    let won: Vec<&std::process::Output> = results.iter().filter(|o| o.status.success()).collect();
+    let text: Vec<String> = results.iter().map(|o| String::from_utf8_lossy(&o.stderr).into_owned()).collect();
+    assert_eq!(won.len(), 1, "exactly one admin's move may run:\n{}", text.join("\n---\n"));
+    let loser = results.iter().find(|o| !o.status.success()).unwrap();
+    let why = String::from_utf8_lossy(&loser.stderr);
+    assert!(why.contains("claimed by another move") || why.contains("unfinished move"), "{why}");
+    let after = row(&list(f));
+    assert_eq!((after["mailbox"].as_str(), after["state"].as_str()), (Some(to), Some("active")), "{after}");
 }
 
 fn add_show_remove_import(f: &Fixture) {
