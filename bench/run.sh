@@ -150,8 +150,16 @@ for name, spec in m.items():
 # ---- (1)-(3): the 4-host lab -------------------------------------------------------------
 LAB=inventories/lab.yaml
 lab_vars "$LAB"
-log "lab of $LAB"
+log "lab of $LAB, from bare hosts"
+"$BIN" lab down --purge "$LAB" >/dev/null 2>&1 || true
+a=$(now)
 "$BIN" lab up "$LAB" >/dev/null
+b=$(now)
+"$BIN" deploy "$LAB" >/dev/null
+c=$(now)
+say "4 lab hosts (inventories/lab.yaml): booted in $(elapsed "$a" "$b") s; full deploy from bare hosts (packages from the"
+say "lab's repository, every file checked, the directory and its accounts) $(elapsed "$b" "$c") s."
+say ""
 N=$RUNS
 say "### Deploy and status beside ansible-core and ssh ($RUNS runs each, median (min–max))"
 say ""
@@ -230,6 +238,22 @@ YAML
     say "|---|---|---|---|"
     deploy_vs_ansible "$BIG" "$HOSTS lab hosts"
     status_vs_ssh "$BIG" "$HOSTS lab hosts"
+    # How status grows with hosts, and what --watch saves by keeping its connections.
+    say ""
+    say "| status of the first n hosts | median (min–max) |"
+    say "|---|---|"
+    names=$("$PY" -c 'import json,sys; print("\n".join(h["name"] for h in json.load(open(sys.argv[1]))))' "$WORK/$NAME.hosts.json")
+    N=$RUNS
+    for n in 1 2 4 8 16 "$HOSTS"; do
+        subset=$(echo "$names" | head -n "$n" | paste -sd, -)
+        subset_status() { "$BIN" status "$BIG" --host "$subset" >/dev/null || true; }
+        timed "$WORK/m.subset" : subset_status
+        say "| $n | $(stats "$WORK/m.subset") |"
+    done
+    rounds=$(timeout -s INT 8 "$BIN" status "$BIG" --format json --watch 1 |
+        awk -F': ' '/^  "seconds"/ { sub(",", "", $2); printf "%.3f ", $2 }' || true)
+    say ""
+    say "\`--watch 1\` on $HOSTS hosts, seconds per round (the first logs in, later ones reuse the connections): $rounds"
     "$BIN" lab down --purge "$BIG" >/dev/null
 fi
 

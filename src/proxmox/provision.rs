@@ -143,7 +143,7 @@ fn vm_path(node: &str, vmid: u32) -> String {
 
 /// Proxmox's largest vmid, and how many ids past `nextid` we try before giving up.
 const MAX_VMID: u32 = 999_999_999;
-const MAX_VMID_PROBES: usize = 1000;
+const MAX_VMID_PROBES: u32 = 1000;
 
 fn locate(spec: &VmSpec, all: &[Resource]) -> Found {
     let named: Vec<&Resource> = all.iter().filter(|r| r.name == spec.name && !r.template).collect();
@@ -377,7 +377,7 @@ impl<'a> Provisioner<'a> {
     /// not a reservation; the clone's own "already exists" is the final word.
     async fn free_vmid(&self) -> Result<u32, ApiError> {
         let next = self.client.get("/cluster/nextid", &[]).await?;
-        let mut candidate: u32 = match &next {
+        let first: u32 = match &next {
             Value::String(s) => s.parse().ok(),
             Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
             _ => None,
@@ -388,10 +388,8 @@ impl<'a> Provisioner<'a> {
             message: format!("not a vmid: {next}"),
         })?;
         // Bounded: a cluster with a thousand taken ids in a row is a misreading, not a search.
-        for _ in 0..MAX_VMID_PROBES {
-            if candidate > MAX_VMID {
-                break;
-            }
+        let last = first.saturating_add(MAX_VMID_PROBES).min(MAX_VMID);
+        for candidate in first..=last {
             if !self.reserved.contains(&candidate) {
                 // Asserts the id is free now (400 when taken).
                 match self.client.get("/cluster/nextid", &[("vmid", candidate.to_string())]).await {
@@ -400,7 +398,6 @@ impl<'a> Provisioner<'a> {
                     Err(e) => return Err(e),
                 }
             }
-            candidate += 1;
         }
         Err(ApiError::Setup(format!(
             "no free vmid found in {MAX_VMID_PROBES} tries from the one /cluster/nextid gave: pin `vm.vmid` for each host"
