@@ -44,9 +44,12 @@ def main():
     for host, spec in sorted(manifest.items()):
         units = {c["name"]: (c["unit"], c["on_change"]) for c in spec["components"]}
         packages = sorted({p for c in spec["components"] for p in c["packages"]})
+        # mailctl's facts read the package states with dpkg-query; the same here (the apt
+        # module would need python3-apt, which the hosts do not carry).
         tasks = [{
             "name": "packages present",
-            "ansible.builtin.apt": {"name": packages, "state": "present"},
+            "ansible.builtin.command": {"argv": ["dpkg-query", "-W", "-f=${Status}\\n", *packages]},
+            "changed_when": False,
         }]
         handlers = {}
         for f in spec["files"]:

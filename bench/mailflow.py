@@ -44,9 +44,10 @@ def empty_inbox(host, user, password):
 def message(user, tag, size):
     body = "x" * 60 + "\r\n"
     if size:
-        # A base64 attachment of SIZE bytes, as a mail client would send it.
+        # An attachment of SIZE bytes, base64-encoded as a mail client sends it.
         line = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAx\r\n"
-        attachment = line * (size // len(line) + 1)
+        # A file of SIZE bytes travels as base64: 4/3 of it.
+        attachment = line * (size * 4 // 3 // len(line) + 1)
         return (
             f"From: bench@example.org\r\nTo: {user}\r\nSubject: bench {tag}\r\nX-Bench-Id: {tag}\r\n"
             "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"

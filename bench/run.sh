@@ -96,7 +96,7 @@ ansible_run() {
 # and restart chrony.
 drift() {
     local a
-    for a in $(addresses); do on "$a" 'echo "# drifted" >> /etc/chrony/chrony.conf' & done
+    for a in $(addresses); do on "$a" 'echo "# drifted" >> /etc/chrony/chrony.conf' </dev/null & done
     wait
 }
 
@@ -125,7 +125,7 @@ hosts = {h["name"]: h["address"] for h in json.load(open(sys.argv[2]))}
 for name, spec in m.items():
     units = sorted({c["unit"] for c in spec["components"] if c["unit"]} | {"ssh"})
     print(hosts[name], " ".join(units))' "$WORK/$NAME.render" "$WORK/$NAME.hosts.json" >"$WORK/$NAME.units"
-    seq_loop() { while read -r a units; do on "$a" systemctl is-active $units >/dev/null || true; done <"$WORK/$NAME.units"; }
+    seq_loop() { while read -r a units; do on "$a" systemctl is-active $units >/dev/null </dev/null || true; done <"$WORK/$NAME.units"; }
     par_loop() {
         while read -r a units; do on "$a" systemctl is-active $units >/dev/null </dev/null & done <"$WORK/$NAME.units"
         wait
