@@ -35,9 +35,10 @@ def imap(host, user, password):
 
 def empty_inbox(host, user, password):
     m = imap(host, user, password)
-    m.select("INBOX")
-    m.store("1:*", "+FLAGS.SILENT", "(\\Deleted)")
-    m.expunge()
+    typ, data = m.select("INBOX")
+    if int(data[0]) > 0:
+        m.store("1:*", "+FLAGS.SILENT", "(\\Deleted)")
+        m.expunge()
     m.logout()
 
 

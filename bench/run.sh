@@ -55,15 +55,15 @@ median() { sort -n "$1" | awk '{ t[NR] = $1 } END { print (NR % 2) ? t[(NR + 1) 
 ratio() { awk -v a="$(median "$1")" -v b="$(median "$2")" 'BEGIN { printf "%.3f (%.0f× faster)", a / b, b / a }'; }
 # timed FILE BEFORE CMD...: runs BEFORE (untimed, e.g. drift) then CMD, RUNS times, into FILE.
 timed() {
-    local file=$1 before=$2 a b
+    local file=$1 before=$2 t0 t1
     shift 2
     : >"$file"
     for _ in $(seq "$N"); do
         eval "$before"
-        a=$(now)
+        t0=$(now)
         "$@" >"$WORK/last.out" 2>&1 || { cat "$WORK/last.out" >&2; echo "bench: $* failed" >&2; exit 1; }
-        b=$(now)
-        elapsed "$a" "$b" >>"$file"
+        t1=$(now)
+        elapsed "$t0" "$t1" >>"$file"
         echo >>"$file"
     done
     sed -i '/^$/d' "$file"
@@ -95,8 +95,8 @@ ansible_run() {
 # Appends a comment to chrony.conf on every host (in parallel): both tools must restore it
 # and restart chrony.
 drift() {
-    local a
-    for a in $(addresses); do on "$a" 'echo "# drifted" >> /etc/chrony/chrony.conf' </dev/null & done
+    local addr
+    for addr in $(addresses); do on "$addr" 'echo "# drifted" >> /etc/chrony/chrony.conf' </dev/null & done
     wait
 }
 
@@ -125,9 +125,10 @@ hosts = {h["name"]: h["address"] for h in json.load(open(sys.argv[2]))}
 for name, spec in m.items():
     units = sorted({c["unit"] for c in spec["components"] if c["unit"]} | {"ssh"})
     print(hosts[name], " ".join(units))' "$WORK/$NAME.render" "$WORK/$NAME.hosts.json" >"$WORK/$NAME.units"
-    seq_loop() { while read -r a units; do on "$a" systemctl is-active $units >/dev/null </dev/null || true; done <"$WORK/$NAME.units"; }
+    # (`addr`, not `a`: these run inside `timed`, whose `a` is the start time.)
+    seq_loop() { while read -r addr units; do on "$addr" systemctl is-active $units >/dev/null </dev/null || true; done <"$WORK/$NAME.units"; }
     par_loop() {
-        while read -r a units; do on "$a" systemctl is-active $units >/dev/null </dev/null & done <"$WORK/$NAME.units"
+        while read -r addr units; do on "$addr" systemctl is-active $units >/dev/null </dev/null & done <"$WORK/$NAME.units"
         wait
     }
     status_run() { "$BIN" status "$inv" >/dev/null || true; }
@@ -177,7 +178,9 @@ row() { # LABEL JSON
     "$PY" -c '
 import json, sys
 r = json.loads(sys.argv[2]); d = r["delay_s"]
-print(f"| {sys.argv[1]} | {r[\"accepted\"]}/{r[\"messages\"]} accepted, {r[\"delivered\"]} delivered | {r[\"accepted_per_s\"]}/s | {r[\"delivered_per_s\"]}/s | {d[\"p50\"]} / {d[\"p95\"]} / {d[\"p99\"]} / {d[\"max\"]} s |")' "$1" "$2"
+print("| %s | %s/%s accepted, %s delivered | %s/s | %s/s | %s / %s / %s / %s s |" % (sys.argv[1],
+      r["accepted"], r["messages"], r["delivered"], r["accepted_per_s"], r["delivered_per_s"],
+      d["p50"], d["p95"], d["p99"], d["max"]))' "$1" "$2"
 }
 say ""
 say "### Mail flow on the 4-host lab (SMTP to transport:25, seen over IMAP through the proxy)"
@@ -190,7 +193,7 @@ say "$(row "10 MB attachment, 1 every 4 s" "$(flow --rate 0.25 --count 5 --size 
 say "$(row "20 MB attachment, 1 every 4 s" "$(flow --rate 0.25 --count 5 --size 20000000 --senders 1)")"
 LOGINS=$("$PY" bench/mailflow.py logins "$MTA" siti@tgg.net.id "$PW" --seconds 10 --workers 8)
 say ""
-say "IMAP logins through the proxy (TLS on 993, LOGIN, LOGOUT; 8 clients for 10 s): $(echo "$LOGINS" | "$PY" -c 'import json,sys; r=json.load(sys.stdin); print(f"{r[\"logins_per_s\"]}/s, {r[\"errors\"]} errors")')."
+say "IMAP logins through the proxy (TLS on 993, LOGIN, LOGOUT; 8 clients for 10 s): $(echo "$LOGINS" | "$PY" -c 'import json,sys; r=json.load(sys.stdin); print("%s/s, %s errors" % (r["logins_per_s"], r["errors"]))')."
 
 # ---- (5): a bigger lab -------------------------------------------------------------------
 if [ -z "${SKIP_BIG:-}" ]; then
