@@ -16,6 +16,7 @@ NAME=$(sed -n 's/^  name: //p' "$INV" | head -1)
 KEY=/var/lib/mailctl/lab/$NAME/id_ed25519
 KH=/var/lib/mailctl/lab/$NAME/known_hosts
 addr() { sed -n "s/.*name: $1, address: \([0-9.]*\).*/\1/p" "$INV"; }
+fqdn() { sed -n "s/.*name: $1, address: [0-9.]*, fqdn: \([a-z0-9.-]*\).*/\1/p" "$INV"; }
 on() { local h=$1; shift; ssh -i "$KEY" -o UserKnownHostsFile="$KH" -o BatchMode=yes "root@$(addr "$h")" "$@"; }
 MTA=$(addr transport)
 WORK=$(mktemp -d)
@@ -42,9 +43,10 @@ else
 fi
 echo "mailbox: $(on mbox-1 "du -sh /var/vmail/tgg.net.id/bench | cut -f1")"
 
-echo "plain doveadm backup mbox-1 -> mbox-2 (idle, for comparison)..."
+# Over TLS, as move-account copies (doveadm listens only with TLS on the cluster address).
+echo "plain doveadm backup mbox-1 -> mbox-2 over tcps (idle, for comparison)..."
 plain=$( { /usr/bin/time -f %e ssh -i "$KEY" -o UserKnownHostsFile="$KH" "root@$(addr mbox-2)" \
-    "doveadm backup -R -u $USER_ tcp:$(addr mbox-1):2425" ; } 2>&1 | tail -1)
+    "doveadm backup -R -u $USER_ tcps:$(fqdn mbox-1):2425" ; } 2>&1 | tail -1)
 on mbox-2 "rm -rf /var/vmail/tgg.net.id/bench"
 echo "plain doveadm backup: $plain s"
 
