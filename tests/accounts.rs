@@ -148,10 +148,7 @@ fn queue_for(f: &Fixture, user: &str) -> usize {
 fn accounts_end_to_end() {
     let f = common::LabCluster::new("acctest", "10.94.0.", "mailctl-a0", |text| text);
     let c = &f.cluster;
-    lab::down(c, true).unwrap();
-    lab::up(c, &common::lab_packages(), &mut |_| {}).unwrap();
-    let (code, report, out) = f.deploy(&[]);
-    assert_eq!(code, 0, "deploy: {report:#}\n{}", String::from_utf8_lossy(&out.stderr));
+    f.up_and_deployed();
 
     add_show_remove_import(&f);
     move_under_load(&f);

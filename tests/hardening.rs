@@ -85,10 +85,7 @@ print("accepted")
 fn an_outsider_cannot_relay_or_read_secrets() {
     let f = fixture();
     let c = &f.cluster;
-    lab::down(c, true).unwrap();
-    lab::up(c, &common::lab_packages(), &mut |_| {}).unwrap();
-    let (code, report, out) = f.deploy(&[]);
-    assert_eq!(code, 0, "deploy: {report:#}\n{}", String::from_utf8_lossy(&out.stderr));
+    f.up_and_deployed();
 
     no_entry_relays(&f);
     the_mta_logs_the_real_client(&f);

@@ -61,10 +61,7 @@ fn wait_for_vip_on(f: &LabCluster, host: &str) -> Value {
 fn status_end_to_end() {
     let f = fixture();
     let c = &f.cluster;
-    lab::down(c, true).unwrap();
-    lab::up(c, &common::lab_packages(), &mut |_| {}).unwrap();
-    let (code, report, out) = f.deploy(&[]);
-    assert_eq!(code, 0, "deploy: {report:#}\n{}", String::from_utf8_lossy(&out.stderr));
+    f.up_and_deployed();
     wait_for_vip_on(&f, "mbox-1");
 
     healthy_cluster_in_every_format(&f);

@@ -74,6 +74,14 @@ impl LabCluster {
         LabCluster { dir, cluster }
     }
 
+    /// Fresh lab hosts (any earlier ones of this test dropped) with the cluster deployed.
+    pub fn up_and_deployed(&self) {
+        lab::down(&self.cluster, true).unwrap();
+        lab::up(&self.cluster, &lab_packages(), &mut |_| {}).unwrap();
+        let (code, report, out) = self.deploy(&[]);
+        assert_eq!(code, 0, "deploy: {report:#}\n{}", String::from_utf8_lossy(&out.stderr));
+    }
+
     pub fn inventory(&self) -> PathBuf {
         self.dir.path().join("lab.yaml")
     }
