@@ -18,7 +18,7 @@ CHECKER_PACKAGES=(
     bind9 bind9-utils
     chrony policyd-rate-limit
 )
-TOOL_PACKAGES=(ca-certificates openssl python3 iproute2 debootstrap systemd-container
+TOOL_PACKAGES=(ca-certificates openssl python3 iproute2 debootstrap systemd-container swaks
     zstd dpkg-dev
     python3-jsonschema python3-prometheus-client)
 
