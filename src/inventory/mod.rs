@@ -50,29 +50,20 @@ fn render_all(diags: &[Diagnostic]) -> String {
 
 pub fn load(path: &Path) -> Result<Loaded, InventoryError> {
     let text = scan::read_capped(path).map_err(|e| {
-        let whole_file = |message: String, help: &str| {
-            InventoryError::Invalid(vec![Reporter::new(path, "").diagnostic(
-                Severity::Error,
-                0,
-                0,
-                message,
-                Some(help.to_string()),
-            )])
+        let invalid = |line, column, message: String, help: &str| {
+            let d = Reporter::new(path, "").diagnostic(Severity::Error, line, column, message, Some(help.to_string()));
+            InventoryError::Invalid(vec![d])
         };
         match e {
             scan::ReadError::Io(cause) => InventoryError::Unreadable { path: path.to_path_buf(), cause },
-            scan::ReadError::TooLarge => whole_file(
+            scan::ReadError::TooLarge => invalid(
+                0,
+                0,
                 format!("the inventory is larger than {} MiB", scan::MAX_INVENTORY_BYTES >> 20),
                 "an inventory lists hosts and accounts; import large account lists with `mailctl account import`",
             ),
             scan::ReadError::NotUtf8 { line, column } => {
-                InventoryError::Invalid(vec![Reporter::new(path, "").diagnostic(
-                    Severity::Error,
-                    line,
-                    column,
-                    "the inventory is not UTF-8 text".to_string(),
-                    Some("save the file as UTF-8".to_string()),
-                )])
+                invalid(line, column, "the inventory is not UTF-8 text".to_string(), "save the file as UTF-8")
             }
         }
     })?;

@@ -242,18 +242,11 @@ impl<'a> Provisioner<'a> {
         report.vmid = Some(vm.vmid);
         report.node = vm.node.clone();
         let config = self.config(&vm.node, vm.vmid).await.map_err(step("read the VM's config"))?;
-        if spec::is_in_progress(&config) && !spec::is_ours(&config, &self.opts.cluster, &spec.host) {
-            return Err(Failure {
-                step: "find the VM".into(),
-                message: format!(
-                    "VM {} is named `{}` but is being provisioned for another cluster or host ({}): not touched",
-                    vm.vmid,
-                    spec.name,
-                    spec::description(&config)
-                ),
-            });
-        }
         if spec::is_in_progress(&config) {
+            // Only our own interrupted run is resumed, never another cluster's of the same name.
+            if !spec::is_ours(&config, &self.opts.cluster, &spec.host) {
+                return Err(self.not_ours(spec, &vm, &config, "not touched"));
+            }
             if self.opts.check {
                 report.action = Action::WouldResume;
                 return Ok(());
@@ -404,6 +397,21 @@ impl<'a> Provisioner<'a> {
         )))
     }
 
+    /// A VM of the host's name that lacks this cluster's and host's marker in its notes.
+    fn not_ours(&self, spec: &VmSpec, vm: &Resource, config: &Value, advice: &str) -> Failure {
+        Failure {
+            step: "find the VM".into(),
+            message: format!(
+                "VM {} is named `{}` but mailctl did not make it for host {} of cluster {} ({}): {advice}",
+                vm.vmid,
+                spec.name,
+                spec.host,
+                self.opts.cluster,
+                spec::description(config)
+            ),
+        }
+    }
+
     async fn config(&self, node: &str, vmid: u32) -> Result<Value, ApiError> {
         self.client.get(&format!("{}/config", vm_path(node, vmid)), &[]).await
     }
@@ -468,16 +476,7 @@ impl<'a> Provisioner<'a> {
         report.node = vm.node.clone();
         let config = self.config(&vm.node, vm.vmid).await.map_err(step("read the VM's config"))?;
         if !spec::is_ours(&config, &self.opts.cluster, &spec.host) {
-            return Err(Failure {
-                step: "find the VM".into(),
-                message: format!(
-                    "VM {} is named `{}` but mailctl did not make it for cluster {} ({}): destroy it by hand if it must go",
-                    vm.vmid,
-                    spec.name,
-                    self.opts.cluster,
-                    spec::description(&config)
-                ),
-            });
+            return Err(self.not_ours(spec, &vm, &config, "destroy it by hand if it must go"));
         }
         let base = vm_path(&vm.node, vm.vmid);
         let timeout = self.opts.task_timeout;

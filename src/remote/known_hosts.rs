@@ -12,7 +12,7 @@ use russh::keys::ssh_key::PublicKey;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     Known,
-    /// No line names this host with a key of this type.
+    /// No line names this host.
     Unknown,
     /// Line `line` records another key for this host (of this type or another).
     Changed {
@@ -38,28 +38,41 @@ pub fn check(path: &Path, host: &str, port: u16, key: &PublicKey) -> std::io::Re
     Ok(check_text(&text, &host_entry(host, port), key))
 }
 
+/// One known_hosts line that names `entry`: its number, its `@marker` if any, and its key.
+struct Recorded<'a> {
+    line: usize,
+    marker: Option<&'a str>,
+    key: PublicKey,
+}
+
+/// Every line of known_hosts text that names `entry` with a key we can read.
+fn recorded_for<'a>(text: &'a str, entry: &'a str) -> impl Iterator<Item = Recorded<'a>> + 'a {
+    text.lines().enumerate().filter_map(move |(index, line)| {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            return None;
+        }
+        let mut fields = line.split_whitespace();
+        let mut first = fields.next()?;
+        let marker = first.strip_prefix('@');
+        if marker.is_some() {
+            first = fields.next()?;
+        }
+        let (_algorithm, blob) = (fields.next()?, fields.next()?);
+        if !patterns_match(first, entry) {
+            return None;
+        }
+        let key = russh::keys::parse_public_key_base64(blob).ok()?;
+        Some(Recorded { line: index + 1, marker, key })
+    })
+}
+
 fn check_text(text: &str, entry: &str, key: &PublicKey) -> Verdict {
     let mut same_type_changed = None;
     let mut other_type = None;
     let mut known = false;
-    for (index, line) in text.lines().enumerate() {
-        let line_no = index + 1;
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let mut fields = line.split_whitespace();
-        let mut first = fields.next().unwrap_or_default();
-        let marker = first.strip_prefix('@').map(str::to_string);
-        if marker.is_some() {
-            first = fields.next().unwrap_or_default();
-        }
-        let (Some(_algorithm), Some(blob)) = (fields.next(), fields.next()) else { continue };
-        if !patterns_match(first, entry) {
-            continue;
-        }
-        let Ok(recorded) = russh::keys::parse_public_key_base64(blob) else { continue };
-        match marker.as_deref() {
+    for Recorded { line: line_no, marker, key: recorded } in recorded_for(text, entry) {
+        match marker {
             Some("revoked") if recorded.key_data() == key.key_data() => return Verdict::Revoked { line: line_no },
             Some(_) => continue, // @cert-authority: we do not trust host certificates
             None => {}
@@ -88,16 +101,9 @@ pub fn recorded_algorithms(path: &Path, host: &str, port: u16) -> Vec<russh::key
     let Ok(text) = std::fs::read_to_string(path) else { return Vec::new() };
     let entry = host_entry(host, port);
     let mut found = Vec::new();
-    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('@')) {
-        let mut fields = line.split_whitespace();
-        let (Some(patterns), Some(_), Some(blob)) = (fields.next(), fields.next(), fields.next()) else { continue };
-        if !patterns_match(patterns, &entry) {
-            continue;
-        }
-        if let Ok(key) = russh::keys::parse_public_key_base64(blob)
-            && !found.contains(&key.algorithm())
-        {
-            found.push(key.algorithm());
+    for r in recorded_for(&text, &entry).filter(|r| r.marker.is_none()) {
+        if !found.contains(&r.key.algorithm()) {
+            found.push(r.key.algorithm());
         }
     }
     found

@@ -192,12 +192,14 @@ impl Session {
         let command = if self.sudo { format!("sudo -n -- {guarded}") } else { guarded };
         let input = format!("{{\n{script}\n}} </dev/null\n");
         let timed_out = || RemoteError::Timeout { host: self.host.clone(), step: step.into(), secs };
+        let started = std::time::Instant::now();
         let out = tokio::time::timeout(limit + Duration::from_secs(10), self.exec(step, &command, input.as_bytes()))
             .await
             .map_err(|_| timed_out())??;
-        // 124: `timeout` ended the script; 137: it had to SIGKILL it.
+        // 124: `timeout` ended the script; 137: it had to SIGKILL it. A script can exit 137
+        // on its own (a child killed by the OOM killer), so only past the limit is it ours.
         match out.status {
-            Some(124) | Some(137) => Err(timed_out()),
+            Some(124 | 137) if started.elapsed() >= Duration::from_secs(secs) => Err(timed_out()),
             _ => Ok(out),
         }
     }

@@ -437,8 +437,9 @@ fn tls_source(cluster: &Cluster, state: &mut LocalState) -> Result<TlsSource, Re
             let cert = std::fs::read_to_string(&path)
                 .map_err(|e| RenderError::Cluster(format!("cannot read TLS certificate {}: {e}", path.display())))?;
             let key = key.resolve(&base).map_err(|e| RenderError::Cluster(format!("TLS key: {e}")))?;
-            if crate::inventory::validate::certificate_pem_problem(cert.as_bytes()).is_some() {
-                return Err(RenderError::Cluster(format!("{} holds no PEM certificate chain", path.display())));
+            // Checked again here: the file may have changed since the inventory was validated.
+            if let Some(problem) = crate::inventory::validate::certificate_pem_problem(cert.as_bytes()) {
+                return Err(RenderError::Cluster(format!("tls.certificate {}: {problem}", path.display())));
             }
             // The key is a secret: say what is wrong, never what it holds.
             if !(key.contains("-----BEGIN") && key.contains("PRIVATE KEY-----")) {
