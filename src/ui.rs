@@ -55,3 +55,10 @@ impl Progress {
         }
     }
 }
+
+/// A table in the house style.
+pub fn table<const N: usize>(header: [&str; N]) -> comfy_table::Table {
+    let mut t = comfy_table::Table::new();
+    t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED).set_header(header);
+    t
+}

@@ -287,7 +287,7 @@ fn host_down_fails_alone_and_converges_when_back(f: &Fixture) {
 }
 
 fn jump_host_reaches_a_host_through_another(f: &Fixture) {
-    use mailctl::remote::{ConnectOptions, Session, Target, keys::KeyStore, target::SshConfigFile};
+    use mailctl::remote::{ConnectOptions, HostConn, Session, Target, keys::KeyStore, target::SshConfigFile};
     let c = &f.cluster;
     let mut mbox1 = c.host("mbox-1").unwrap().clone();
     mbox1.ssh.jump = Some(format!("root@{}", f.address("ldap")));
@@ -295,7 +295,8 @@ fn jump_host_reaches_a_host_through_another(f: &Fixture) {
     assert!(target.jump.is_some());
     let rt = tokio::runtime::Runtime::new().unwrap();
     let who = rt.block_on(async {
-        let s = Session::connect(&target, &ConnectOptions::default(), &KeyStore::default()).await.unwrap();
+        let s: HostConn =
+            Box::new(Session::connect(&target, &ConnectOptions::default(), &KeyStore::default()).await.unwrap());
         let out = s.run_ok("hostname", "hostname; echo \"$SSH_CONNECTION\"").await.unwrap();
         s.close().await;
         out.stdout_text()

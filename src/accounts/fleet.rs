@@ -5,15 +5,15 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use futures::future::join_all;
 
 use crate::inventory::model::{Cluster, Host, Role};
-use crate::remote::keys::KeyStore;
-use crate::remote::{ConnectOptions, Output, Session, SshConfigFile, quote};
+use crate::remote::connector::connect_all;
+use crate::remote::{Connector, HostConn, Output, RemoteHost, quote};
 
 pub struct Fleet {
-    sessions: BTreeMap<String, Session>,
+    sessions: BTreeMap<String, HostConn>,
     /// Hosts running Postfix, which route the account's mail.
     pub mtas: Vec<String>,
     /// Hosts whose Dovecot forwards logins (proxy or proxy-and-backend).
@@ -22,35 +22,23 @@ pub struct Fleet {
 
 impl Fleet {
     /// Connects to `hosts` plus every MTA and proxy of the cluster, all at once.
-    pub async fn connect(cluster: &Cluster, hosts: &[&Host]) -> anyhow::Result<Fleet> {
+    pub async fn connect(connector: &dyn Connector, cluster: &Cluster, hosts: &[&Host]) -> anyhow::Result<Fleet> {
         let mtas: Vec<&Host> = cluster.hosts_with(Role::Mta).collect();
         let proxies: Vec<&Host> = cluster.hosts_with(Role::Proxy).collect();
         let mut wanted: BTreeMap<&str, &Host> = BTreeMap::new();
         for h in hosts.iter().chain(&mtas).chain(&proxies) {
             wanted.insert(h.name.as_str(), h);
         }
-        let config = SshConfigFile::load_default()?;
-        let keys = KeyStore::default();
-        let opts = ConnectOptions::default();
-        let base = cluster.base_dir();
-        let connected = join_all(wanted.values().map(|h| async {
-            let s = Session::connect_host(h, &base, &config, &opts, &keys).await;
-            (h.name.clone(), s)
-        }))
-        .await;
-        let mut sessions = BTreeMap::new();
-        for (name, result) in connected {
-            sessions.insert(name.clone(), result.with_context(|| format!("{name}: connect"))?);
-        }
+        let wanted: Vec<&Host> = wanted.into_values().collect();
         Ok(Fleet {
-            sessions,
+            sessions: connect_all(connector, &wanted).await?,
             mtas: mtas.iter().map(|h| h.name.clone()).collect(),
             proxies: proxies.iter().map(|h| h.name.clone()).collect(),
         })
     }
 
-    pub fn get(&self, host: &str) -> &Session {
-        &self.sessions[host]
+    pub fn get(&self, host: &str) -> &dyn RemoteHost {
+        self.sessions[host].as_ref()
     }
 
     pub async fn close(self) {
@@ -151,11 +139,6 @@ pub fn mailbox_host<'a>(cluster: &'a Cluster, name: &str) -> anyhow::Result<&'a 
             bail!("no host {name} in the inventory; mailbox hosts: {}", known.join(", "))
         }
     }
-}
-
-/// The inventory host whose FQDN is `fqdn` (mailHost values are FQDNs).
-pub fn host_by_fqdn<'a>(cluster: &'a Cluster, fqdn: &str) -> Option<&'a Host> {
-    cluster.hosts.iter().find(|h| h.fqdn.eq_ignore_ascii_case(fqdn))
 }
 
 #[cfg(test)]

@@ -3,11 +3,11 @@
 //! at any point can be resumed or rolled back. A lock file next to it keeps two runs off the
 //! same account.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use super::mailstore::Folder;
@@ -54,7 +54,7 @@ pub struct Journal {
 
 pub struct JournalFile {
     path: PathBuf,
-    _lock: File,
+    _lock: crate::lock::Lock,
 }
 
 /// The directory holding the journals of an inventory's moves.
@@ -71,19 +71,8 @@ impl JournalFile {
         let dir = moves_dir(inventory);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let lock_path = dir.join(format!("{address}.lock"));
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .with_context(|| format!("opening {}", lock_path.display()))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                bail!("another mailctl run is moving {address} ({} is locked): wait for it", lock_path.display())
-            }
-            Err(TryLockError::Error(e)) => return Err(e).with_context(|| format!("locking {}", lock_path.display())),
-        }
+        let busy = format!("another mailctl run is moving {address}");
+        let lock = crate::lock::lock_file(&lock_path, std::time::Duration::ZERO, &busy)?;
         Ok(JournalFile { path: dir.join(format!("{address}.json")), _lock: lock })
     }
 

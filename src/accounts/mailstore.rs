@@ -5,7 +5,7 @@ use anyhow::bail;
 use serde::{Deserialize, Serialize};
 
 use crate::inventory::model::Host;
-use crate::remote::{Session, quote};
+use crate::remote::{RemoteHost, quote};
 
 /// doveadm's own TCP port on mailbox hosts (the templates listen on it).
 pub use crate::render::context::DOVEADM_PORT;
@@ -25,7 +25,7 @@ pub struct Folder {
 const STATUS_FIELDS: &str = "messages uidnext uidvalidity guid highestmodseq vsize";
 
 /// Every folder of `user` on this host, sorted by name; empty when the user has no mail here.
-pub async fn folders(session: &Session, user: &str) -> anyhow::Result<Vec<Folder>> {
+pub async fn folders(session: &dyn RemoteHost, user: &str) -> anyhow::Result<Vec<Folder>> {
     let home = home_dir(user)?;
     // Without a mail home there is nothing to report (and doveadm would create one).
     let script = format!(
@@ -89,7 +89,7 @@ pub fn doveadm_endpoint(host: &Host) -> String {
 /// state is returned; without, every folder and message is compared (the final pass: an
 /// incremental one can miss mail that arrived during the pass before).
 pub async fn backup_from(
-    target: &Session,
+    target: &dyn RemoteHost,
     user: &str,
     source: &Host,
     state: Option<&str>,
@@ -102,7 +102,7 @@ pub async fn backup_from(
 
 /// Two-way sync without state, run on `here` against `other`: nothing on either side is
 /// deleted (a message removed on one side may come back), for when both may have changed.
-pub async fn merge_with(here: &Session, user: &str, other: &Host) -> anyhow::Result<()> {
+pub async fn merge_with(here: &dyn RemoteHost, user: &str, other: &Host) -> anyhow::Result<()> {
     let script = format!("doveadm sync -R -u {} {}", quote(user), quote(&doveadm_endpoint(other)));
     here.run_ok("doveadm sync (merge)", &script).await?;
     Ok(())
@@ -110,7 +110,7 @@ pub async fn merge_with(here: &Session, user: &str, other: &Host) -> anyhow::Res
 
 /// Copies what `source` got after the final pass into `target` (one-way, nothing deleted),
 /// then drops the duplicates that copying may make in the INBOX.
-pub async fn catch_up(target: &Session, user: &str, source: &Host) -> anyhow::Result<()> {
+pub async fn catch_up(target: &dyn RemoteHost, user: &str, source: &Host) -> anyhow::Result<()> {
     let script = format!(
         "doveadm sync -1 -R -u {u} {e} && doveadm deduplicate -u {u} mailbox INBOX all",
         u = quote(user),
@@ -121,21 +121,21 @@ pub async fn catch_up(target: &Session, user: &str, source: &Host) -> anyhow::Re
 }
 
 /// Whether `user` has a mail home on this host.
-pub async fn has_home(session: &Session, user: &str) -> anyhow::Result<bool> {
+pub async fn has_home(session: &dyn RemoteHost, user: &str) -> anyhow::Result<bool> {
     let script = format!("[ -e {} ] && echo yes || echo no", quote(&home_dir(user)?));
     Ok(session.run_ok("look for the mail home", &script).await?.stdout_text().trim() == "yes")
 }
 
 /// Deletes `user`'s mail home on this host (after a purge was asked for, or the partial
 /// copy of an aborted move).
-pub async fn remove_home(session: &Session, user: &str) -> anyhow::Result<()> {
+pub async fn remove_home(session: &dyn RemoteHost, user: &str) -> anyhow::Result<()> {
     let script = format!("rm -rf -- {}", quote(&home_dir(user)?));
     session.run_ok("remove the mail home", &script).await?;
     Ok(())
 }
 
 /// Bytes free for mail on this host (the file system holding /var/vmail).
-pub async fn free_bytes(session: &Session) -> anyhow::Result<u64> {
+pub async fn free_bytes(session: &dyn RemoteHost) -> anyhow::Result<u64> {
     let out = session
         .run_ok("df /var/vmail", "d=/var/vmail; [ -d $d ] || d=/var; df -B1 --output=avail $d | tail -1")
         .await?;
@@ -144,14 +144,14 @@ pub async fn free_bytes(session: &Session) -> anyhow::Result<u64> {
 }
 
 /// Bytes `user`'s mail home takes on this host (0 when it has none).
-pub async fn home_bytes(session: &Session, user: &str) -> anyhow::Result<u64> {
+pub async fn home_bytes(session: &dyn RemoteHost, user: &str) -> anyhow::Result<u64> {
     let script = format!("du -sb -- {} 2>/dev/null | cut -f1", quote(&home_dir(user)?));
     let text = session.run_ok("du the mail home", &script).await?.stdout_text();
     Ok(text.trim().parse().unwrap_or(0))
 }
 
 /// Bytes of mail per account on this host (`du` over the mail homes), by address.
-pub async fn usage(session: &Session) -> anyhow::Result<Vec<(String, u64)>> {
+pub async fn usage(session: &dyn RemoteHost) -> anyhow::Result<Vec<(String, u64)>> {
     let out = session.run_ok("du mail homes", "cd /var/vmail 2>/dev/null && du -sb -- */* 2>/dev/null; true").await?;
     Ok(out
         .stdout_text()

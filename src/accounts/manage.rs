@@ -7,9 +7,8 @@ use std::path::Path;
 use anyhow::Context;
 
 use super::address::{self, Address};
-use super::fleet::host_by_fqdn;
 use crate::directory::Layout;
-use crate::directory::ldap::{Ldap, first_values};
+use crate::directory::client::DirectoryClient;
 use crate::inventory::model::{Account, Cluster, Host, Role};
 
 /// An account to create, checked against the cluster.
@@ -26,20 +25,18 @@ pub struct NewAccount {
 }
 
 /// Every account in the directory: (address, mailHost FQDN).
-pub async fn existing(ldap: &mut Ldap, layout: &Layout) -> anyhow::Result<Vec<(String, String)>> {
-    let entries =
-        ldap.search(&layout.accounts_base(), "(objectClass=inetLocalMailRecipient)", &["mail", "mailHost"]).await?;
-    Ok(entries
-        .iter()
-        .map(|e| {
-            let v = first_values(e);
-            (v.get("mail").cloned().unwrap_or_default(), v.get("mailhost").cloned().unwrap_or_default())
-        })
-        .collect())
+pub async fn existing(ldap: &mut dyn DirectoryClient, layout: &Layout) -> anyhow::Result<Vec<(String, String)>> {
+    let entries = super::entry::read_all(ldap, layout, None).await?;
+    Ok(entries.into_iter().map(|e| (e.address, e.mail_host)).collect())
 }
 
 /// Writes one account's entry on `host`.
-pub async fn add(ldap: &mut Ldap, layout: &Layout, account: &NewAccount, host: &Host) -> anyhow::Result<()> {
+pub async fn add(
+    ldap: &mut dyn DirectoryClient,
+    layout: &Layout,
+    account: &NewAccount,
+    host: &Host,
+) -> anyhow::Result<()> {
     let model = Account {
         address: account.address.full.clone(),
         local_part: account.address.local.clone(),
@@ -152,7 +149,7 @@ pub fn read_password(path: &Path) -> Result<String, String> {
 
 /// The inventory host of a mailHost value, for messages.
 pub fn host_name(cluster: &Cluster, fqdn: &str) -> String {
-    host_by_fqdn(cluster, fqdn).map(|h| h.name.clone()).unwrap_or_else(|| fqdn.to_string())
+    cluster.host_by_fqdn(fqdn).map(|h| h.name.clone()).unwrap_or_else(|| fqdn.to_string())
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
-//! Accounts: checked addresses (`address`), where new ones go (`placement`), the SSH sessions
+//! Accounts: checked addresses (`address`), directory entries and states (`entry`), where new ones go (`placement`), the SSH sessions
 //! an operation needs (`fleet`), an account's mail on a host (`mailstore`), moving it
 //! (`mover`, journalled in `journal`) and evening hosts out (`rebalance`).
 
 pub mod address;
+pub mod entry;
 pub mod fleet;
 pub mod journal;
 pub mod mailstore;

@@ -10,11 +10,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use serde::Serialize;
 
-use super::fleet::{Fleet, host_by_fqdn};
+use super::entry::{self, AccountState};
+use super::fleet::Fleet;
 use super::journal::{Journal, JournalFile, Phase};
 use super::mailstore::{self, Folder};
 use crate::directory::Layout;
-use crate::directory::ldap::{Ldap, first_values};
+use crate::directory::client::DirectoryClient;
 use crate::inventory::model::{Cluster, Host};
 
 #[derive(Debug, Clone)]
@@ -62,34 +63,10 @@ pub struct MoveReport {
     pub old_copy_purged: bool,
 }
 
-/// The account's directory entry, as far as a move is concerned.
-#[derive(Debug, Clone)]
-pub struct AccountEntry {
-    pub dn: String,
-    pub mail_host: String,
-    pub state: String,
-    pub move_target: Option<String>,
-}
-
-const ENTRY_ATTRS: [&str; 4] = ["mail", "mailHost", "mailctlState", "mailctlMoveTarget"];
-
-pub async fn read_entry(ldap: &mut Ldap, layout: &Layout, address: &str) -> anyhow::Result<Option<AccountEntry>> {
-    let dn = layout.account_dn(address);
-    Ok(ldap.read(&dn, &ENTRY_ATTRS).await?.map(|e| {
-        let v = first_values(&e);
-        AccountEntry {
-            dn: e.dn.clone(),
-            mail_host: v.get("mailhost").cloned().unwrap_or_default(),
-            state: v.get("mailctlstate").cloned().unwrap_or_else(|| "active".into()),
-            move_target: v.get("mailctlmovetarget").cloned(),
-        }
-    }))
-}
-
 pub struct Mover<'a> {
     pub cluster: &'a Cluster,
     pub fleet: &'a Fleet,
-    pub ldap: &'a mut Ldap,
+    pub ldap: &'a mut dyn DirectoryClient,
     pub layout: Layout,
     pub file: &'a JournalFile,
     pub opts: MoveOptions,
@@ -105,7 +82,7 @@ impl Mover<'_> {
     /// Checks that `address` can move to `target` and journals the start. Nothing changes on
     /// any host when a check fails.
     pub async fn preflight(&mut self, address: &str, target: &Host) -> anyhow::Result<Journal> {
-        let entry = read_entry(self.ldap, &self.layout, address)
+        let entry = entry::read(self.ldap, &self.layout, address)
             .await?
             .with_context(|| format!("no account {address} in the directory"))?;
         if let Some(t) = &entry.move_target {
@@ -114,10 +91,10 @@ impl Mover<'_> {
                  or roll it back with `--abort`"
             );
         }
-        if entry.state != "active" {
+        if entry.state != AccountState::Active {
             bail!("{address} is {} (not active): it cannot be moved now", entry.state);
         }
-        let source = host_by_fqdn(self.cluster, &entry.mail_host).with_context(|| {
+        let source = self.cluster.host_by_fqdn(&entry.mail_host).with_context(|| {
             format!("{address} lives on {}, which is not a host of this inventory", entry.mail_host)
         })?;
         if source.name == target.name {
@@ -174,11 +151,7 @@ impl Mover<'_> {
         // of one account (each with a journal of their own), only one gets it.
         let claimed = self
             .ldap
-            .replace_if(
-                &entry.dn,
-                &[("mailctlMoveTarget", vec![target.fqdn.as_str()])],
-                "(&(mailctlState=active)(!(mailctlMoveTarget=*)))",
-            )
+            .replace_if(&entry.dn, &[("mailctlMoveTarget", vec![target.fqdn.as_str()])], entry::MOVABLE)
             .await?;
         if !claimed {
             bail!(
@@ -275,7 +248,7 @@ impl Mover<'_> {
     async fn cutover(&mut self, j: &mut Journal) -> anyhow::Result<bool> {
         let (source, target) = self.hosts(j)?;
         let (source, target) = (source.clone(), target.clone());
-        let entry = read_entry(self.ldap, &self.layout, &j.address)
+        let entry = entry::read(self.ldap, &self.layout, &j.address)
             .await?
             .with_context(|| format!("{} vanished from the directory during its move", j.address))?;
         // A hold that ran out while nobody watched (a killed run) let logins reach the new
@@ -293,7 +266,7 @@ impl Mover<'_> {
             .replace(
                 &entry.dn,
                 &[
-                    ("mailctlState", vec!["moving"]),
+                    ("mailctlState", vec![AccountState::Moving.as_str()]),
                     ("mailctlHoldUntil", vec![hold.as_str()]),
                     ("mailHost", vec![target.fqdn.as_str()]),
                     ("mailctlMoveTarget", vec![target.fqdn.as_str()]),
@@ -378,7 +351,7 @@ impl Mover<'_> {
             .replace(
                 &dn,
                 &[
-                    ("mailctlState", vec!["active"]),
+                    ("mailctlState", vec![AccountState::Active.as_str()]),
                     ("mailctlHoldUntil", vec![]),
                     ("mailctlMoveTarget", vec![]),
                     ("mailHost", vec![home.fqdn.as_str()]),
@@ -406,11 +379,11 @@ impl Mover<'_> {
         }
         let (source, target) = self.hosts(&j)?;
         let (source, target) = (source.clone(), target.clone());
-        let entry = read_entry(self.ldap, &self.layout, &j.address)
+        let entry = entry::read(self.ldap, &self.layout, &j.address)
             .await?
             .with_context(|| format!("{} vanished from the directory", j.address))?;
         let switched = !entry.mail_host.eq_ignore_ascii_case(&source.fqdn);
-        if switched && entry.state == "active" && j.phase == Phase::Release {
+        if switched && entry.state == AccountState::Active && j.phase == Phase::Release {
             bail!(
                 "the move of {} was released to {} already: finish it with `--resume`, or move it back with \
                  `mailctl move-account {} {}`",
@@ -420,7 +393,7 @@ impl Mover<'_> {
                 source.name
             );
         }
-        if switched || entry.state == "moving" {
+        if switched || entry.state == AccountState::Moving {
             (self.progress)("abort: holding logins, routing back to the source");
             let hold_expired = j.hold_until.is_some_and(|t| t <= now());
             let hold = (now() + self.opts.hold.as_secs()).to_string();
@@ -428,7 +401,7 @@ impl Mover<'_> {
                 .replace(
                     &entry.dn,
                     &[
-                        ("mailctlState", vec!["moving"]),
+                        ("mailctlState", vec![AccountState::Moving.as_str()]),
                         ("mailctlHoldUntil", vec![hold.as_str()]),
                         ("mailHost", vec![source.fqdn.as_str()]),
                     ],

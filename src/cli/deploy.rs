@@ -3,15 +3,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context;
-
 use super::{Cli, EXIT_FAILED, EXIT_OK, Format};
-use crate::deploy::{self, DeployOptions, DeployReport, DirectoryInput, diff::Masker};
-use crate::directory::{self, ServicePasswords};
+use crate::deploy::{DeployOptions, DeployReport};
 use crate::inventory::model::Role;
+use crate::ops::{self, Ops};
 use crate::playbook::Playbook;
-use crate::remote::ConnectOptions;
-use crate::render::Renderer;
+use crate::remote::{ConnectOptions, SshConnector};
 use crate::state::LocalState;
 use crate::ui::Progress;
 
@@ -65,40 +62,32 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
             return Ok(super::EXIT_USAGE);
         }
     }
-    let _lock = super::lock::acquire(path)?;
+    let _lock = crate::lock::acquire(path)?;
     let state_path = cli.state.clone().unwrap_or_else(|| LocalState::default_path(path));
     let mut state = match super::open_state(&state_path) {
         Ok(s) => s,
         Err(code) => return Ok(code),
     };
-    let renderer = Renderer::new(Playbook::builtin()?, cli.templates.as_deref())?;
-    let rendered = renderer.render(&cluster, &mut state, &[])?;
-    let input = DirectoryInput {
-        services: ServicePasswords {
-            reader: state.secret("ldap_reader", 24),
-            replicator: state.secret("ldap_replicator", 24),
-        },
-        passwords: directory::resolve_passwords(&cluster)?,
-    };
-    state.save().with_context(|| "saving generated secrets")?;
-    let masker = Masker::new(deploy::secrets_to_mask(&state, &input));
     let opts = DeployOptions {
         check: args.check,
         diff: args.diff,
         limit: args.limit.clone(),
         roles: args.role.clone(),
         forks: args.forks,
-        connect: ConnectOptions {
-            connect_timeout: Duration::from_secs(args.connect_timeout),
-            accept_new_host_keys: args.accept_new_host_keys,
-            ..ConnectOptions::default()
-        },
     };
-    let names = rendered.iter().map(|h| h.host.as_str());
-    let progress = Progress::new(names, cli.format == Format::Text);
+    let connect = ConnectOptions {
+        connect_timeout: Duration::from_secs(args.connect_timeout),
+        accept_new_host_keys: args.accept_new_host_keys,
+        ..ConnectOptions::default()
+    };
+    let connector = SshConnector::new(&cluster, connect);
+    let progress = Progress::new(cluster.hosts.iter().map(|h| h.name.as_str()), cli.format == Format::Text);
+    let ops = Ops { cluster: &cluster, inventory: path, connector: &connector, observer: &progress };
     let runtime = tokio::runtime::Runtime::new()?;
-    let report = runtime.block_on(deploy::deploy(&cluster, &rendered, &input, &masker, &opts, &progress));
+    let report =
+        runtime.block_on(ops::deploy::run(&ops, &mut state, Playbook::builtin()?, cli.templates.as_deref(), &opts));
     progress.clear();
+    let report = report?;
     match cli.format {
         Format::Json => outln!("{}", serde_json::to_string_pretty(&report)?),
         _ => print_text(&report),
@@ -110,7 +99,7 @@ fn print_text(report: &DeployReport) {
     if !report.diff.is_empty() {
         out!("{}", report.diff);
     }
-    let mut table = super::table(["host", "packages", "files", "units", "result"]);
+    let mut table = crate::ui::table(["host", "packages", "files", "units", "result"]);
     for h in &report.hosts {
         let mut files = h.changed_files.len().to_string();
         if let Some(d) = &h.directory {

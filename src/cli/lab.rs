@@ -93,7 +93,7 @@ fn print_status(cli: &Cli, cluster: &crate::inventory::Cluster) -> anyhow::Resul
     if cli.format == Format::Json {
         outln!("{}", serde_json::to_string_pretty(&states)?);
     } else {
-        let mut t = super::table(["host", "address", "state", "uptime"]);
+        let mut t = crate::ui::table(["host", "address", "state", "uptime"]);
         for s in &states {
             let uptime = s.uptime_s.map(|u| format!("{}m{:02}s", u / 60, u % 60)).unwrap_or_else(|| "-".into());
             t.add_row([s.host.clone(), s.address.clone(), if s.up { "up".into() } else { "down".into() }, uptime]);

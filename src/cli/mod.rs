@@ -1,5 +1,7 @@
 //! Command-line interface: one file per subcommand, each a clap struct and an `exec` that
-//! calls into the library. Exit codes: 0 success, 1 the work failed, 2 bad usage or inventory.
+//! checks its arguments, calls one operation of the library (`crate::ops`, `crate::status`,
+//! ...), prints the report and picks the exit code: 0 success, 1 the work failed, 2 bad
+//! usage or inventory. No operation logic lives here.
 
 /// `println!` for command output: a reader that went away (`mailctl … | head -1`) ends the
 /// program quietly with SIGPIPE's status, where `println!` would panic.
@@ -14,9 +16,9 @@ macro_rules! out {
 }
 
 mod account;
+mod completions;
 mod deploy;
 mod lab;
-mod lock;
 mod move_account;
 mod provision;
 mod rebalance;
@@ -120,6 +122,8 @@ pub enum Command {
     MoveAccount(move_account::Args),
     /// Even out the mailbox hosts by moving accounts (plan; --apply runs it).
     Rebalance(rebalance::Args),
+    /// Shell completions and man pages, generated from these definitions.
+    Completions(completions::Args),
 }
 
 pub fn run() -> ExitCode {
@@ -140,6 +144,7 @@ pub fn run() -> ExitCode {
         Command::Account(args) => account::exec(&cli, args),
         Command::MoveAccount(args) => move_account::exec(&cli, args),
         Command::Rebalance(args) => rebalance::exec(&cli, args),
+        Command::Completions(args) => completions::exec(args),
     };
     match code {
         Ok(code) => ExitCode::from(code),
@@ -232,9 +237,20 @@ pub fn open_state(path: &Path) -> Result<crate::state::LocalState, u8> {
     }
 }
 
-/// A table in the house style.
-pub fn table<const N: usize>(header: [&str; N]) -> comfy_table::Table {
-    let mut t = comfy_table::Table::new();
-    t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED).set_header(header);
-    t
+/// Runs an operation with SSH connections to the cluster (default options) and `observer`.
+pub fn run_op<T>(
+    cluster: &crate::inventory::Cluster,
+    inventory: &Path,
+    observer: &dyn crate::observe::Observer,
+    op: impl AsyncFnOnce(&crate::ops::Ops<'_>) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let connector = crate::remote::SshConnector::new(cluster, crate::remote::ConnectOptions::default());
+    let ops = crate::ops::Ops { cluster, inventory, connector: &connector, observer };
+    tokio::runtime::Runtime::new()?.block_on(op(&ops))
+}
+
+/// Prints `value` as pretty JSON.
+pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    outln!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
 }

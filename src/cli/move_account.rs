@@ -1,19 +1,14 @@
 //! `mailctl move-account`: one account's mailbox to another mailbox host, nothing lost
-//! (the protocol is in `accounts::mover`).
+//! (`crate::ops::move_account`; the protocol is in `accounts::mover`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
-
 use super::{Cli, EXIT_FAILED, EXIT_OK, EXIT_USAGE, Format};
-use crate::accounts::fleet::{Fleet, mailbox_host};
-use crate::accounts::journal::{JournalFile, Phase};
-use crate::accounts::mover::{MoveOptions, MoveReport, Mover};
-use crate::accounts::{address, mailstore};
-use crate::directory::Layout;
-use crate::directory::ldap::Ldap;
-use crate::inventory::model::{Cluster, Role};
+use crate::accounts::address;
+use crate::accounts::fleet::mailbox_host;
+use crate::accounts::mover::MoveReport;
+use crate::ops::move_account::{self, Mode, Outcome, Request};
 use crate::ui::Progress;
 
 /// Moves an account's mailbox to another mailbox host while it stays in use.
@@ -68,33 +63,30 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
             return Ok(EXIT_USAGE);
         }
     };
-    let target = match rest.get(1).map(|h| mailbox_host(&cluster, h)).transpose() {
-        Ok(t) => t.map(|h| h.name.clone()),
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return Ok(EXIT_USAGE);
-        }
-    };
-    let opts = MoveOptions { hold: Duration::from_secs(args.hold_logins), ..MoveOptions::default() };
-    let mode = match (args.resume, args.abort, target) {
+    let mode = match (args.resume, args.abort, rest.get(1)) {
         (true, _, _) => Mode::Resume,
         (_, true, _) => Mode::Abort,
-        (_, _, Some(t)) => Mode::Start(t),
+        (_, _, Some(host)) => match mailbox_host(&cluster, host) {
+            Ok(h) => Mode::Start(h.name.clone()),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return Ok(EXIT_USAGE);
+            }
+        },
         _ => unreachable!("argument count checked"),
     };
-    let runtime = tokio::runtime::Runtime::new()?;
-    let result = runtime.block_on(run_one(&cluster, &path, &user, mode, opts, args.purge, cli.format));
+    let req = Request { address: user.clone(), mode, hold: Duration::from_secs(args.hold_logins), purge: args.purge };
+    let progress = Progress::new([user.as_str()], cli.format == Format::Text);
+    let result = super::run_op(&cluster, &path, &progress, async |ops| move_account::run(ops, &req).await);
+    progress.clear();
     match result {
-        Ok(Outcome::Moved(report)) => {
-            print_report(cli.format, &report)?;
+        Ok(Outcome::Moved(report)) => print_report(cli.format, &report).map(|()| EXIT_OK),
+        Ok(Outcome::Said(text)) if cli.format == Format::Json => {
+            outln!("{}", serde_json::json!({"address": user, "result": text}));
             Ok(EXIT_OK)
         }
         Ok(Outcome::Said(text)) => {
-            if cli.format == Format::Json {
-                outln!("{}", serde_json::json!({"address": user, "result": text}));
-            } else {
-                outln!("{text}");
-            }
+            outln!("{text}");
             Ok(EXIT_OK)
         }
         Err(e) => {
@@ -104,112 +96,7 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
     }
 }
 
-pub enum Mode {
-    Start(String),
-    Resume,
-    Abort,
-}
-
-pub enum Outcome {
-    Moved(MoveReport),
-    Said(String),
-}
-
-/// Every session a move may need: the LDAP provider, every mailbox host, MTA and proxy.
-pub async fn connect_all(cluster: &Cluster) -> anyhow::Result<(Fleet, Ldap)> {
-    let provider = super::account::ldap_provider(cluster)?;
-    let mut hosts = vec![provider];
-    hosts.extend(cluster.hosts_with(Role::Mailbox));
-    let fleet = Fleet::connect(cluster, &hosts).await?;
-    let ldap = Ldap::connect(fleet.get(&provider.name)).await?;
-    Ok((fleet, ldap))
-}
-
-pub async fn run_one(
-    cluster: &Cluster,
-    inventory: &Path,
-    user: &str,
-    mode: Mode,
-    opts: MoveOptions,
-    purge: bool,
-    format: Format,
-) -> anyhow::Result<Outcome> {
-    let file = JournalFile::lock(inventory, user)?;
-    let (fleet, mut ldap) = connect_all(cluster).await?;
-    let progress = Progress::new([user], format == Format::Text);
-    let say = |m: &str| {
-        tracing::info!("{user}: {m}");
-        progress.set(user, m.to_string());
-    };
-    let mut mover = Mover {
-        cluster,
-        fleet: &fleet,
-        ldap: &mut ldap,
-        layout: Layout::new(cluster),
-        file: &file,
-        opts,
-        progress: &say,
-    };
-    let result = drive(&mut mover, &file, user, mode).await;
-    let result = match result {
-        Ok(Outcome::Moved(mut report)) if purge => {
-            progress.set(user, format!("deleting the old copy on {}", report.from));
-            match mailstore::remove_home(fleet.get(&report.from), user).await {
-                Ok(()) => {
-                    report.old_copy_purged = true;
-                    Ok(Outcome::Moved(report))
-                }
-                Err(e) => Err(e.context("the move finished, but deleting the old copy failed")),
-            }
-        }
-        other => other,
-    };
-    progress.clear();
-    ldap.close().await;
-    fleet.close().await;
-    result
-}
-
-async fn drive(mover: &mut Mover<'_>, file: &JournalFile, user: &str, mode: Mode) -> anyhow::Result<Outcome> {
-    let journal = file.load()?;
-    let unfinished = journal.as_ref().filter(|j| !matches!(j.phase, Phase::Done | Phase::Aborted));
-    match mode {
-        Mode::Start(target) => {
-            if let Some(j) = unfinished {
-                bail!(
-                    "an unfinished move of {user} to {} is journalled in {}: finish it with --resume or roll it \
-                     back with --abort",
-                    j.target,
-                    file.path().display()
-                );
-            }
-            let target = mover.cluster.host(&target).context("target host")?;
-            let j = mover.preflight(user, target).await?;
-            Ok(Outcome::Moved(mover.run(j).await?))
-        }
-        Mode::Resume => match journal {
-            None => bail!("no journal for {user} at {}: nothing to resume", file.path().display()),
-            Some(j) if j.phase == Phase::Done => {
-                Ok(Outcome::Said(format!("{user}: the move to {} had finished", j.target)))
-            }
-            Some(j) if j.phase == Phase::Aborted => {
-                Ok(Outcome::Said(format!("{user}: the move to {} was rolled back; nothing to resume", j.target)))
-            }
-            Some(j) => Ok(Outcome::Moved(mover.run(j).await?)),
-        },
-        Mode::Abort => match journal {
-            None => bail!("no journal for {user} at {}: nothing to abort", file.path().display()),
-            Some(j) if j.phase == Phase::Aborted => Ok(Outcome::Said(format!("{user}: already rolled back"))),
-            Some(j) => {
-                let source = j.source.clone();
-                mover.abort(j).await?;
-                Ok(Outcome::Said(format!("{user}: move rolled back; the account lives on {source}")))
-            }
-        },
-    }
-}
-
-pub fn print_report(format: Format, r: &MoveReport) -> anyhow::Result<()> {
+fn print_report(format: Format, r: &MoveReport) -> anyhow::Result<()> {
     if format == Format::Json {
         outln!("{}", serde_json::to_string_pretty(r)?);
         return Ok(());

@@ -104,7 +104,7 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
     if args.insecure_accept_invalid_certs {
         eprintln!("warning: --insecure-accept-invalid-certs: the API's certificate is not checked");
     }
-    let _lock = super::lock::acquire(path)?;
+    let _lock = crate::lock::acquire(path)?;
     let timeout = Duration::from_secs(args.timeout);
     let client = match proxmox::client_for(&cluster, args.insecure_accept_invalid_certs, timeout, 5) {
         Ok(c) => c,
@@ -187,7 +187,7 @@ fn confirm_destroy(
 }
 
 fn print_text(report: &ProvisionReport) {
-    let mut table = super::table(["host", "vmid", "node", "result", "details"]);
+    let mut table = crate::ui::table(["host", "vmid", "node", "result", "details"]);
     for h in &report.hosts {
         let details = match (&h.failed, h.action) {
             (Some(f), _) => format!("{}: {}", f.step, f.message),

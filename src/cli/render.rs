@@ -37,7 +37,7 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
     };
     let cluster = loaded.cluster;
     // Concurrent renders take turns: each sees the secrets the one before generated.
-    let _lock = super::lock::acquire_within(path, std::time::Duration::from_secs(30))?;
+    let _lock = crate::lock::acquire_within(path, std::time::Duration::from_secs(30))?;
     let state_path = cli.state.clone().unwrap_or_else(|| LocalState::default_path(path));
     let mut state = match super::open_state(&state_path) {
         Ok(s) => s,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::{Cli, EXIT_FAILED, EXIT_OK, EXIT_USAGE, Format};
 use crate::deploy::diff::Masker;
 use crate::inventory::model::{Cluster, Role};
-use crate::remote::ConnectOptions;
+use crate::remote::{ConnectOptions, SshConnector};
 use crate::state::LocalState;
 use crate::status::{self, Connections, StatusOptions, StatusReport, format, services};
 
@@ -87,11 +87,6 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
         hosts: args.host.clone(),
         roles: args.role.clone(),
         services: args.service.clone(),
-        connect: ConnectOptions {
-            connect_timeout: timeout,
-            command_timeout: timeout.max(Duration::from_secs(10)),
-            accept_new_host_keys: false,
-        },
         probe_timeout: timeout,
         forks: args.forks,
     };
@@ -104,9 +99,15 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
         Ok(state) => Masker::new(state.data.secrets.values().cloned()),
         Err(e) => return usage(e.to_string()),
     };
+    let connect = ConnectOptions {
+        connect_timeout: timeout,
+        command_timeout: timeout.max(Duration::from_secs(10)),
+        accept_new_host_keys: false,
+    };
+    let connector = SshConnector::new(&cluster, connect);
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let mut connections = Connections::default();
+        let mut connections = Connections::new(&connector);
         let code = match args.watch {
             None => {
                 let mut report = status::check(&cluster, &opts, &mut connections).await;
@@ -127,7 +128,7 @@ async fn watch(
     cluster: &Cluster,
     opts: &StatusOptions,
     masker: &Masker,
-    connections: &mut Connections,
+    connections: &mut Connections<'_>,
     every: f64,
     output: Option<&Path>,
 ) -> anyhow::Result<u8> {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use base64::Engine;
 
 use super::plan::{Change, ComponentPlan, HostPlan, UnitAction};
-use crate::remote::{Output, RemoteError, Session, quote};
+use crate::remote::{Output, RemoteError, RemoteHost, quote};
 use crate::render::sandbox;
 
 /// Exit code of a component script whose checker rejected the new files.
@@ -52,7 +52,7 @@ pub fn packages_script(plan: &HostPlan) -> String {
     s
 }
 
-pub async fn install_packages(session: &Session, plan: &HostPlan) -> Result<(), StepError> {
+pub async fn install_packages(session: &dyn RemoteHost, plan: &HostPlan) -> Result<(), StepError> {
     let out = session.run_for("install packages", &packages_script(plan), PACKAGES_TIMEOUT).await?;
     if out.success() {
         Ok(())
@@ -165,7 +165,7 @@ fn wrap(b64: &str) -> String {
     b64.as_bytes().chunks(76).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join("\n")
 }
 
-pub async fn apply_component(session: &Session, c: &ComponentPlan) -> Result<(), StepError> {
+pub async fn apply_component(session: &dyn RemoteHost, c: &ComponentPlan) -> Result<(), StepError> {
     let out = session.run(&c.name, &component_script(c)).await?;
     if out.success() {
         return Ok(());

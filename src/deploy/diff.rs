@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use base64::Engine;
 
 use super::plan::{Change, HostPlan};
-use crate::remote::{RemoteError, Session, quote};
+use crate::remote::{RemoteError, RemoteHost, quote};
 
 const MASK: &str = "********";
 
@@ -51,7 +51,7 @@ impl Masker {
 }
 
 /// The current content of every file the plan changes, in one command.
-pub async fn fetch_old(session: &Session, plan: &HostPlan) -> Result<BTreeMap<String, Vec<u8>>, RemoteError> {
+pub async fn fetch_old(session: &dyn RemoteHost, plan: &HostPlan) -> Result<BTreeMap<String, Vec<u8>>, RemoteError> {
     let paths: Vec<&str> = plan
         .components
         .iter()

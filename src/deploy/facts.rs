@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::remote::{RemoteError, Session, quote};
+use crate::remote::{RemoteError, RemoteHost, quote};
 use crate::render::RenderedHost;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,7 +118,7 @@ pub fn parse(text: &str) -> HostFacts {
     facts
 }
 
-pub async fn gather(session: &Session, host: &RenderedHost) -> Result<HostFacts, RemoteError> {
+pub async fn gather(session: &dyn RemoteHost, host: &RenderedHost) -> Result<HostFacts, RemoteError> {
     let out = session.run_ok("facts", &script(host)).await?;
     Ok(parse(&out.stdout_text()))
 }

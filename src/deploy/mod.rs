@@ -13,15 +13,12 @@ use serde::Serialize;
 
 use crate::directory::{self, AccountPasswords, Directory, DirectoryPlan, Layout, ServicePasswords};
 use crate::inventory::model::{Cluster, Role};
+use crate::observe::Observer;
 use crate::playbook::Stage;
-use crate::remote::target::SshConfigFile;
-use crate::remote::{ConnectOptions, Session, Target, fan_out, keys::KeyStore};
+use crate::remote::{Connector, HostConn, RemoteHost, fan_out};
 use crate::render::RenderedHost;
-use crate::ui::Progress;
 use apply::StepError;
 use plan::{HostPlan, UnitAction};
-
-const STAGES: [Stage; 6] = [Stage::Base, Stage::Ldap, Stage::Mailbox, Stage::Mta, Stage::Proxy, Stage::Dns];
 
 #[derive(Debug, Clone)]
 pub struct DeployOptions {
@@ -34,7 +31,6 @@ pub struct DeployOptions {
     /// Only hosts with one of these roles (empty: all).
     pub roles: Vec<Role>,
     pub forks: usize,
-    pub connect: ConnectOptions,
 }
 
 /// What the directory needs to be brought to the inventory.
@@ -92,17 +88,17 @@ impl DeployReport {
 
 /// One host's run: its session and plan once connected, and what happened so far.
 struct HostRun {
-    session: Option<Session>,
+    session: Option<HostConn>,
     plan: Option<HostPlan>,
     report: HostReport,
 }
 
 impl HostRun {
-    fn live(&self) -> Option<(&Session, &HostPlan)> {
+    fn live(&self) -> Option<(&dyn RemoteHost, &HostPlan)> {
         if self.report.failed.is_some() {
             return None;
         }
-        Some((self.session.as_ref()?, self.plan.as_ref()?))
+        Some((self.session.as_deref()?, self.plan.as_ref()?))
     }
 
     fn fail(&mut self, e: StepError) {
@@ -111,24 +107,26 @@ impl HostRun {
     }
 }
 
+/// Deploys `rendered` stage by stage in the playbook's order.
+#[allow(clippy::too_many_arguments)]
 pub async fn deploy(
+    connector: &dyn Connector,
     cluster: &Cluster,
     rendered: &[RenderedHost],
+    stages: &[Stage],
     dir_input: &DirectoryInput,
     masker: &diff::Masker,
     opts: &DeployOptions,
-    progress: &Progress,
+    progress: &dyn Observer,
 ) -> DeployReport {
     let started = Instant::now();
     let selected: Vec<&RenderedHost> = rendered.iter().filter(|h| selected(cluster, h, opts)).collect();
-    let keys = KeyStore::default();
-    let ssh_config = SshConfigFile::load_default();
-    let mut runs = fan_out(selected, opts.forks, |h| prepare(cluster, h, &ssh_config, &keys, opts, progress)).await;
+    let mut runs = fan_out(selected, opts.forks, |h| prepare(connector, cluster, h, opts, progress)).await;
     let mut warnings = Vec::new();
     let diff = if opts.diff { diffs(&runs, masker, opts.forks).await } else { String::new() };
     if !opts.check {
         install_packages(&mut runs, opts.forks, progress).await;
-        for stage in STAGES {
+        for &stage in stages {
             apply_stage(&mut runs, stage, opts.forks, progress).await;
             if stage == Stage::Ldap {
                 warnings.extend(sync_directory(cluster, &mut runs, dir_input, false, progress).await);
@@ -161,31 +159,23 @@ fn selected(cluster: &Cluster, h: &RenderedHost, opts: &DeployOptions) -> bool {
 
 /// Connect, read facts, plan: the part that is the same for `--check` and a real run.
 async fn prepare(
+    connector: &dyn Connector,
     cluster: &Cluster,
     rendered: &RenderedHost,
-    ssh_config: &Result<SshConfigFile, crate::remote::RemoteError>,
-    keys: &KeyStore,
     opts: &DeployOptions,
-    progress: &Progress,
+    progress: &dyn Observer,
 ) -> HostRun {
     let mut run = HostRun {
         session: None,
         plan: None,
         report: HostReport { host: rendered.host.clone(), ok: true, ..Default::default() },
     };
-    progress.set(&rendered.host, "connecting");
+    progress.step(&rendered.host, "connecting");
     let connected = async {
-        let config =
-            ssh_config.as_ref().map_err(|e| StepError { step: "ssh config".into(), message: e.to_string() })?;
         let host = cluster
             .host(&rendered.host)
             .ok_or_else(|| StepError { step: "inventory".into(), message: "host not in the inventory".into() })?;
-        let target = Target::for_host(host, &cluster.base_dir(), config)
-            .map_err(|e| StepError { step: "ssh target".into(), message: e.to_string() })?;
-        let session = Session::connect(&target, &opts.connect, keys)
-            .await
-            .map_err(|e| StepError { step: "connect".into(), message: e.to_string() })?;
-        Ok::<Session, StepError>(session)
+        connector.connect(host).await.map_err(|e| StepError { step: "connect".into(), message: e.to_string() })
     };
     let session = match connected.await {
         Ok(s) => s,
@@ -194,8 +184,8 @@ async fn prepare(
             return run;
         }
     };
-    progress.set(&rendered.host, "reading facts");
-    match facts::gather(&session, rendered).await {
+    progress.step(&rendered.host, "reading facts");
+    match facts::gather(session.as_ref(), rendered).await {
         Ok(f) => {
             let plan = plan::plan(rendered, &f);
             run.report.packages = plan.packages.clone();
@@ -207,7 +197,7 @@ async fn prepare(
         Err(e) => run.fail(e.into()),
     }
     run.session = Some(session);
-    progress.set(&rendered.host, if opts.check { "planned" } else { "waiting" });
+    progress.step(&rendered.host, if opts.check { "planned" } else { "waiting" });
     run
 }
 
@@ -233,13 +223,13 @@ async fn diffs(runs: &[HostRun], masker: &diff::Masker, forks: usize) -> String 
     parts.into_iter().flatten().collect()
 }
 
-async fn install_packages(runs: &mut [HostRun], forks: usize, progress: &Progress) {
+async fn install_packages(runs: &mut [HostRun], forks: usize, progress: &dyn Observer) {
     let outcomes = fan_out(runs.iter(), forks, |run| async move {
         let (session, plan) = run.live()?;
         if plan.packages.is_empty() {
             return None;
         }
-        progress.set(session.host(), format!("installing {} packages", plan.packages.len()));
+        progress.step(session.name(), &format!("installing {} packages", plan.packages.len()));
         apply::install_packages(session, plan).await.err()
     })
     .await;
@@ -250,11 +240,11 @@ async fn install_packages(runs: &mut [HostRun], forks: usize, progress: &Progres
     }
 }
 
-async fn apply_stage(runs: &mut [HostRun], stage: Stage, forks: usize, progress: &Progress) {
+async fn apply_stage(runs: &mut [HostRun], stage: Stage, forks: usize, progress: &dyn Observer) {
     let outcomes = fan_out(runs.iter(), forks, |run| async move {
         let (session, plan) = run.live()?;
         for c in plan.components.iter().filter(|c| c.stage == stage && !c.is_noop()) {
-            progress.set(session.host(), format!("{stage:?}: {}", c.name).to_lowercase());
+            progress.step(session.name(), &format!("{stage:?}: {}", c.name).to_lowercase());
             if let Err(e) = apply::apply_component(session, c).await {
                 return Some(e);
             }
@@ -276,9 +266,9 @@ async fn sync_directory(
     runs: &mut [HostRun],
     input: &DirectoryInput,
     check: bool,
-    progress: &Progress,
+    progress: &dyn Observer,
 ) -> Vec<String> {
-    let provider = cluster.hosts_with(Role::Ldap).find(|h| h.ldap_replica_of.is_none());
+    let provider = cluster.ldap_provider();
     let Some(run) = provider.and_then(|p| runs.iter_mut().find(|r| r.report.host == p.name)) else {
         return Vec::new();
     };
@@ -286,7 +276,7 @@ async fn sync_directory(
     if check && !plan.packages.is_empty() {
         return vec![format!("{}: the directory is planned once slapd is installed", run.report.host)];
     }
-    progress.set(session.host(), "directory");
+    progress.step(session.name(), "directory");
     let dir = Directory { session, layout: Layout::new(cluster) };
     let result = async {
         let plan = directory::plan(&dir, cluster, &input.services, &input.passwords).await?;

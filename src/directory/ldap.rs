@@ -3,13 +3,15 @@
 //! (root) and SASL EXTERNAL maps them to its manager identity: no LDAP password exists on
 //! this side or crosses the wire, and the path works wherever SSH does (jump hosts included).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 
 use ldap3::{LdapConnAsync, LdapConnSettings, Mod, Scope, SearchEntry, StdStream};
 
 use super::DirectoryError;
-use crate::remote::Session;
+use super::client::DirectoryClient;
+use crate::remote::RemoteHost;
+use crate::remote::host::BoxFuture;
 
 /// Where Debian's slapd listens for `ldapi:///`.
 pub const LDAPI_SOCKET: &str = "/var/run/slapd/ldapi";
@@ -24,7 +26,7 @@ fn err(step: &str) -> impl Fn(ldap3::LdapError) -> DirectoryError + '_ {
 }
 
 impl Ldap {
-    pub async fn connect(session: &Session) -> Result<Ldap, DirectoryError> {
+    pub async fn connect(session: &dyn RemoteHost) -> Result<Box<dyn DirectoryClient>, DirectoryError> {
         let mut remote = session.open_unix_socket(LDAPI_SOCKET).await?;
         let (ours, theirs) = std::os::unix::net::UnixStream::pair()
             .map_err(|e| DirectoryError::Ldap { step: "socket pair".into(), message: e.to_string() })?;
@@ -45,12 +47,12 @@ impl Ldap {
             .await
             .and_then(|r| r.success())
             .map_err(err("SASL EXTERNAL bind as root over ldapi"))?;
-        Ok(Ldap { ldap })
+        Ok(Box::new(Ldap { ldap }))
     }
 
     /// Entries under `base` matching `filter` (the caller escapes values with
     /// `ldap3::ldap_escape`). An absent base is no entries.
-    pub async fn search(
+    async fn search_op(
         &mut self,
         base: &str,
         filter: &str,
@@ -67,7 +69,7 @@ impl Ldap {
     }
 
     /// The entry at `dn`, if it exists.
-    pub async fn read(&mut self, dn: &str, attrs: &[&str]) -> Result<Option<SearchEntry>, DirectoryError> {
+    async fn read_op(&mut self, dn: &str, attrs: &[&str]) -> Result<Option<SearchEntry>, DirectoryError> {
         match self.ldap.search(dn, Scope::Base, "(objectClass=*)", attrs.to_vec()).await.and_then(|r| r.success()) {
             Ok((entries, _)) => Ok(entries.into_iter().next().map(SearchEntry::construct)),
             Err(ldap3::LdapError::LdapResult { result }) if result.rc == 32 => Ok(None),
@@ -75,14 +77,14 @@ impl Ldap {
         }
     }
 
-    pub async fn add(&mut self, dn: &str, attrs: Vec<(&str, Vec<&str>)>) -> Result<(), DirectoryError> {
+    async fn add_op(&mut self, dn: &str, attrs: Vec<(&str, Vec<&str>)>) -> Result<(), DirectoryError> {
         let attrs: Vec<(&str, HashSet<&str>)> = attrs.into_iter().map(|(k, v)| (k, v.into_iter().collect())).collect();
         self.ldap.add(dn, attrs).await.and_then(|r| r.success()).map_err(err("add"))?;
         Ok(())
     }
 
     /// Replaces each attribute's values (an empty list deletes the attribute).
-    pub async fn replace(&mut self, dn: &str, changes: &[(&str, Vec<&str>)]) -> Result<(), DirectoryError> {
+    async fn replace_op(&mut self, dn: &str, changes: &[(&str, Vec<&str>)]) -> Result<(), DirectoryError> {
         let mods: Vec<Mod<&str>> =
             changes.iter().map(|(attr, values)| Mod::Replace(*attr, values.iter().copied().collect())).collect();
         self.ldap.modify(dn, mods).await.and_then(|r| r.success()).map_err(err("modify"))?;
@@ -91,7 +93,7 @@ impl Ldap {
 
     /// `replace`, carried out only while the entry matches `assertion` (RFC 4528, one atomic
     /// operation on the server): Ok(false) when it did not match and nothing changed.
-    pub async fn replace_if(
+    async fn replace_if_op(
         &mut self,
         dn: &str,
         changes: &[(&str, Vec<&str>)],
@@ -110,17 +112,64 @@ impl Ldap {
         }
     }
 
-    pub async fn delete(&mut self, dn: &str) -> Result<(), DirectoryError> {
+    async fn delete_op(&mut self, dn: &str) -> Result<(), DirectoryError> {
         self.ldap.delete(dn).await.and_then(|r| r.success()).map_err(err("delete"))?;
         Ok(())
     }
+}
 
-    pub async fn close(mut self) {
-        let _ = self.ldap.unbind().await;
+impl DirectoryClient for Ldap {
+    fn search<'a>(
+        &'a mut self,
+        base: &'a str,
+        filter: &'a str,
+        attrs: &'a [&'a str],
+    ) -> BoxFuture<'a, Result<Vec<SearchEntry>, DirectoryError>> {
+        Box::pin(self.search_op(base, filter, attrs))
+    }
+
+    fn read<'a>(
+        &'a mut self,
+        dn: &'a str,
+        attrs: &'a [&'a str],
+    ) -> BoxFuture<'a, Result<Option<SearchEntry>, DirectoryError>> {
+        Box::pin(self.read_op(dn, attrs))
+    }
+
+    fn add<'a>(
+        &'a mut self,
+        dn: &'a str,
+        attrs: Vec<(&'a str, Vec<&'a str>)>,
+    ) -> BoxFuture<'a, Result<(), DirectoryError>> {
+        Box::pin(self.add_op(dn, attrs))
+    }
+
+    fn replace<'a>(
+        &'a mut self,
+        dn: &'a str,
+        changes: &'a [(&'a str, Vec<&'a str>)],
+    ) -> BoxFuture<'a, Result<(), DirectoryError>> {
+        Box::pin(self.replace_op(dn, changes))
+    }
+
+    fn replace_if<'a>(
+        &'a mut self,
+        dn: &'a str,
+        changes: &'a [(&'a str, Vec<&'a str>)],
+        assertion: &'a str,
+    ) -> BoxFuture<'a, Result<bool, DirectoryError>> {
+        Box::pin(self.replace_if_op(dn, changes, assertion))
+    }
+
+    fn delete<'a>(&'a mut self, dn: &'a str) -> BoxFuture<'a, Result<(), DirectoryError>> {
+        Box::pin(self.delete_op(dn))
+    }
+
+    fn close(mut self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let _ = self.ldap.unbind().await;
+        })
     }
 }
 
-/// The first value of each attribute, by lower-case name.
-pub fn first_values(entry: &SearchEntry) -> HashMap<String, String> {
-    entry.attrs.iter().filter_map(|(k, v)| v.first().map(|first| (k.to_ascii_lowercase(), first.clone()))).collect()
-}
+pub use super::client::first_values;

@@ -2,14 +2,16 @@
 //! writing it on the provider as root over ldapi:// (SASL EXTERNAL, so no password crosses
 //! the wire or lands in argv), and bringing it to what the inventory says.
 
+pub mod client;
 pub mod ldap;
 pub mod ldif;
+pub mod memory;
 
 use std::collections::BTreeMap;
 
 use crate::accounts::placement::Placer;
 use crate::inventory::model::{Account, Cluster, Host};
-use crate::remote::{RemoteError, Session, quote};
+use crate::remote::{RemoteError, RemoteHost, quote};
 use crate::state::{ssha, ssha_matches};
 pub use ldif::Entry;
 
@@ -57,7 +59,7 @@ pub enum DirectoryError {
 
 /// The directory on one LDAP server, read and written through its host's SSH session.
 pub struct Directory<'a> {
-    pub session: &'a Session,
+    pub session: &'a dyn RemoteHost,
     pub layout: Layout,
 }
 

@@ -192,6 +192,17 @@ pub struct Lab {
 }
 
 impl Cluster {
+    /// The LDAP host writes go to: the provider, never a replica. Validation makes sure
+    /// there is exactly one.
+    pub fn ldap_provider(&self) -> Option<&Host> {
+        self.hosts_with(Role::Ldap).find(|h| h.ldap_replica_of.is_none())
+    }
+
+    /// The host whose FQDN is `fqdn` (mailHost values are FQDNs).
+    pub fn host_by_fqdn(&self, fqdn: &str) -> Option<&Host> {
+        self.hosts.iter().find(|h| h.fqdn.eq_ignore_ascii_case(fqdn))
+    }
+
     pub fn host(&self, name: &str) -> Option<&Host> {
         self.hosts.iter().find(|h| h.name == name)
     }

@@ -1,7 +1,10 @@
 //! SSH to the cluster's hosts (russh): one connection per host reused for every step, strict
 //! host-key checking, agent and key-file auth, jump hosts, timeouts, and bounded fan-out.
 
+pub mod connector;
+pub mod fake;
 pub mod fanout;
+pub mod host;
 pub mod keys;
 pub mod known_hosts;
 pub mod session;
@@ -9,7 +12,9 @@ pub mod target;
 
 use std::path::{Path, PathBuf};
 
+pub use connector::{Connector, SshConnector};
 pub use fanout::fan_out;
+pub use host::{HostConn, RemoteHost};
 pub use session::{ConnectOptions, Output, Session};
 pub use target::{SshConfigFile, Target};
 

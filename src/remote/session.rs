@@ -9,6 +9,7 @@ use russh::keys::PrivateKeyWithHashAlg;
 use russh::keys::agent::client::AgentClient;
 use russh::{ChannelMsg, Disconnect};
 
+use super::host::{BoxFuture, ByteStream, RemoteHost};
 use super::keys::KeyStore;
 use super::known_hosts::{self, Verdict};
 use super::{RemoteError, Target};
@@ -153,32 +154,6 @@ impl Session {
         })
     }
 
-    /// Connects to an inventory host: where (inventory + ~/.ssh/config), then the session.
-    pub async fn connect_host(
-        host: &crate::inventory::model::Host,
-        base_dir: &std::path::Path,
-        config: &super::SshConfigFile,
-        opts: &ConnectOptions,
-        keys: &KeyStore,
-    ) -> Result<Session, RemoteError> {
-        let target = Target::for_host(host, base_dir, config)?;
-        Session::connect(&target, opts, keys).await
-    }
-
-    pub fn host(&self) -> &str {
-        &self.host
-    }
-
-    /// True once the connection has dropped (the host went away, or a timeout closed it).
-    pub fn is_closed(&self) -> bool {
-        self.handle.is_closed()
-    }
-
-    /// Runs a shell script with the default command timeout; `step` names it in errors.
-    pub async fn run(&self, step: &str, script: &str) -> Result<Output, RemoteError> {
-        self.run_for(step, script, self.command_timeout).await
-    }
-
     /// The script travels on stdin, never in argv: no length limit, and the secrets in it
     /// do not show in the host's process list. The braces make the shell read all of it
     /// before running any, so a command that reads stdin cannot swallow the rest.
@@ -186,7 +161,7 @@ impl Session {
     /// The host itself enforces the limit (coreutils `timeout`, which signals the script's
     /// whole process group, then kills it 5 s later): dropping our channel alone would leave
     /// the command running there. Our own timer, a little longer, covers a host gone silent.
-    pub async fn run_for(&self, step: &str, script: &str, limit: Duration) -> Result<Output, RemoteError> {
+    async fn run_script(&self, step: &str, script: &str, limit: Duration) -> Result<Output, RemoteError> {
         let secs = limit.as_secs().max(1);
         let guarded = format!("timeout -k 5 {secs} sh -s");
         let command = if self.sudo { format!("sudo -n -- {guarded}") } else { guarded };
@@ -201,22 +176,6 @@ impl Session {
         match out.status {
             Some(124 | 137) if started.elapsed() >= Duration::from_secs(secs) => Err(timed_out()),
             _ => Ok(out),
-        }
-    }
-
-    /// Like `run`, but a non-zero exit is an error carrying what the command said.
-    pub async fn run_ok(&self, step: &str, script: &str) -> Result<Output, RemoteError> {
-        let out = self.run(step, script).await?;
-        if out.success() { Ok(out) } else { Err(self.failed(step, &out)) }
-    }
-
-    pub fn failed(&self, step: &str, out: &Output) -> RemoteError {
-        let code = out.status.map(|c| format!("exit {c}")).unwrap_or_else(|| "killed".into());
-        let message = out.message();
-        RemoteError::Ssh {
-            host: self.host.clone(),
-            step: step.into(),
-            message: if message.is_empty() { code } else { format!("{message} ({code})") },
         }
     }
 
@@ -242,17 +201,46 @@ impl Session {
     /// A byte stream to a Unix socket on the host (OpenSSH's direct-streamlocal), e.g. slapd's
     /// ldapi socket: the host's sshd connects as the logged-in user, so the socket's peer
     /// credentials are that user's.
-    pub async fn open_unix_socket(&self, path: &str) -> Result<russh::ChannelStream<russh::client::Msg>, RemoteError> {
+    async fn unix_socket(&self, path: &str) -> Result<Box<dyn ByteStream>, RemoteError> {
         let channel = self.handle.channel_open_direct_streamlocal(path).await.map_err(|e| RemoteError::Ssh {
             host: self.host.clone(),
             step: format!("open {path} over SSH"),
             message: e.to_string(),
         })?;
-        Ok(channel.into_stream())
+        Ok(Box::new(channel.into_stream()))
+    }
+}
+
+impl RemoteHost for Session {
+    fn name(&self) -> &str {
+        &self.host
     }
 
-    pub async fn close(self) {
-        let _ = self.handle.disconnect(Disconnect::ByApplication, "", "en").await;
+    fn run_for<'a>(
+        &'a self,
+        step: &'a str,
+        script: &'a str,
+        limit: Duration,
+    ) -> BoxFuture<'a, Result<Output, RemoteError>> {
+        Box::pin(self.run_script(step, script, limit))
+    }
+
+    fn command_timeout(&self) -> Duration {
+        self.command_timeout
+    }
+
+    fn open_unix_socket<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Box<dyn ByteStream>, RemoteError>> {
+        Box::pin(self.unix_socket(path))
+    }
+
+    fn is_closed(&self) -> bool {
+        self.handle.is_closed()
+    }
+
+    fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let _ = self.handle.disconnect(Disconnect::ByApplication, "", "en").await;
+        })
     }
 }
 

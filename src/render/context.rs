@@ -170,10 +170,8 @@ enum TlsSource {
 
 impl SharedContext {
     pub fn build(cluster: &Cluster, state: &mut LocalState) -> Result<SharedContext, RenderError> {
-        let provider = cluster
-            .hosts_with(Role::Ldap)
-            .find(|h| h.ldap_replica_of.is_none())
-            .ok_or_else(|| RenderError::Cluster("no LDAP provider host".to_string()))?;
+        let provider =
+            cluster.ldap_provider().ok_or_else(|| RenderError::Cluster("no LDAP provider host".to_string()))?;
         let replicas: Vec<&Host> = cluster.hosts_with(Role::Ldap).filter(|h| h.ldap_replica_of.is_some()).collect();
         let suffix = &cluster.ldap_suffix;
         let uris = std::iter::once(provider)

@@ -57,7 +57,7 @@ pub fn zmcontrol(r: &StatusReport) -> String {
 
 /// The terminal view: one row per service, then what is wrong, then a summary line.
 pub fn table(r: &StatusReport) -> String {
-    let mut t = crate::cli::table(["host", "role", "service", "unit", "probe", "detail"]);
+    let mut t = crate::ui::table(["host", "role", "service", "unit", "probe", "detail"]);
     for h in &r.hosts {
         if let Some(vm) = &h.vm {
             let state = if vm.is_running() { "running".to_string() } else { vm.status.to_uppercase() };

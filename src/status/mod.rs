@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Serialize;
 
 use crate::inventory::model::{Cluster, Host, Role};
-use crate::remote::{ConnectOptions, Session, SshConfigFile, fan_out, keys::KeyStore};
+use crate::remote::{Connector, HostConn, fan_out};
 use probe::ProbeResult;
 use services::{Probe, Service};
 use units::{HostFacts, UnitState};
@@ -25,7 +25,6 @@ pub struct StatusOptions {
     pub hosts: Vec<String>,
     pub roles: Vec<Role>,
     pub services: Vec<String>,
-    pub connect: ConnectOptions,
     /// Bound on each protocol probe, connection included.
     pub probe_timeout: Duration,
     pub forks: usize,
@@ -158,30 +157,25 @@ impl StatusReport {
     }
 }
 
-/// The SSH side, kept between rounds of `--watch`: open connections, and the keys (with any
-/// passphrase typed once) and ~/.ssh/config to open new ones.
-pub struct Connections {
-    sessions: Vec<(String, Session)>,
-    keys: KeyStore,
-    ssh_config: Result<SshConfigFile, crate::remote::RemoteError>,
+/// The SSH side, kept between rounds of `--watch`: the connector (with keys, any passphrase
+/// typed once, and ~/.ssh/config) and the connections still open.
+pub struct Connections<'c> {
+    connector: &'c dyn Connector,
+    sessions: Vec<(String, HostConn)>,
 }
 
-impl Default for Connections {
-    fn default() -> Self {
-        Connections { sessions: Vec::new(), keys: KeyStore::default(), ssh_config: SshConfigFile::load_default() }
+impl<'c> Connections<'c> {
+    pub fn new(connector: &'c dyn Connector) -> Connections<'c> {
+        Connections { connector, sessions: Vec::new() }
     }
-}
 
-impl Connections {
-    fn take(&mut self, host: &str) -> Option<Session> {
+    fn take(&mut self, host: &str) -> Option<HostConn> {
         let i = self.sessions.iter().position(|(h, _)| h == host)?;
         Some(self.sessions.swap_remove(i).1)
     }
 
     pub async fn close(self) {
-        for (_, s) in self.sessions {
-            s.close().await;
-        }
+        futures::future::join_all(self.sessions.into_iter().map(|(_, s)| s.close())).await;
     }
 }
 
@@ -205,7 +199,7 @@ pub fn select<'a>(cluster: &'a Cluster, opts: &StatusOptions) -> Vec<(&'a Host, 
 }
 
 /// One round: every selected host over SSH and every probe, in parallel.
-pub async fn check(cluster: &Cluster, opts: &StatusOptions, connections: &mut Connections) -> StatusReport {
+pub async fn check(cluster: &Cluster, opts: &StatusOptions, connections: &mut Connections<'_>) -> StatusReport {
     let started = Instant::now();
     let now = SystemTime::now();
     let selected = select(cluster, opts);
@@ -216,11 +210,10 @@ pub async fn check(cluster: &Cluster, opts: &StatusOptions, connections: &mut Co
             (host, services, session)
         })
         .collect();
-    let (keys, ssh_config) = (&connections.keys, &connections.ssh_config);
+    let connector = connections.connector;
     let want_vms: Vec<&str> = jobs.iter().filter(|(h, ..)| h.vm.is_some()).map(|(h, ..)| h.name.as_str()).collect();
-    let hosts_checked = fan_out(jobs, opts.forks, |(host, services, session)| {
-        check_host(cluster, host, services, session, ssh_config, keys, opts)
-    });
+    let hosts_checked =
+        fan_out(jobs, opts.forks, |(host, services, session)| check_host(connector, host, services, session, opts));
     let (results, mut vms) = futures::join!(hosts_checked, vm_states(cluster, &want_vms, opts.probe_timeout));
     let mut hosts = Vec::new();
     let mut addresses = Vec::new();
@@ -250,14 +243,12 @@ pub async fn check(cluster: &Cluster, opts: &StatusOptions, connections: &mut Co
 }
 
 async fn check_host(
-    cluster: &Cluster,
+    connector: &dyn Connector,
     host: &Host,
     services: Vec<Service>,
-    session: Option<Session>,
-    ssh_config: &Result<SshConfigFile, crate::remote::RemoteError>,
-    keys: &KeyStore,
+    session: Option<HostConn>,
     opts: &StatusOptions,
-) -> (HostStatus, Option<HostFacts>, Option<Session>) {
+) -> (HostStatus, Option<HostFacts>, Option<HostConn>) {
     // sshd's probe is our own SSH session: a second connection only for its banner would
     // cost the host another sshd process for nothing.
     let probes = futures::future::join_all(services.iter().map(|s| async {
@@ -270,7 +261,7 @@ async fn check_host(
     let units: Vec<&str> = units.into_iter().collect();
     let asked = async {
         let started = Instant::now();
-        let (facts, session) = ask_host(cluster, host, &units, session, ssh_config, keys, opts).await;
+        let (facts, session) = ask_host(connector, host, &units, session).await;
         (facts, session, started.elapsed())
     };
     let (probes, (facts, session, ssh_took)) = futures::join!(probes, asked);
@@ -314,30 +305,19 @@ async fn check_host(
 /// Reuses the host's connection when it is still alive; a failed one is dropped, so the next
 /// round of `--watch` connects afresh.
 async fn ask_host(
-    cluster: &Cluster,
+    connector: &dyn Connector,
     host: &Host,
     units: &[&str],
-    session: Option<Session>,
-    ssh_config: &Result<SshConfigFile, crate::remote::RemoteError>,
-    keys: &KeyStore,
-    opts: &StatusOptions,
-) -> (Result<HostFacts, String>, Option<Session>) {
+    session: Option<HostConn>,
+) -> (Result<HostFacts, String>, Option<HostConn>) {
     let session = match session.filter(|s| !s.is_closed()) {
         Some(s) => s,
-        None => {
-            let connected = async {
-                let config = ssh_config.as_ref().map_err(|e| e.to_string())?;
-                Session::connect_host(host, &cluster.base_dir(), config, &opts.connect, keys)
-                    .await
-                    .map_err(|e| e.to_string())
-            };
-            match connected.await {
-                Ok(s) => s,
-                Err(e) => return (Err(e), None),
-            }
-        }
+        None => match connector.connect(host).await {
+            Ok(s) => s,
+            Err(e) => return (Err(e.to_string()), None),
+        },
     };
-    match units::query(&session, units).await {
+    match units::query(session.as_ref(), units).await {
         Ok(f) => (Ok(f), Some(session)),
         Err(e) => {
             session.close().await;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::remote::{RemoteError, Session, quote};
+use crate::remote::{RemoteError, RemoteHost, quote};
 
 const PROPERTIES: &str = "Id,LoadState,ActiveState,SubState,Result,ConditionResult,StateChangeTimestamp";
 const LOG_LINES: usize = 3;
@@ -65,7 +65,7 @@ pub struct HostFacts {
 }
 
 /// Asks the host about `units` (names without `.service`).
-pub async fn query(session: &Session, units: &[&str]) -> Result<HostFacts, RemoteError> {
+pub async fn query(session: &dyn RemoteHost, units: &[&str]) -> Result<HostFacts, RemoteError> {
     let out = session.run_ok("status", &script(units)).await?;
     Ok(parse(&out.stdout_text()))
 }

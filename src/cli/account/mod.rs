@@ -1,0 +1,215 @@
+//! `mailctl account add|list|show|remove|import|purge-moved`: the directory's accounts
+//! (`crate::ops::accounts`), read and written with ldap3 over the LDAP provider's SSH session.
+
+mod print;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use super::{Cli, EXIT_FAILED, EXIT_USAGE};
+use crate::accounts::address;
+use crate::accounts::manage::{self, NewAccount};
+use crate::inventory::model::{Cluster, Role};
+use crate::observe::Silent;
+use crate::ops::accounts;
+
+/// The cluster's accounts as the directory has them.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "The directory is read and written on the LDAP provider through its SSH connection (ldap3 \
+over slapd's ldapi socket, SASL EXTERNAL as root): no LDAP password is needed or sent.\n\n\
+Examples:\n  mailctl account add inventories/lab.yaml ani@tgg.net.id --name Ani --password-file ani.pw\n  \
+mailctl account add inventories/lab.yaml bayu@tgg.net.id --mailbox mbox-2 --password-file bayu.pw\n  \
+mailctl account list inventories/lab.yaml --mailbox mbox-2 --format json\n  \
+mailctl account show inventories/lab.yaml budi@tgg.net.id\n  \
+mailctl account import inventories/lab.yaml staff.csv   # columns: address,name,mailbox,password_file\n  \
+mailctl account remove inventories/lab.yaml ani@tgg.net.id --purge\n  \
+mailctl account purge-moved inventories/lab.yaml siti@tgg.net.id")]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: AccountCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum AccountCommand {
+    /// Creates an account on a mailbox host (`auto`: the one with the most room).
+    Add {
+        /// [INVENTORY] USER
+        #[arg(num_args = 1..=2, value_name = "[INVENTORY] USER", required = true)]
+        args: Vec<String>,
+        /// A mailbox host, or `auto`.
+        #[arg(long, value_name = "HOST|auto", default_value = "auto")]
+        mailbox: String,
+        /// The password is the file's first line. Without it a terminal is asked.
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+        /// Display name [default: the local part].
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Every account: address, name, mailbox host, state.
+    List {
+        /// Inventory file [default: -i / MAILCTL_INVENTORY / ./inventory.yaml]
+        #[arg(id = "inventory_file", value_name = "INVENTORY")]
+        inventory: Option<PathBuf>,
+        /// Only the accounts on this mailbox host.
+        #[arg(long, value_name = "HOST")]
+        mailbox: Option<String>,
+    },
+    /// One account, and where the next new account would be placed and why.
+    Show {
+        /// [INVENTORY] USER
+        #[arg(num_args = 1..=2, value_name = "[INVENTORY] USER", required = true)]
+        args: Vec<String>,
+    },
+    /// Deletes an account; refused while its mailbox holds mail, unless --purge.
+    Remove {
+        /// [INVENTORY] USER
+        #[arg(num_args = 1..=2, value_name = "[INVENTORY] USER", required = true)]
+        args: Vec<String>,
+        /// Delete its mail too, on every mailbox host.
+        #[arg(long)]
+        purge: bool,
+    },
+    /// Creates the accounts of a CSV file (address,name,mailbox,password_file), all rows
+    /// checked first; accounts that exist already are skipped.
+    Import {
+        /// [INVENTORY] FILE.csv
+        #[arg(num_args = 1..=2, value_name = "[INVENTORY] FILE", required = true)]
+        args: Vec<String>,
+        /// Check and place every row, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Deletes the closed copies a finished move left on the account's old hosts.
+    PurgeMoved {
+        /// [INVENTORY] USER
+        #[arg(num_args = 1..=2, value_name = "[INVENTORY] USER", required = true)]
+        args: Vec<String>,
+    },
+}
+
+/// `[INVENTORY] X` positional arguments: the inventory when given, and X.
+fn inventory_and(args: &[String]) -> (Option<PathBuf>, String) {
+    match args {
+        [x] => (None, x.clone()),
+        [inv, x, ..] => (Some(PathBuf::from(inv)), x.clone()),
+        [] => (None, String::new()),
+    }
+}
+
+/// A usage error: said, exit 2.
+fn usage(message: String) -> anyhow::Result<u8> {
+    eprintln!("error: {message}");
+    Ok(EXIT_USAGE)
+}
+
+pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
+    let (inventory, operand) = match &args.command {
+        AccountCommand::List { inventory, .. } => (inventory.clone(), String::new()),
+        AccountCommand::Add { args, .. }
+        | AccountCommand::Show { args }
+        | AccountCommand::Remove { args, .. }
+        | AccountCommand::Import { args, .. }
+        | AccountCommand::PurgeMoved { args } => inventory_and(args),
+    };
+    let path = super::inventory_path(cli, &inventory);
+    let cluster = match super::load_inventory(&path) {
+        Ok(l) => l.cluster,
+        Err(code) => return Ok(code),
+    };
+    match &args.command {
+        AccountCommand::Import { dry_run, .. } => match manage::read_csv(Path::new(&operand), &cluster) {
+            Ok(rows) => print::added(
+                cli,
+                super::run_op(&cluster, &path, &Silent, async |ops| accounts::add_many(ops, &rows, *dry_run).await)?,
+                *dry_run,
+            ),
+            Err(problems) => {
+                problems.iter().for_each(|p| eprintln!("error: {p}"));
+                usage(format!("{} problem(s) in {operand}; nothing was written", problems.len()))
+            }
+        },
+        AccountCommand::List { mailbox, .. } => {
+            let fqdn = match mailbox {
+                None => None,
+                Some(name) => match cluster.host(name).filter(|h| h.has(Role::Mailbox)) {
+                    Some(h) => Some(h.fqdn.clone()),
+                    None => {
+                        return usage(format!("--mailbox {name}: no mailbox host of that name in {}", path.display()));
+                    }
+                },
+            };
+            print::list(
+                cli,
+                &super::run_op(&cluster, &path, &Silent, async |ops| accounts::list(ops, fqdn.as_deref()).await)?,
+            )
+        }
+        command => {
+            let user = match address::parse(&operand, &cluster) {
+                Ok(u) => u,
+                Err(e) => return usage(e),
+            };
+            match command {
+                AccountCommand::Show { .. } => {
+                    match super::run_op(&cluster, &path, &Silent, async |ops| accounts::show(ops, &user.full).await) {
+                        Ok(shown) => print::one(cli, &shown),
+                        Err(e) => {
+                            eprintln!("error: {e:#}");
+                            Ok(EXIT_FAILED)
+                        }
+                    }
+                }
+                AccountCommand::Add { mailbox, password_file, name, .. } => {
+                    let account = match new_account(&cluster, user, mailbox, password_file.as_deref(), name) {
+                        Ok(a) => a,
+                        Err(e) => return usage(e),
+                    };
+                    let added = super::run_op(&cluster, &path, &Silent, async |ops| {
+                        accounts::add_many(ops, std::slice::from_ref(&account), false).await
+                    })?;
+                    print::added(cli, added, false)
+                }
+                AccountCommand::Remove { purge, .. } => {
+                    let removed = super::run_op(&cluster, &path, &Silent, async |ops| {
+                        accounts::remove(ops, &user.full, *purge).await
+                    })?;
+                    print::removed(&removed, &path)
+                }
+                AccountCommand::PurgeMoved { .. } => {
+                    print::purged(&super::run_op(&cluster, &path, &Silent, async |ops| {
+                        accounts::purge_moved(ops, &user.full).await
+                    })?)
+                }
+                AccountCommand::List { .. } | AccountCommand::Import { .. } => unreachable!("matched above"),
+            }
+        }
+    }
+}
+
+fn new_account(
+    cluster: &Cluster,
+    address: address::Address,
+    mailbox: &str,
+    password_file: Option<&Path>,
+    name: &Option<String>,
+) -> Result<NewAccount, String> {
+    let mailbox = manage::mailbox_choice(cluster, mailbox).map_err(|e| format!("--mailbox: {e}"))?;
+    let password = password(password_file, &address.full)?;
+    Ok(NewAccount { address, name: name.clone(), mailbox, password: Some(password), origin: String::new() })
+}
+
+/// The new account's password: from the file, else asked twice on a terminal.
+fn password(file: Option<&Path>, user: &str) -> Result<String, String> {
+    if let Some(f) = file {
+        return manage::read_password(f).map_err(|e| format!("--password-file {}: {e}", f.display()));
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err("no terminal to ask the password on: give --password-file FILE".into());
+    }
+    let first = rpassword::prompt_password(format!("password for {user}: ")).map_err(|e| e.to_string())?;
+    let second = rpassword::prompt_password("again: ").map_err(|e| e.to_string())?;
+    if first.is_empty() || first != second {
+        return Err("the passwords were empty or differed; nothing was changed".into());
+    }
+    Ok(first)
+}

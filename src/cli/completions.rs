@@ -1,0 +1,38 @@
+//! `mailctl completions`: shell completions and man pages, generated from the clap
+//! definitions, so they always match the binary (the Quickstart installs both).
+
+use std::path::PathBuf;
+
+use clap::CommandFactory;
+
+use super::{Cli, EXIT_OK};
+
+/// Prints a shell's completion script, or writes man pages.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  mailctl completions bash > /etc/bash_completion.d/mailctl\n  \
+mailctl completions zsh > \"${fpath[1]}/_mailctl\"\n  mailctl completions man --out /usr/local/share/man/man1")]
+pub struct Args {
+    /// bash, zsh, fish, elvish, powershell, or `man` for man pages.
+    #[arg(value_name = "SHELL|man")]
+    pub what: String,
+    /// Where `man` writes mailctl.1 and one page per subcommand.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub out: PathBuf,
+}
+
+pub fn exec(args: &Args) -> anyhow::Result<u8> {
+    let mut cmd = Cli::command();
+    if args.what == "man" {
+        std::fs::create_dir_all(&args.out)?;
+        clap_mangen::generate_to(cmd, &args.out)?;
+        return Ok(EXIT_OK);
+    }
+    let shell: clap_complete::Shell = args
+        .what
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{}: give bash, zsh, fish, elvish, powershell or man", args.what))?;
+    let mut buf = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "mailctl", &mut buf);
+    out!("{}", String::from_utf8_lossy(&buf));
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,190 @@
+//! Account administration: list, show, add (and import), remove, purge-moved. Each returns
+//! what it found or did; the command line prints it.
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+
+use super::{Ops, with_directory, with_sessions};
+use crate::accounts::entry::{self, AccountEntry, AccountState};
+use crate::accounts::mailstore;
+use crate::accounts::manage::{self, NewAccount};
+use crate::accounts::placement::Placer;
+use crate::directory::Layout;
+use crate::inventory::model::{Host, Role};
+
+#[derive(Debug, Serialize)]
+pub struct AccountInfo {
+    pub address: String,
+    pub name: String,
+    /// The mailbox host's name in the inventory (its FQDN when the inventory has no such host).
+    pub mailbox: String,
+    pub mail_host: String,
+    pub state: AccountState,
+}
+
+fn info(ops: &Ops<'_>, e: AccountEntry) -> AccountInfo {
+    AccountInfo {
+        mailbox: manage::host_name(ops.cluster, &e.mail_host),
+        address: e.address,
+        name: e.name,
+        mail_host: e.mail_host,
+        state: e.state,
+    }
+}
+
+/// Every account (on the mailbox host with FQDN `mail_host`, when given), by address.
+pub async fn list(ops: &Ops<'_>, mail_host: Option<&str>) -> anyhow::Result<Vec<AccountInfo>> {
+    let layout = Layout::new(ops.cluster);
+    let entries = with_directory(ops, async |ldap| entry::read_all(ldap, &layout, mail_host).await).await?;
+    Ok(entries.into_iter().map(|e| info(ops, e)).collect())
+}
+
+/// One account, and where the next new account would go (and why).
+pub struct Shown {
+    pub account: AccountInfo,
+    pub placer: Placer,
+}
+
+pub async fn show(ops: &Ops<'_>, address: &str) -> anyhow::Result<Shown> {
+    let accounts = list(ops, None).await?;
+    let placer = Placer::new(ops.cluster, accounts.iter().map(|a| a.mail_host.as_str()));
+    let account = accounts
+        .into_iter()
+        .find(|a| a.address == address)
+        .with_context(|| format!("no account {address} in the directory"))?;
+    Ok(Shown { account, placer })
+}
+
+#[derive(Debug, Serialize)]
+pub struct Added {
+    pub address: String,
+    pub mailbox: String,
+    /// added, exists (already there, skipped), would_add (dry run)
+    pub result: &'static str,
+}
+
+/// Places and writes accounts; ones already in the directory are reported and skipped
+/// (a single account that exists is an error).
+pub async fn add_many(ops: &Ops<'_>, accounts: &[NewAccount], dry_run: bool) -> anyhow::Result<Vec<Added>> {
+    let cluster = ops.cluster;
+    let single = accounts.len() == 1;
+    with_directory(ops, async |ldap| {
+        let layout = Layout::new(cluster);
+        let existing = manage::existing(ldap, &layout).await?;
+        let mut placer = Placer::new(cluster, existing.iter().map(|(_, h)| h.as_str()));
+        let mut results = Vec::new();
+        for account in accounts {
+            let address = account.address.full.clone();
+            if let Some((_, fqdn)) = existing.iter().find(|(a, _)| *a == address) {
+                let on = manage::host_name(cluster, fqdn);
+                if single {
+                    bail!("{address} exists already (on {on})");
+                }
+                results.push(Added { address, mailbox: on, result: "exists" });
+                continue;
+            }
+            let host = match &account.mailbox {
+                Some(name) => {
+                    let h = cluster.host(name).context("mailbox host")?;
+                    placer.count(&h.fqdn);
+                    h
+                }
+                None => {
+                    let load = placer.place().context("the cluster has no mailbox host")?;
+                    cluster.host(&load.host).context("placed host")?
+                }
+            };
+            if !dry_run {
+                manage::add(ldap, &layout, account, host).await?;
+            }
+            let result = if dry_run { "would_add" } else { "added" };
+            results.push(Added { address, mailbox: host.name.clone(), result });
+        }
+        Ok(results)
+    })
+    .await
+}
+
+#[derive(Debug, Serialize)]
+pub struct Removed {
+    pub address: String,
+    /// Mailbox hosts whose copy of the mail was deleted.
+    pub mail_deleted_on: Vec<String>,
+    /// The inventory still lists the account: the next deploy creates it again.
+    pub still_in_inventory: bool,
+}
+
+/// Deletes an account: refused while it is moving, or while its mailbox holds mail unless
+/// `purge`. Its sessions are closed and every mailbox host's copy deleted.
+pub async fn remove(ops: &Ops<'_>, user: &str, purge: bool) -> anyhow::Result<Removed> {
+    let cluster = ops.cluster;
+    with_sessions(ops, async |s| {
+        let layout = Layout::new(cluster);
+        let entry =
+            entry::read(s.ldap.as_mut(), &layout, user).await?.with_context(|| format!("no account {user} in the directory"))?;
+        if !entry.is_settled() {
+            bail!("{user} is in the middle of a move: finish it (`move-account --resume`) or roll it back (`--abort`) first");
+        }
+        if let Some(h) = cluster.host_by_fqdn(&entry.mail_host) {
+            let (messages, bytes) = mailstore::totals(&mailstore::folders(s.fleet.get(&h.name), user).await?);
+            if messages > 0 && !purge {
+                bail!(
+                    "{user} holds {messages} message(s) ({:.1} MB) on {}: add --purge to delete them with the account",
+                    bytes as f64 / 1e6,
+                    h.name
+                );
+            }
+        }
+        s.ldap.delete(&entry.dn).await?;
+        let mailboxes: Vec<&Host> = cluster.hosts_with(Role::Mailbox).collect();
+        let names: Vec<&str> = mailboxes.iter().map(|h| h.name.as_str()).collect();
+        s.fleet.flush_auth_caches(user, &names).await?;
+        s.fleet.kick(user, &names).await?;
+        let mail_deleted_on = delete_homes(s, user, &mailboxes).await?;
+        let still_in_inventory = cluster.accounts.iter().any(|a| a.address == user);
+        Ok(Removed { address: user.to_string(), mail_deleted_on, still_in_inventory })
+    })
+    .await
+}
+
+#[derive(Debug, Serialize)]
+pub struct PurgedMoved {
+    pub address: String,
+    /// Where the account lives (its copy there is kept).
+    pub home: String,
+    pub deleted_on: Vec<String>,
+}
+
+/// Deletes the closed copies a finished move left on the account's other mailbox hosts.
+pub async fn purge_moved(ops: &Ops<'_>, user: &str) -> anyhow::Result<PurgedMoved> {
+    let cluster = ops.cluster;
+    with_sessions(ops, async |s| {
+        let layout = Layout::new(cluster);
+        let entry = entry::read(s.ldap.as_mut(), &layout, user)
+            .await?
+            .with_context(|| format!("no account {user} in the directory"))?;
+        if entry.state != AccountState::Active || entry.move_target.is_some() {
+            bail!("{user} is in the middle of a move: its old copy is still needed");
+        }
+        let home = cluster
+            .host_by_fqdn(&entry.mail_host)
+            .with_context(|| format!("{user} lives on {}, not a host of this inventory", entry.mail_host))?;
+        let others: Vec<&Host> = cluster.hosts_with(Role::Mailbox).filter(|h| h.name != home.name).collect();
+        let deleted_on = delete_homes(s, user, &others).await?;
+        Ok(PurgedMoved { address: user.to_string(), home: home.name.clone(), deleted_on })
+    })
+    .await
+}
+
+/// Deletes `user`'s mail home on each of `hosts` that has one; returns those hosts.
+async fn delete_homes(s: &super::AccountSessions, user: &str, hosts: &[&Host]) -> anyhow::Result<Vec<String>> {
+    let mut deleted = Vec::new();
+    for h in hosts {
+        let session = s.fleet.get(&h.name);
+        if mailstore::has_home(session, user).await? {
+            mailstore::remove_home(session, user).await?;
+            deleted.push(h.name.clone());
+        }
+    }
+    Ok(deleted)
+}
