@@ -1,15 +1,16 @@
 //! `mailctl status`: every service on every host, like `zmcontrol status` for a whole cluster.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{Cli, EXIT_FAILED, EXIT_OK, EXIT_USAGE, Format};
 use crate::deploy::diff::Masker;
 use crate::inventory::model::{Cluster, Role};
+use crate::playbook::Playbook;
 use crate::remote::{ConnectOptions, SshConnector};
 use crate::state::LocalState;
-use crate::status::{self, Connections, StatusOptions, StatusReport, format, services};
+use crate::status::{self, Connections, StatusOptions, StatusReport, format};
 
 /// Report every service on every host: its systemd unit over SSH, and a protocol probe from
 /// here (LDAP rootDSE, SMTP EHLO, LMTP LHLO, IMAP CAPABILITY, POP3 greeting, HTTP, DNS SOA;
@@ -84,13 +85,14 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
     }
     let timeout = Duration::from_secs_f64(args.connect_timeout);
     let opts = StatusOptions {
+        playbook: Playbook::builtin()?,
         hosts: args.host.clone(),
         roles: args.role.clone(),
         services: args.service.clone(),
         probe_timeout: timeout,
         forks: args.forks,
     };
-    if let Err(message) = check_filters(&cluster, &opts, path) {
+    if let Err(message) = status::check_filters(&cluster, &opts, path) {
         return usage(message);
     }
     // Read only: status never creates or changes the state file.
@@ -110,7 +112,7 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
         let mut connections = Connections::new(&connector);
         let code = match args.watch {
             None => {
-                let mut report = status::check(&cluster, &opts, &mut connections).await;
+                let mut report = status::check(&cluster, &opts, &mut connections).await?;
                 status::mask(&mut report, &masker);
                 emit(cli.format, &report, args.output.as_deref())?
             }
@@ -135,7 +137,7 @@ async fn watch(
     let redraw = output.is_none() && std::io::stdout().is_terminal();
     let mut code;
     loop {
-        let mut report = status::check(cluster, opts, connections).await;
+        let mut report = status::check(cluster, opts, connections).await?;
         status::mask(&mut report, masker);
         if redraw {
             // Home the cursor and clear the screen, as watch(1) does.
@@ -163,7 +165,8 @@ fn emit(fmt: Format, report: &StatusReport, output: Option<&Path>) -> anyhow::Re
         Format::Prometheus => format::prometheus(report),
     };
     match output {
-        Some(path) => write_atomically(path, &text)?,
+        Some(path) => crate::state::replace_file(path, text.as_bytes(), 0o644)
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?,
         None => out!("{text}"),
     }
     Ok(match fmt {
@@ -171,36 +174,6 @@ fn emit(fmt: Format, report: &StatusReport, output: Option<&Path>) -> anyhow::Re
         _ if report.ok() => EXIT_OK,
         _ => EXIT_FAILED,
     })
-}
-
-/// A reader (node_exporter) never sees a half-written file: write beside it, then rename.
-fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
-    use anyhow::Context;
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("writing into {}", dir.display()))?;
-    tmp.write_all(text.as_bytes())?;
-    // Keep the usual mode of a report, not the temporary file's 0600.
-    std::fs::set_permissions(tmp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
-    tmp.persist(path).with_context(|| format!("replacing {}", path.display()))?;
-    Ok(())
-}
-
-fn check_filters(cluster: &Cluster, opts: &StatusOptions, path: &Path) -> Result<(), String> {
-    for name in &opts.hosts {
-        if cluster.host(name).is_none() {
-            let known: Vec<&str> = cluster.hosts.iter().map(|h| h.name.as_str()).collect();
-            return Err(format!("--host {name}: no such host in {} (hosts: {})", path.display(), known.join(", ")));
-        }
-    }
-    for name in &opts.services {
-        if !services::NAMES.contains(&name.as_str()) {
-            return Err(format!("--service {name}: unknown service (known: {})", services::NAMES.join(", ")));
-        }
-    }
-    if status::select(cluster, opts).is_empty() {
-        return Err("the filters select no service on any host".into());
-    }
-    Ok(())
 }
 
 fn first_line(text: &str) -> &str {

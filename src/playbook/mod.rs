@@ -1,5 +1,7 @@
-//! The playbook: which components (a service with its packages, files, checker and handler)
-//! each role brings, and the stage order. Loaded from playbooks/cluster.yaml, which is data.
+//! The playbook: which components (a service with its packages, files, checker and handler,
+//! and the services `status` reports with their probes) each role brings, and the stage
+//! order. Loaded from playbooks/cluster.yaml, which is data: adding a component is one edit
+//! there (and its templates), no Rust.
 
 use serde::{Deserialize, Serialize};
 
@@ -28,7 +30,7 @@ pub enum Stage {
 }
 
 impl Stage {
-    fn of(role: Role) -> Stage {
+    pub fn of(role: Role) -> Stage {
         match role {
             Role::Ldap => Stage::Ldap,
             Role::Mta => Stage::Mta,
@@ -51,7 +53,7 @@ pub enum RoleSelector {
 }
 
 impl RoleSelector {
-    fn role(self) -> Option<Role> {
+    pub fn role(self) -> Option<Role> {
         match self {
             RoleSelector::All => None,
             RoleSelector::Ldap => Some(Role::Ldap),
@@ -85,6 +87,62 @@ pub struct Component {
     pub service: Option<Service>,
     #[serde(default)]
     pub files: Vec<FileSpec>,
+    /// What `mailctl status` reports for this component.
+    #[serde(default)]
+    pub status: Vec<StatusSpec>,
+}
+
+/// One line of `mailctl status`: a service, the unit that runs it, the probe that checks it
+/// from the admin machine.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusSpec {
+    pub name: String,
+    /// Only on hosts with this role (and it is the role shown); absent: wherever the component
+    /// is, shown as `base` when the component is on every host.
+    #[serde(default)]
+    pub role: Option<Role>,
+    /// The systemd unit; absent: the component's service unit.
+    #[serde(default)]
+    pub unit: Option<String>,
+    /// A condition over the same context as the component's `when`.
+    #[serde(default)]
+    pub when: Option<String>,
+    #[serde(default)]
+    pub probe: Option<ProbeSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeSpec {
+    pub kind: ProbeKind,
+    /// Defaults by kind: smtp 25, lmtp 24, imap 143, pop3 110, http 80, ssh the host's SSH
+    /// port; ldap (389) and dns (53) take none; tcp needs one.
+    #[serde(default)]
+    pub port: Option<u16>,
+}
+
+/// What a probe speaks (src/status/probe.rs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProbeKind {
+    /// A rootDSE search.
+    Ldap,
+    /// Banner, then EHLO.
+    Smtp,
+    /// Banner, then LHLO.
+    Lmtp,
+    /// Greeting, then CAPABILITY.
+    Imap,
+    Pop3,
+    /// A request for `/` with the cluster's public name; any non-5xx status answers.
+    Http,
+    /// An authoritative SOA for the cluster's first domain.
+    Dns,
+    /// mailctl's own SSH session to the host.
+    Ssh,
+    /// A TCP connection is accepted.
+    Tcp,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -170,7 +228,46 @@ pub enum PlaybookError {
     Invalid { component: String, message: String },
 }
 
+/// Checks a status entry against its component.
+fn check_status(c: &Component, st: &StatusSpec) -> Result<(), String> {
+    if st.unit.is_none() && c.service.is_none() {
+        return Err(format!("status `{}` names no unit and the component has no service", st.name));
+    }
+    if let Some(role) = st.role
+        && !c.roles.iter().any(|r| *r == RoleSelector::All || r.role() == Some(role))
+    {
+        return Err(format!("status `{}` is for role {}, which does not bring the component", st.name, role.as_str()));
+    }
+    match st.probe.as_ref().map(|p| (p.kind, p.port)) {
+        Some((ProbeKind::Ldap | ProbeKind::Dns, Some(_))) => {
+            Err(format!("status `{}`: this probe takes no port", st.name))
+        }
+        Some((ProbeKind::Tcp, None)) => Err(format!("status `{}`: a tcp probe needs a port", st.name)),
+        _ => Ok(()),
+    }
+}
+
+/// The environment `when` conditions are compiled and judged in.
+pub fn condition_env() -> minijinja::Environment<'static> {
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env
+}
+
+/// A `when` condition judged on `ctx` (absent: always).
+pub fn applies(when: &Option<String>, ctx: &minijinja::Value) -> Result<bool, minijinja::Error> {
+    match when {
+        None => Ok(true),
+        Some(expr) => Ok(condition_env().compile_expression(expr)?.eval(ctx)?.is_true()),
+    }
+}
+
 impl Playbook {
+    /// Every status service name, in playbook order (for `status --service`).
+    pub fn status_names(&self) -> Vec<&str> {
+        self.components.iter().flat_map(|c| c.status.iter().map(|s| s.name.as_str())).collect()
+    }
+
     /// Every Debian package any component may install, sorted (what the lab's repository holds).
     pub fn all_packages(&self) -> Vec<String> {
         let mut p: Vec<String> = self.components.iter().flat_map(|c| c.packages.clone()).collect();
@@ -195,6 +292,19 @@ impl Playbook {
             if c.roles.is_empty() {
                 return Err(invalid("lists no roles".to_string()));
             }
+            let conditions = c.when.iter().chain(c.files.iter().filter_map(|f| f.when.as_ref()));
+            for expr in conditions.chain(c.status.iter().filter_map(|st| st.when.as_ref())) {
+                condition_env().compile_expression(expr).map_err(|e| invalid(format!("`{expr}`: {e}")))?;
+            }
+            for st in &c.status {
+                check_status(c, st).map_err(invalid)?;
+            }
+        }
+        let mut names: Vec<&str> =
+            pb.components.iter().flat_map(|c| c.status.iter().map(|s| s.name.as_str())).collect();
+        names.sort();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(PlaybookError::Parse(format!("status service `{}` is listed twice", w[0])));
         }
         Ok(pb)
     }

@@ -156,6 +156,20 @@ pub fn dovecot_mode(host: &Host) -> Option<DovecotMode> {
     }
 }
 
+/// What playbook `when` conditions of components and status services see: the host and the
+/// cluster's shape, no secrets. Render and status judge conditions on this same context, so
+/// they agree on what a host runs.
+pub fn conditions(cluster: &Cluster, host: &Host) -> Value {
+    let no_passwords = vec![String::new(); cluster.vips.len()];
+    minijinja::context! {
+        host => ser(host),
+        dovecot => ser(dovecot_mode(host)),
+        is_ldap_provider => cluster.ldap_provider().is_some_and(|p| p.name == host.name),
+        vrrp => ser(vrrp_instances(cluster, host, &no_passwords)),
+        rate_limit => ser(rate_limit(cluster)),
+    }
+}
+
 /// The cluster-wide context and what per-host contexts are made from.
 pub struct SharedContext {
     shared: Value,
@@ -247,12 +261,9 @@ impl SharedContext {
         };
         let vrrp = vrrp_instances(cluster, host, &self.vrrp_passwords);
         minijinja::context! {
-            host => ser(host),
-            dovecot => ser(dovecot_mode(host)),
-            is_ldap_provider => host.has(Role::Ldap) && host.ldap_replica_of.is_none(),
             vrrp => ser(&vrrp),
             tls => tls,
-            ..self.shared.clone()
+            ..minijinja::context! { ..conditions(cluster, host), ..self.shared.clone() }
         }
     }
 }

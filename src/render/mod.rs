@@ -127,11 +127,11 @@ impl Renderer {
             .hosts
             .iter()
             .filter(|h| only.is_empty() || only.contains(&h.name))
-            .map(|h| self.render_host(h, &shared.for_host(cluster, h)))
+            .map(|h| self.render_host(h, &context::conditions(cluster, h), &shared.for_host(cluster, h)))
             .collect()
     }
 
-    fn render_host(&self, host: &Host, ctx: &Value) -> Result<RenderedHost, RenderError> {
+    fn render_host(&self, host: &Host, conditions: &Value, ctx: &Value) -> Result<RenderedHost, RenderError> {
         let err = |what: String| move |cause| RenderError::Template { host: host.name.clone(), what, cause };
         let mut components = Vec::new();
         let mut files = Vec::new();
@@ -139,11 +139,11 @@ impl Renderer {
             self.playbook.components.iter().filter_map(|c| self.playbook.stage_for(c, host).map(|s| (s, c))).collect();
         comps.sort_by_key(|(s, _)| self.playbook.stage_index(*s));
         for (stage, c) in comps {
-            if !self.applies(&c.when, ctx).map_err(err(format!("component {} `when`", c.name)))? {
+            if !crate::playbook::applies(&c.when, conditions).map_err(err(format!("component {} `when`", c.name)))? {
                 continue;
             }
             for f in &c.files {
-                if !self.applies(&f.when, ctx).map_err(err(format!("{} `when`", f.dest)))? {
+                if !crate::playbook::applies(&f.when, ctx).map_err(err(format!("{} `when`", f.dest)))? {
                     continue;
                 }
                 let items: Vec<Value> = match &f.foreach {
@@ -189,14 +189,6 @@ impl Renderer {
             });
         }
         Ok(RenderedHost { host: host.name.clone(), components, files })
-    }
-
-    /// A playbook `when` condition: absent means always.
-    fn applies(&self, when: &Option<String>, ctx: &Value) -> Result<bool, minijinja::Error> {
-        match when {
-            None => Ok(true),
-            Some(expr) => Ok(self.env.compile_expression(expr)?.eval(ctx)?.is_true()),
-        }
     }
 }
 

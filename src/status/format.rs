@@ -306,9 +306,9 @@ mod tests {
         let svc = |name: &str, u: UnitState, ok: bool| {
             super::super::service_status(
                 &services::Service {
-                    name: Box::leak(name.to_string().into_boxed_str()),
+                    name: name.to_string(),
                     role: Some(Role::Mailbox),
-                    unit: "dovecot",
+                    unit: "dovecot".to_string(),
                     probe: Some(services::Probe::Imap { port: 143 }),
                 },
                 Some(u),

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Serialize;
 
 use crate::inventory::model::{Cluster, Host, Role};
+use crate::playbook::{Playbook, PlaybookError};
 use crate::remote::{Connector, HostConn, fan_out};
 use probe::ProbeResult;
 use services::{Probe, Service};
@@ -22,6 +23,8 @@ use units::{HostFacts, UnitState};
 /// What to look at and how long to wait.
 #[derive(Debug, Clone)]
 pub struct StatusOptions {
+    /// Which services each host runs, and how to probe them.
+    pub playbook: Playbook,
     pub hosts: Vec<String>,
     pub roles: Vec<Role>,
     pub services: Vec<String>,
@@ -180,29 +183,61 @@ impl<'c> Connections<'c> {
 }
 
 /// The hosts and services the filters select (hosts left with no service are dropped).
-pub fn select<'a>(cluster: &'a Cluster, opts: &StatusOptions) -> Vec<(&'a Host, Vec<Service>)> {
-    cluster
+pub fn select<'a>(cluster: &'a Cluster, opts: &StatusOptions) -> Result<Vec<(&'a Host, Vec<Service>)>, PlaybookError> {
+    let mut out = Vec::new();
+    let hosts = cluster
         .hosts
         .iter()
         .filter(|h| opts.hosts.is_empty() || opts.hosts.iter().any(|n| n == &h.name))
-        .filter(|h| opts.roles.is_empty() || opts.roles.iter().any(|r| h.has(*r)))
-        .map(|h| {
-            let services = services::for_host(cluster, h)
-                .into_iter()
-                .filter(|s| opts.roles.is_empty() || s.role.is_some_and(|r| opts.roles.contains(&r)))
-                .filter(|s| opts.services.is_empty() || opts.services.iter().any(|n| n == s.name))
-                .collect::<Vec<_>>();
-            (h, services)
-        })
-        .filter(|(_, services)| !services.is_empty())
-        .collect()
+        .filter(|h| opts.roles.is_empty() || opts.roles.iter().any(|r| h.has(*r)));
+    for h in hosts {
+        let services: Vec<Service> = services::for_host(&opts.playbook, cluster, h)?
+            .into_iter()
+            .filter(|s| opts.roles.is_empty() || s.role.is_some_and(|r| opts.roles.contains(&r)))
+            .filter(|s| opts.services.is_empty() || opts.services.contains(&s.name))
+            .collect();
+        if !services.is_empty() {
+            out.push((h, services));
+        }
+    }
+    Ok(out)
+}
+
+/// Checks the filters against the inventory and the playbook: unknown hosts and services are
+/// named, with what exists instead.
+pub fn check_filters(cluster: &Cluster, opts: &StatusOptions, inventory: &std::path::Path) -> Result<(), String> {
+    for name in &opts.hosts {
+        if cluster.host(name).is_none() {
+            let known: Vec<&str> = cluster.hosts.iter().map(|h| h.name.as_str()).collect();
+            return Err(format!(
+                "--host {name}: no such host in {} (hosts: {})",
+                inventory.display(),
+                known.join(", ")
+            ));
+        }
+    }
+    let known = opts.playbook.status_names();
+    for name in &opts.services {
+        if !known.contains(&name.as_str()) {
+            return Err(format!("--service {name}: unknown service (known: {})", known.join(", ")));
+        }
+    }
+    match select(cluster, opts) {
+        Err(e) => Err(e.to_string()),
+        Ok(selected) if selected.is_empty() => Err("the filters select no service on any host".into()),
+        Ok(_) => Ok(()),
+    }
 }
 
 /// One round: every selected host over SSH and every probe, in parallel.
-pub async fn check(cluster: &Cluster, opts: &StatusOptions, connections: &mut Connections<'_>) -> StatusReport {
+pub async fn check(
+    cluster: &Cluster,
+    opts: &StatusOptions,
+    connections: &mut Connections<'_>,
+) -> Result<StatusReport, PlaybookError> {
     let started = Instant::now();
     let now = SystemTime::now();
-    let selected = select(cluster, opts);
+    let selected = select(cluster, opts)?;
     let jobs: Vec<_> = selected
         .into_iter()
         .map(|(host, services)| {
@@ -231,7 +266,7 @@ pub async fn check(cluster: &Cluster, opts: &StatusOptions, connections: &mut Co
     annotate_keepalived(&mut hosts, &vips);
     let summary = summarize(&hosts, &vips);
     let unix = now.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or_default();
-    StatusReport {
+    Ok(StatusReport {
         cluster: cluster.name.clone(),
         checked_at: humantime::format_rfc3339_seconds(now).to_string(),
         checked_at_unix: unix,
@@ -239,7 +274,7 @@ pub async fn check(cluster: &Cluster, opts: &StatusOptions, connections: &mut Co
         summary,
         hosts,
         vips,
-    }
+    })
 }
 
 async fn check_host(
@@ -257,7 +292,7 @@ async fn check_host(
             Some(p) => Some(probe::run(p, host.address, opts.probe_timeout).await),
         }
     }));
-    let units: BTreeSet<&str> = services.iter().map(|s| s.unit).collect();
+    let units: BTreeSet<&str> = services.iter().map(|s| s.unit.as_str()).collect();
     let units: Vec<&str> = units.into_iter().collect();
     let asked = async {
         let started = Instant::now();
@@ -286,7 +321,7 @@ async fn check_host(
                 }),
                 _ => probe,
             };
-            service_status(&s, facts.as_ref().and_then(|f| f.units.get(s.unit)).cloned(), probe)
+            service_status(&s, facts.as_ref().and_then(|f| f.units.get(&s.unit)).cloned(), probe)
         })
         .collect();
     let status = HostStatus {
@@ -349,7 +384,7 @@ fn service_status(s: &Service, unit: Option<UnitState>, probe: Option<ProbeResul
     let detail = match (&probe, &unit) {
         _ if !reasons.is_empty() => reasons.join("; "),
         (Some(p), _) => p.detail.clone(),
-        (None, Some(u)) if skipped => skipped_detail(s.unit, u),
+        (None, Some(u)) if skipped => skipped_detail(&s.unit, u),
         (None, Some(u)) => format!("{}.service {} ({})", s.unit, u.active, u.sub),
         (None, None) => "host unreachable: unit state unknown".into(),
     };

@@ -1,8 +1,9 @@
-//! Which services a host runs, derived from its roles and the inventory (the same facts the
-//! playbook uses to install them), with the systemd unit and the protocol probe for each.
+//! Which services a host runs, read from the playbook (the same components and conditions
+//! render uses to install them), with the systemd unit and the protocol probe for each.
 
 use crate::inventory::model::{Cluster, Host, Role};
-use crate::render::context::{DOVEADM_PORT, LMTP_PORT};
+use crate::playbook::{Component, Playbook, PlaybookError, ProbeKind, ProbeSpec, RoleSelector, Stage, applies};
+use crate::render::context::conditions;
 
 /// How the admin machine checks that a service answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,89 +78,72 @@ impl Probe {
 /// One line of `mailctl status`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Service {
-    pub name: &'static str,
+    pub name: String,
     /// The role that brings it, or `None` for what every host runs.
     pub role: Option<Role>,
-    pub unit: &'static str,
+    pub unit: String,
     pub probe: Option<Probe>,
 }
 
-/// Every service name `status` knows, for `--service` and its error message.
-pub const NAMES: [&str; 17] = [
-    "sshd",
-    "chrony",
-    "ldap",
-    "smtp",
-    "submission",
-    "ratelimit",
-    "imap",
-    "pop3",
-    "lmtp",
-    "doveadm",
-    "imap-proxy",
-    "pop3-proxy",
-    "sasl",
-    "nginx",
-    "haproxy",
-    "keepalived",
-    "dns",
-];
-
-/// The services of one host, in a stable order: roles in stage order, the base last.
-pub fn for_host(cluster: &Cluster, host: &Host) -> Vec<Service> {
-    let svc = |name, role, unit, probe| Service { name, role, unit, probe };
+/// The services of one host, as the playbook describes them: each component the host gets
+/// (its roles and `when`, judged as render judges them) yields its status entries whose own
+/// role and `when` hold. Ordered by stage, what every host runs last, then playbook order.
+pub fn for_host(playbook: &Playbook, cluster: &Cluster, host: &Host) -> Result<Vec<Service>, PlaybookError> {
+    let ctx = conditions(cluster, host);
+    let invalid = |c: &Component, e: minijinja::Error| PlaybookError::Invalid {
+        component: c.name.clone(),
+        message: e.to_string(),
+    };
     let mut out = Vec::new();
-    if host.has(Role::Ldap) {
-        out.push(svc("ldap", Some(Role::Ldap), "slapd", Some(Probe::Ldap)));
-    }
-    if host.has(Role::Mailbox) {
-        let r = Some(Role::Mailbox);
-        out.push(svc("imap", r, "dovecot", Some(Probe::Imap { port: 143 })));
-        out.push(svc("pop3", r, "dovecot", Some(Probe::Pop3 { port: 110 })));
-        out.push(svc("lmtp", r, "dovecot", Some(Probe::Lmtp { port: LMTP_PORT })));
-        out.push(svc("doveadm", r, "dovecot", Some(Probe::Tcp { port: DOVEADM_PORT })));
-    }
-    if host.has(Role::Mta) {
-        let r = Some(Role::Mta);
-        // postfix.service is a oneshot that stays "active" when the master dies; the
-        // instance unit is the daemon.
-        out.push(svc("smtp", r, "postfix@-", Some(Probe::Smtp { port: 25 })));
-        if host.mta.submission {
-            out.push(svc("submission", r, "postfix@-", Some(Probe::Smtp { port: 587 })));
+    for c in &playbook.components {
+        if playbook.stage_for(c, host).is_none() || !applies(&c.when, &ctx).map_err(|e| invalid(c, e))? {
+            continue;
         }
-        if cluster.rate_limit.is_some() {
-            out.push(svc("ratelimit", r, "policyd-rate-limit", None));
-        }
-        if !host.has(Role::Mailbox) && !host.has(Role::Proxy) {
-            // Dovecot runs here only to authenticate SMTP submission for Postfix.
-            out.push(svc("sasl", r, "dovecot", None));
+        for st in &c.status {
+            let wanted = st.role.is_none_or(|r| host.has(r)) && applies(&st.when, &ctx).map_err(|e| invalid(c, e))?;
+            if !wanted {
+                continue;
+            }
+            let unit = st.unit.clone().or_else(|| c.service.as_ref().map(|s| s.unit.clone())).unwrap_or_default();
+            let role = st.role.or_else(|| component_role(c, host));
+            let stage = role.map(|r| playbook.stage_index(Stage::of(r))).unwrap_or(usize::MAX);
+            out.push((
+                stage,
+                Service {
+                    name: st.name.clone(),
+                    role,
+                    unit,
+                    probe: st.probe.as_ref().map(|p| probe(p, cluster, host)),
+                },
+            ));
         }
     }
-    if host.has(Role::Proxy) {
-        let r = Some(Role::Proxy);
-        // On a host that is also a mailbox, one Dovecot serves both and the mailbox lines
-        // already probe its ports.
-        if !host.has(Role::Mailbox) {
-            out.push(svc("imap-proxy", r, "dovecot", Some(Probe::Imap { port: 143 })));
-            out.push(svc("pop3-proxy", r, "dovecot", Some(Probe::Pop3 { port: 110 })));
-        }
-        let host_header = cluster.public_name.clone();
-        out.push(svc("nginx", r, "nginx", Some(Probe::Http { port: 80, host_header })));
-        if host.proxy.haproxy {
-            out.push(svc("haproxy", r, "haproxy", Some(Probe::Smtp { port: 25 })));
-        }
+    // A stable sort keeps playbook order within a stage.
+    out.sort_by_key(|(stage, _)| *stage);
+    Ok(out.into_iter().map(|(_, s)| s).collect())
+}
+
+/// The role a component is on this host for, or None when it is on every host.
+fn component_role(c: &Component, host: &Host) -> Option<Role> {
+    if c.roles.contains(&RoleSelector::All) {
+        return None;
     }
-    if host.has(Role::Dns) {
-        let zone = cluster.domains.first().cloned().unwrap_or_default();
-        out.push(svc("dns", Some(Role::Dns), "named", Some(Probe::Dns { zone })));
+    c.roles.iter().filter_map(|r| r.role()).find(|r| host.has(*r))
+}
+
+fn probe(spec: &ProbeSpec, cluster: &Cluster, host: &Host) -> Probe {
+    let port = |default: u16| spec.port.unwrap_or(default);
+    match spec.kind {
+        ProbeKind::Ldap => Probe::Ldap,
+        ProbeKind::Smtp => Probe::Smtp { port: port(25) },
+        ProbeKind::Lmtp => Probe::Lmtp { port: port(24) },
+        ProbeKind::Imap => Probe::Imap { port: port(143) },
+        ProbeKind::Pop3 => Probe::Pop3 { port: port(110) },
+        ProbeKind::Http => Probe::Http { port: port(80), host_header: cluster.public_name.clone() },
+        ProbeKind::Dns => Probe::Dns { zone: cluster.domains.first().cloned().unwrap_or_default() },
+        ProbeKind::Ssh => Probe::Ssh { port: port(host.ssh.port.unwrap_or(22)) },
+        ProbeKind::Tcp => Probe::Tcp { port: port(0) },
     }
-    if cluster.vips.iter().any(|v| v.hosts.contains(&host.name)) {
-        out.push(svc("keepalived", None, "keepalived", None));
-    }
-    out.push(svc("chrony", None, "chrony", None));
-    let ssh_port = host.ssh.port.unwrap_or(22);
-    out.push(svc("sshd", None, "ssh", Some(Probe::Ssh { port: ssh_port })));
-    out
 }
 
 #[cfg(test)]
@@ -171,8 +155,9 @@ mod tests {
         crate::inventory::load(std::path::Path::new(path)).unwrap().cluster
     }
 
-    fn names(cluster: &Cluster, host: &str) -> Vec<&'static str> {
-        for_host(cluster, cluster.host(host).unwrap()).iter().map(|s| s.name).collect()
+    fn names(cluster: &Cluster, host: &str) -> Vec<String> {
+        let pb = Playbook::builtin().unwrap();
+        for_host(&pb, cluster, cluster.host(host).unwrap()).unwrap().into_iter().map(|s| s.name).collect()
     }
 
     #[test]
@@ -187,14 +172,15 @@ mod tests {
     }
 
     #[test]
-    fn every_service_name_is_listed() {
+    fn every_field_inventory_gets_sshd_and_known_units() {
+        let pb = Playbook::builtin().unwrap();
         for file in ["tgg", "lvlogistics", "hudedu", "excellent", "smknh", "lab"] {
             let path = format!("{}/inventories/{file}.yaml", env!("CARGO_MANIFEST_DIR"));
             let c = crate::inventory::load(std::path::Path::new(&path)).unwrap().cluster;
             for h in &c.hosts {
-                for s in for_host(&c, h) {
-                    assert!(NAMES.contains(&s.name), "{} is not in NAMES", s.name);
-                }
+                let services = for_host(&pb, &c, h).unwrap();
+                assert!(services.iter().any(|s| s.name == "sshd"), "{file}/{}", h.name);
+                assert!(services.iter().all(|s| !s.unit.is_empty()), "{file}/{}", h.name);
             }
         }
     }
