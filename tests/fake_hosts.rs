@@ -1,0 +1,398 @@
+//! Operations against in-process fake hosts (`remote::fake`) and an in-memory directory:
+//! deploy's stage order and per-host failure isolation, a move failing at each phase and then
+//! resumed or aborted, rebalance carrying out its plan. Fast, no root, no network. The same
+//! operations run against real hosts in the lab tests.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mailctl::accounts::journal::{JournalFile, Phase};
+use mailctl::deploy::{self, DeployOptions, DirectoryInput, diff::Masker};
+use mailctl::directory::{Layout, ServicePasswords};
+use mailctl::inventory::Cluster;
+use mailctl::observe::Silent;
+use mailctl::ops::move_account::{self, Mode, Outcome, Request};
+use mailctl::ops::{Ops, rebalance};
+use mailctl::playbook::{Playbook, Stage};
+use mailctl::remote::Output;
+use mailctl::remote::fake::{FakeFleet, fail, ok};
+use mailctl::render::RenderedHost;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().unwrap()
+}
+
+/// A shipped inventory copied into a temporary directory, so journals and locks land there.
+fn inventory_copy(name: &str) -> (tempfile::TempDir, PathBuf, Cluster) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(format!("{name}.yaml"));
+    std::fs::copy(common::shipped(name), &path).unwrap();
+    let cluster = common::load(&path);
+    (dir, path, cluster)
+}
+
+// ---------------------------------------------------------------- deploy
+
+/// The deploy of lvlogistics (two MTAs) where one MTA's postfix step fails.
+fn deploy_with_failing_mta() -> (FakeFleet, mailctl::deploy::DeployReport, Playbook, Vec<RenderedHost>) {
+    let (dir, _, cluster) = inventory_copy("lvlogistics");
+    let rendered = common::render(&cluster, dir.path());
+    let playbook = Playbook::builtin().unwrap();
+    let fleet = FakeFleet::succeeding();
+    fleet.fail_step(Some("gsmta1"), "postfix", 1);
+    let input = DirectoryInput {
+        services: ServicePasswords { reader: "reader-pw".into(), replicator: "replicator-pw".into() },
+        passwords: BTreeMap::new(),
+    };
+    let opts = DeployOptions { check: false, diff: false, limit: vec![], roles: vec![], forks: 10 };
+    let report = runtime().block_on(deploy::deploy(
+        &fleet,
+        &cluster,
+        &rendered,
+        &playbook.stages,
+        &input,
+        &Masker::new(Vec::<String>::new()),
+        &opts,
+        &Silent,
+    ));
+    (fleet, report, playbook, rendered)
+}
+
+#[test]
+fn deploy_isolates_a_host_failing_at_the_mta_stage() {
+    let (fleet, report, ..) = deploy_with_failing_mta();
+    let failed: Vec<&str> = report.hosts.iter().filter(|h| !h.ok).map(|h| h.host.as_str()).collect();
+    assert_eq!(failed, ["gsmta1"], "{report:#?}");
+    let why = report.hosts.iter().find(|h| h.host == "gsmta1").unwrap().failed.clone().unwrap();
+    assert!(why.step.starts_with("postfix"), "{why:?}");
+    // gsmta1 stops at postfix; gsmta2, the same role, goes on to the end.
+    assert!(!fleet.steps_on("gsmta1").iter().any(|s| s == "ratelimit" || s == "sshd"));
+    assert!(fleet.steps_on("gsmta2").contains(&"postfix".to_string()));
+    // The proxy stage still ran on the proxy, and the dns stage on the LDAP host.
+    assert!(fleet.steps_on("gszhap").contains(&"nginx".to_string()));
+    assert!(fleet.steps_on("gsldap").contains(&"bind".to_string()));
+}
+
+#[test]
+fn deploy_runs_stages_in_playbook_order_across_hosts() {
+    let (fleet, _, playbook, rendered) = deploy_with_failing_mta();
+    // Each host's components and the stage each runs in there (dovecot runs in the mailbox
+    // stage on mailbox hosts, in the mta stage on MTA-only hosts, in the proxy stage on proxies).
+    let stage_of: BTreeMap<(&str, &str), Stage> = rendered
+        .iter()
+        .flat_map(|h| h.components.iter().map(move |c| ((h.host.as_str(), c.name.as_str()), c.stage)))
+        .collect();
+    // Every step of a stage, on any host, comes before every step of a later stage: a stage
+    // is a barrier.
+    let log = fleet.log();
+    let positions: Vec<(usize, Stage)> = log
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (host, step))| Some((i, *stage_of.get(&(host.as_str(), step.as_str()))?)))
+        .collect();
+    assert!(positions.len() > 20, "{log:?}");
+    for (i, a) in &positions {
+        for (j, b) in &positions {
+            if playbook.stage_index(*a) < playbook.stage_index(*b) {
+                assert!(i < j, "{a:?} step at {i} after {b:?} step at {j}: {log:?}");
+            }
+        }
+    }
+    // The directory is brought to the inventory right after the ldap stage, on the provider.
+    let modify = log.iter().position(|(h, s)| h == "gsldap" && s == "ldap modify").expect("directory written");
+    let slapd = log.iter().position(|(_, s)| s == "slapd").unwrap();
+    let dovecot = log.iter().position(|(_, s)| s == "dovecot").unwrap();
+    assert!(slapd < modify && modify < dovecot, "{log:?}");
+}
+
+// ---------------------------------------------------------------- mailboxes
+
+/// Mail homes on the fake mailbox hosts: (host, user) → folders, answered the way doveadm,
+/// du and df answer. `doveadm backup` copies the source's folders, so verification passes.
+#[derive(Default)]
+struct Mailboxes {
+    homes: BTreeMap<(String, String), Vec<[u64; 3]>>,
+}
+
+const STATUS_HEADER: &str = "mailbox\tmessages\tuidnext\tuidvalidity\tguid\thighestmodseq\tvsize";
+
+/// The `-u USER` of a doveadm command (or the mail home's path) in a script.
+fn user_in(script: &str) -> Option<String> {
+    if let Some(rest) = script.split("-u ").nth(1) {
+        let word = rest.split_whitespace().next()?;
+        return Some(word.trim_matches('\'').to_string());
+    }
+    let path = script.split("/var/vmail/").nth(1)?;
+    let path: String = path.chars().take_while(|c| !c.is_whitespace() && *c != '\'').collect();
+    let (domain, local) = path.split_once('/')?;
+    Some(format!("{local}@{domain}"))
+}
+
+/// The host a doveadm command pulls from (`tcps:FQDN:2425`), as its short name.
+fn source_in(script: &str) -> Option<String> {
+    let rest = script.split("tcps:").nth(1)?;
+    Some(rest.split('.').next()?.to_string())
+}
+
+impl Mailboxes {
+    fn answer(&mut self, host: &str, step: &str, script: &str) -> Output {
+        let user = user_in(script).unwrap_or_default();
+        let key = (host.to_string(), user.clone());
+        match step {
+            "look for the mail home" => ok(if self.homes.contains_key(&key) { "yes\n" } else { "no\n" }),
+            "df /var/vmail" => ok("10000000000\n"),
+            "du the mail home" => ok(if self.homes.contains_key(&key) { "4096\n" } else { "" }),
+            "du mail homes" => {
+                let lines: Vec<String> = self
+                    .homes
+                    .keys()
+                    .filter(|(h, _)| h == host)
+                    .map(|(_, u)| {
+                        let (local, domain) = u.split_once('@').unwrap();
+                        format!("4096\t{domain}/{local}")
+                    })
+                    .collect();
+                ok(&(lines.join("\n") + "\n"))
+            }
+            "doveadm backup" | "doveadm sync (merge)" | "doveadm sync -1 (catch-up)" => {
+                let source = source_in(script).expect("doveadm names its source");
+                let copy = self.homes.get(&(source, user)).cloned().unwrap_or_default();
+                self.homes.insert(key, copy);
+                ok("state-token\n")
+            }
+            "doveadm mailbox status" => match self.homes.get(&key) {
+                None => ok(""),
+                Some(folders) => {
+                    let mut out = format!("{STATUS_HEADER}\n");
+                    for (i, [messages, uidnext, modseq]) in folders.iter().enumerate() {
+                        let name = if i == 0 { "INBOX".to_string() } else { format!("Folder{i}") };
+                        out += &format!("{name}\t{messages}\t{uidnext}\t77\tguid{i}\t{modseq}\t{}\n", messages * 1000);
+                    }
+                    ok(&out)
+                }
+            },
+            "remove the mail home" => {
+                self.homes.remove(&key);
+                ok("")
+            }
+            "postqueue -j" => ok(""),
+            _ => ok(""),
+        }
+    }
+}
+
+struct MoveWorld {
+    _dir: tempfile::TempDir,
+    inventory: PathBuf,
+    cluster: Cluster,
+    fleet: FakeFleet,
+    mail: Arc<Mutex<Mailboxes>>,
+}
+
+impl MoveWorld {
+    /// tgg with `accounts` on mbox-1, each with mail there.
+    fn new(accounts: &[&str]) -> MoveWorld {
+        let (dir, inventory, cluster) = inventory_copy("tgg");
+        let mail = Arc::new(Mutex::new(Mailboxes::default()));
+        let answers = mail.clone();
+        let fleet = FakeFleet::new(move |host, step, script| answers.lock().unwrap().answer(host, step, script));
+        let layout = Layout::new(&cluster);
+        let mbox1 = cluster.host("mbox-1").unwrap().fqdn.clone();
+        for a in accounts {
+            fleet.directory().insert(
+                &layout.account_dn(a),
+                &[
+                    ("objectClass", "inetLocalMailRecipient"),
+                    ("mail", a),
+                    ("mailHost", &mbox1),
+                    ("mailctlState", "active"),
+                ],
+            );
+            mail.lock().unwrap().homes.insert(("mbox-1".into(), a.to_string()), vec![[12, 13, 40], [3, 4, 9]]);
+        }
+        MoveWorld { _dir: dir, inventory, cluster, fleet, mail }
+    }
+
+    fn ops(&self) -> Ops<'_> {
+        Ops { cluster: &self.cluster, inventory: &self.inventory, connector: &self.fleet, observer: &Silent }
+    }
+
+    fn run(&self, address: &str, mode: Mode) -> anyhow::Result<Outcome> {
+        let req = Request { address: address.into(), mode, hold: Duration::from_secs(5), purge: false };
+        runtime().block_on(move_account::run(&self.ops(), &req))
+    }
+
+    fn attr(&self, address: &str, attr: &str) -> Option<String> {
+        self.fleet.directory().get(&Layout::new(&self.cluster).account_dn(address), attr)
+    }
+
+    fn phase(&self, address: &str) -> Phase {
+        let file = JournalFile::lock(&self.inventory, address).unwrap();
+        file.load().unwrap().expect("a journal").phase
+    }
+
+    fn has_home(&self, host: &str, address: &str) -> bool {
+        self.mail.lock().unwrap().homes.contains_key(&(host.to_string(), address.to_string()))
+    }
+
+    fn assert_lives_on(&self, address: &str, host: &str) {
+        let fqdn = self.cluster.host(host).unwrap().fqdn.clone();
+        assert_eq!(self.attr(address, "mailHost").as_deref(), Some(fqdn.as_str()), "{address} on {host}");
+        assert_eq!(self.attr(address, "mailctlState").as_deref(), Some("active"));
+        assert_eq!(self.attr(address, "mailctlMoveTarget"), None);
+        assert_eq!(self.attr(address, "mailctlHoldUntil"), None);
+        assert!(self.has_home(host, address), "{address} has mail on {host}");
+    }
+}
+
+const SITI: &str = "siti@tgg.net.id";
+
+#[test]
+fn a_move_runs_every_phase_and_verifies() {
+    let w = MoveWorld::new(&[SITI]);
+    let Outcome::Moved(r) = w.run(SITI, Mode::Start("mbox-2".into())).unwrap() else { panic!("not moved") };
+    assert_eq!((r.from.as_str(), r.to.as_str(), r.messages), ("mbox-1", "mbox-2", 15));
+    w.assert_lives_on(SITI, "mbox-2");
+    assert_eq!(w.phase(SITI), Phase::Done);
+    // Deferred mail is released on every MTA at the end.
+    assert_eq!(w.fleet.steps_on("transport").last().map(String::as_str), Some("postqueue -f"));
+}
+
+/// Where a move is made to fail: the step, how many times, and the phase it leaves.
+struct FailurePoint {
+    step: &'static str,
+    host: Option<&'static str>,
+    times: usize,
+    left_in: Phase,
+}
+
+const FAILURE_POINTS: [FailurePoint; 3] = [
+    // The online copy's first pass.
+    FailurePoint { step: "doveadm backup", host: Some("mbox-2"), times: 1, left_in: Phase::Copy },
+    // The cutover's reload fails, and so does the rollback's: the move is left mid-cutover.
+    FailurePoint { step: "postfix reload", host: None, times: 2, left_in: Phase::Cutover },
+    // Releasing deferred mail after the switch.
+    FailurePoint { step: "postqueue -f", host: None, times: 1, left_in: Phase::Release },
+];
+
+#[test]
+fn a_move_failing_at_each_phase_is_resumed_to_the_target() {
+    for p in FAILURE_POINTS {
+        let w = MoveWorld::new(&[SITI]);
+        w.fleet.fail_step(p.host, p.step, p.times);
+        let err = w.run(SITI, Mode::Start("mbox-2".into())).expect_err(p.step);
+        assert!(format!("{err:#}").contains(p.step) || format!("{err:#}").contains("failed on purpose"), "{err:#}");
+        assert_eq!(w.phase(SITI), p.left_in, "failing at {}", p.step);
+        // A second start is refused while the journal is unfinished.
+        let again = w.run(SITI, Mode::Start("mbox-2".into())).expect_err("refused");
+        assert!(format!("{again:#}").contains("--resume"), "{again:#}");
+        let Outcome::Moved(_) = w.run(SITI, Mode::Resume).unwrap() else { panic!("resume after {}", p.step) };
+        w.assert_lives_on(SITI, "mbox-2");
+        assert_eq!(w.phase(SITI), Phase::Done);
+    }
+}
+
+#[test]
+fn a_move_failing_at_each_phase_is_aborted_to_the_source() {
+    for p in FAILURE_POINTS {
+        let w = MoveWorld::new(&[SITI]);
+        w.fleet.fail_step(p.host, p.step, p.times);
+        w.run(SITI, Mode::Start("mbox-2".into())).expect_err(p.step);
+        let aborted = w.run(SITI, Mode::Abort);
+        if p.left_in == Phase::Release {
+            // Released means the account already works on the target: going back is a new
+            // move, and abort says so instead of undoing it.
+            let e = aborted.expect_err("abort after release");
+            assert!(format!("{e:#}").contains("--resume"), "{e:#}");
+            continue;
+        }
+        let Outcome::Said(text) = aborted.unwrap() else { panic!("abort after {}", p.step) };
+        assert!(text.contains("rolled back"), "{text}");
+        w.assert_lives_on(SITI, "mbox-1");
+        assert!(!w.has_home("mbox-2", SITI), "the partial copy on the target is removed");
+        assert_eq!(w.phase(SITI), Phase::Aborted);
+    }
+}
+
+#[test]
+fn a_failed_cutover_rolls_back_by_itself() {
+    let w = MoveWorld::new(&[SITI]);
+    // Verification never matches: the final pass copies nothing.
+    w.fleet.fail_step(Some("mbox-2"), "doveadm mailbox status", 3);
+    let err = w.run(SITI, Mode::Start("mbox-2".into())).expect_err("verification fails");
+    assert!(format!("{err:#}").contains("rolled back"), "{err:#}");
+    w.assert_lives_on(SITI, "mbox-1");
+    assert_eq!(w.phase(SITI), Phase::Aborted);
+}
+
+#[test]
+fn a_second_move_of_one_account_is_refused_by_the_directory_claim() {
+    let w = MoveWorld::new(&[SITI]);
+    // Another admin's move (another journal, elsewhere) claimed the entry first.
+    let dn = Layout::new(&w.cluster).account_dn(SITI);
+    w.fleet.directory().insert(
+        &dn,
+        &[
+            ("objectClass", "inetLocalMailRecipient"),
+            ("mail", SITI),
+            ("mailHost", "mbox-1.tgg.net.id"),
+            ("mailctlState", "active"),
+            ("mailctlMoveTarget", "mbox-2.tgg.net.id"),
+        ],
+    );
+    let err = w.run(SITI, Mode::Start("mbox-2".into())).expect_err("claimed");
+    assert!(format!("{err:#}").contains("unfinished move"), "{err:#}");
+    assert!(!w.has_home("mbox-2", SITI), "nothing was copied");
+}
+
+// ---------------------------------------------------------------- rebalance
+
+#[test]
+fn rebalance_applies_its_plan_one_move_at_a_time() {
+    let accounts = ["a1@tgg.net.id", "a2@tgg.net.id", "a3@tgg.net.id", "a4@tgg.net.id"];
+    let w = MoveWorld::new(&accounts);
+    let moved = Mutex::new(Vec::new());
+    let events = |e: rebalance::Event<'_>| {
+        if let rebalance::Event::Moved(r) = e {
+            moved.lock().unwrap().push(r.address.clone());
+        }
+    };
+    let report = runtime().block_on(rebalance::run(&w.ops(), usize::MAX, true, &events)).unwrap();
+    assert_eq!(report.moves.len(), 2, "{report:#?}");
+    assert!(report.failed.is_none(), "{report:#?}");
+    assert_eq!(*moved.lock().unwrap(), report.moves.iter().map(|m| m.address.clone()).collect::<Vec<_>>());
+    for m in &report.moves {
+        w.assert_lives_on(&m.address, "mbox-2");
+    }
+    let counts: Vec<(String, usize)> = report.hosts.iter().map(|h| (h.host.clone(), h.after)).collect();
+    assert_eq!(counts, [("mbox-1".to_string(), 2), ("mbox-2".to_string(), 2)]);
+}
+
+#[test]
+fn rebalance_stops_at_the_first_failed_move() {
+    let accounts = ["a1@tgg.net.id", "a2@tgg.net.id", "a3@tgg.net.id", "a4@tgg.net.id"];
+    let w = MoveWorld::new(&accounts);
+    w.fleet.fail_step(Some("mbox-2"), "doveadm backup", 1);
+    let report = runtime().block_on(rebalance::run(&w.ops(), usize::MAX, true, &|_| {})).unwrap();
+    assert!(report.applied.is_empty());
+    let failed = report.failed.expect("the first move failed");
+    assert!(failed.starts_with(&report.moves[0].address), "{failed}");
+    assert!(!w.has_home("mbox-2", &report.moves[1].address), "the second move never started");
+}
+
+/// The fake's own contract: a failing step exits 1 with a message, like a real one.
+#[test]
+fn fake_steps_fail_like_real_ones() {
+    let fleet = FakeFleet::succeeding();
+    fleet.fail_step(None, "x", 1);
+    let host = fleet.host("h");
+    let host: &dyn mailctl::remote::RemoteHost = &host;
+    let rt = runtime();
+    assert!(rt.block_on(host.run_ok("x", "true")).is_err());
+    assert!(rt.block_on(host.run_ok("x", "true")).is_ok(), "only once");
+    assert_eq!(fail(2, "no").status, Some(2));
+}
