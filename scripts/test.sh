@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The full test suite, as CI runs it: installs what the tests need (Debian packages whose
-# config checkers judge the rendered files), then format, lints and every test.
+# config checkers judge the rendered files), then format, lints and both test tiers.
 # Run as root on Debian 12: the checker tests use mount namespaces.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,4 +14,8 @@ for component in rustfmt clippy; do
 done
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
+# The fast tier: unit, fake-host, render and validation tests (any user, about a minute).
 cargo test --locked
+# The lab tier: real hosts and config checkers, as root. One lab per test file, shared by
+# its scenarios, which run one at a time in name order.
+cargo test --locked -- --ignored --test-threads=1

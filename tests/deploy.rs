@@ -15,8 +15,28 @@ use common::python;
 
 type Fixture = common::LabCluster;
 
+/// Bare lab hosts: the first deploy is a scenario of its own.
 fn new_fixture() -> Fixture {
-    common::LabCluster::new("deploytest", "10.97.0.", "mailctl-d0", |text| text)
+    let f = common::LabCluster::new("deploytest", "10.97.0.", "mailctl-d0", |text| text);
+    lab::down(&f.cluster, true).unwrap();
+    lab::up(&f.cluster, &packages(), &mut |_| {}).unwrap();
+    f
+}
+
+fn first_deploy_builds_a_working_cluster(f: &Fixture) {
+    let (code, report, out) = f.deploy(&[]);
+    assert_eq!(code, 0, "first deploy: {report:#}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(host(&report, "ldap")["directory"]["added"].as_array().unwrap().len() >= 5);
+}
+
+/// Converged: nothing uploaded, nothing restarted.
+fn a_converged_cluster_redeploys_with_no_change(f: &Fixture) {
+    let (code, report, _) = f.deploy(&[]);
+    assert_eq!(code, 0);
+    nothing_changed(&report);
+    let (code, report, _) = f.deploy(&["--check"]);
+    assert_eq!(code, 0);
+    nothing_changed(&report);
 }
 
 fn packages() -> Vec<String> {
@@ -89,37 +109,60 @@ fn maildir_count(f: &Fixture, host: &str, user: &str) -> usize {
     out.trim().parse().unwrap()
 }
 
+static LAB: common::Shared<Fixture> = common::Shared::new(new_fixture, common::lab_down);
+
 #[test]
-fn deploy_end_to_end() {
-    let f = new_fixture();
-    let c = &f.cluster;
-    lab::down(c, true).unwrap();
-    lab::up(c, &packages(), &mut |_| {}).unwrap();
+#[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
+fn s1_changed_host_key_is_refused_before_anything_is_sent() {
+    LAB.run(changed_host_key_is_refused_before_anything_is_sent);
+}
 
-    changed_host_key_is_refused_before_anything_is_sent(&f);
+#[test]
+#[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
+fn s2_first_deploy_builds_a_working_cluster() {
+    LAB.run(first_deploy_builds_a_working_cluster);
+}
 
-    // From bare hosts to a working cluster.
-    let (code, report, out) = f.deploy(&[]);
-    assert_eq!(code, 0, "first deploy: {report:#}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(host(&report, "ldap")["directory"]["added"].as_array().unwrap().len() >= 5);
+#[test]
+#[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
+fn s3_mail_flows_to_each_account_on_its_own_host() {
+    LAB.run(mail_flows_to_each_account_on_its_own_host);
+}
 
-    mail_flows_to_each_account_on_its_own_host(&f);
-    accounts_read_back_with_ldap3_over_ssh(&f);
+#[test]
+#[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
+fn s4_accounts_read_back_with_ldap3_over_ssh() {
+    LAB.run(accounts_read_back_with_ldap3_over_ssh);
+}
 
-    // Converged: nothing uploaded, nothing restarted.
-    let (code, report, _) = f.deploy(&[]);
-    assert_eq!(code, 0);
-    nothing_changed(&report);
-    let (code, report, _) = f.deploy(&["--check"]);
-    assert_eq!(code, 0);
-    nothing_changed(&report);
+#[test]
+#[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
+fn s5_a_converged_cluster_redeploys_with_no_change() {
+    LAB.run(a_converged_cluster_redeploys_with_no_change);
+}
 
-    rejected_config_never_goes_live(&f);
-    diff_masks_secrets(&f);
-    host_down_fails_alone_and_converges_when_back(&f);
-    jump_host_reaches_a_host_through_another(&f);
+#[test]
+#[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
+fn s6_rejected_config_never_goes_live() {
+    LAB.run(rejected_config_never_goes_live);
+}
 
-    lab::down(c, true).unwrap();
+#[test]
+#[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
+fn s7_diff_masks_secrets() {
+    LAB.run(diff_masks_secrets);
+}
+
+#[test]
+#[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
+fn s8_host_down_fails_alone_and_converges_when_back() {
+    LAB.run(host_down_fails_alone_and_converges_when_back);
+}
+
+#[test]
+#[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
+fn s9_jump_host_reaches_a_host_through_another() {
+    LAB.run(jump_host_reaches_a_host_through_another);
 }
 
 fn changed_host_key_is_refused_before_anything_is_sent(f: &Fixture) {

@@ -16,6 +16,8 @@ use mailctl::state::LocalState;
 
 use common::{LabCluster, python};
 
+type Fixture = LabCluster;
+
 const NET: &str = "10.93.0.";
 const VIP: &str = "10.93.0.100";
 
@@ -85,19 +87,42 @@ s.quit()
 print("accepted")
 "#;
 
-#[test]
-fn an_outsider_cannot_relay_or_read_secrets() {
+fn deployed() -> LabCluster {
     let f = fixture();
-    let c = &f.cluster;
     f.up_and_deployed();
+    f
+}
 
-    no_entry_relays(&f);
-    the_mta_logs_the_real_client(&f);
-    no_secret_is_readable_by_an_unprivileged_user(&f);
-    doveadm_listens_on_the_cluster_address_over_tls_only(&f);
-    doveadm_refuses_a_stranger(&f);
+static LAB: common::Shared<Fixture> = common::Shared::new(deployed, common::lab_down);
 
-    lab::down(c, true).unwrap();
+#[test]
+#[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
+fn s1_no_entry_relays() {
+    LAB.run(no_entry_relays);
+}
+
+#[test]
+#[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
+fn s2_the_mta_logs_the_real_client() {
+    LAB.run(the_mta_logs_the_real_client);
+}
+
+#[test]
+#[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
+fn s3_no_secret_is_readable_by_an_unprivileged_user() {
+    LAB.run(no_secret_is_readable_by_an_unprivileged_user);
+}
+
+#[test]
+#[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
+fn s4_doveadm_listens_on_the_cluster_address_over_tls_only() {
+    LAB.run(doveadm_listens_on_the_cluster_address_over_tls_only);
+}
+
+#[test]
+#[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
+fn s5_doveadm_refuses_a_stranger() {
+    LAB.run(doveadm_refuses_a_stranger);
 }
 
 fn no_entry_relays(f: &LabCluster) {

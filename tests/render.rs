@@ -116,7 +116,7 @@ fn render_command_writes_the_tree_with_modes_and_a_private_state_file() {
     let run = common::mailctl()
         .args([
             "render",
-            common::shipped("tgg").to_str().unwrap(),
+            common::shipped_copy("tgg", tmp.path()).to_str().unwrap(),
             "--out",
             out.to_str().unwrap(),
             "--host",
@@ -136,7 +136,7 @@ fn render_command_writes_the_tree_with_modes_and_a_private_state_file() {
         serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
     let comps: Vec<&str> =
         manifest["transport"]["components"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
-    assert_eq!(comps, ["base", "chrony", "dovecot", "postfix", "nginx"]);
+    assert_eq!(comps, ["base", "chrony", "sshd", "dovecot", "postfix", "nginx"]);
     let secret = serde_yaml_value(&state, "doveadm");
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(!stdout.contains(&secret) && !String::from_utf8_lossy(&run.stderr).contains(&secret));
@@ -146,7 +146,7 @@ fn render_command_writes_the_tree_with_modes_and_a_private_state_file() {
     std::fs::create_dir_all(&foreign).unwrap();
     std::fs::write(foreign.join("notes.txt"), "mine").unwrap();
     let refused = common::mailctl()
-        .args(["render", common::shipped("tgg").to_str().unwrap(), "--out", foreign.to_str().unwrap()])
+        .args(["render", common::shipped_copy("tgg", tmp.path()).to_str().unwrap(), "--out", foreign.to_str().unwrap()])
         .env("MAILCTL_STATE", &state)
         .output()
         .unwrap();
@@ -155,7 +155,14 @@ fn render_command_writes_the_tree_with_modes_and_a_private_state_file() {
     assert_eq!(std::fs::read_dir(&foreign).unwrap().count(), 1);
 
     let unknown = common::mailctl()
-        .args(["render", common::shipped("tgg").to_str().unwrap(), "--out", out.to_str().unwrap(), "--host", "mbox-9"])
+        .args([
+            "render",
+            common::shipped_copy("tgg", tmp.path()).to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--host",
+            "mbox-9",
+        ])
         .env("MAILCTL_STATE", &state)
         .output()
         .unwrap();
@@ -173,7 +180,12 @@ fn a_template_error_names_host_and_template_and_prints_no_secret() {
     std::fs::write(&main_cf, text.replace("{{ host.fqdn }}", "{{ host.fqdnn }}")).unwrap();
     let state = tmp.path().join("s.state.yaml");
     let run = common::mailctl()
-        .args(["render", common::shipped("tgg").to_str().unwrap(), "--out", tmp.path().join("o").to_str().unwrap()])
+        .args([
+            "render",
+            common::shipped_copy("tgg", tmp.path()).to_str().unwrap(),
+            "--out",
+            tmp.path().join("o").to_str().unwrap(),
+        ])
         .arg("--templates")
         .arg(&templates)
         .env("MAILCTL_STATE", &state)

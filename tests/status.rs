@@ -16,12 +16,17 @@ use serde_json::Value;
 
 use common::{LabCluster, python};
 
+type Fixture = LabCluster;
+
 const VIP: &str = "10.96.0.100";
 
 fn fixture() -> LabCluster {
-    LabCluster::new("statustest", "10.96.0.", "mailctl-s0", |text| {
+    let f = LabCluster::new("statustest", "10.96.0.", "mailctl-s0", |text| {
         format!("{text}\nvips:\n  - {{ address: {VIP}/24, hosts: [mbox-1, mbox-2], router_id: 96 }}\n")
-    })
+    });
+    f.up_and_deployed();
+    wait_for_vip_on(&f, "mbox-1");
+    f
 }
 
 /// `mailctl status` with arguments: (exit code, stdout).
@@ -57,21 +62,42 @@ fn wait_for_vip_on(f: &LabCluster, host: &str) -> Value {
     last
 }
 
+static LAB: common::Shared<Fixture> = common::Shared::new(fixture, common::lab_down);
+
 #[test]
-fn status_end_to_end() {
-    let f = fixture();
-    let c = &f.cluster;
-    f.up_and_deployed();
-    wait_for_vip_on(&f, "mbox-1");
+#[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
+fn s1_healthy_cluster_in_every_format() {
+    LAB.run(healthy_cluster_in_every_format);
+}
 
-    healthy_cluster_in_every_format(&f);
-    filters_select_hosts_and_services(&f);
-    watch_redraws_until_interrupted(&f);
-    stopped_dovecot_is_reported_alone(&f);
-    vip_follows_keepalived(&f);
-    powered_off_host_is_unreachable_not_fatal(&f);
+#[test]
+#[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
+fn s2_filters_select_hosts_and_services() {
+    LAB.run(filters_select_hosts_and_services);
+}
 
-    lab::down(c, true).unwrap();
+#[test]
+#[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
+fn s3_watch_redraws_until_interrupted() {
+    LAB.run(watch_redraws_until_interrupted);
+}
+
+#[test]
+#[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
+fn s4_stopped_dovecot_is_reported_alone() {
+    LAB.run(stopped_dovecot_is_reported_alone);
+}
+
+#[test]
+#[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
+fn s5_vip_follows_keepalived() {
+    LAB.run(vip_follows_keepalived);
+}
+
+#[test]
+#[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
+fn s6_powered_off_host_is_unreachable_not_fatal() {
+    LAB.run(powered_off_host_is_unreachable_not_fatal);
 }
 
 fn healthy_cluster_in_every_format(f: &LabCluster) {

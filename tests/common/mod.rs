@@ -20,6 +20,14 @@ pub fn shipped(name: &str) -> PathBuf {
     repo().join("inventories").join(format!("{name}.yaml"))
 }
 
+/// A shipped inventory copied into `dir`, for commands that write beside the inventory
+/// (its lock, state, move journals): a test never writes into the repository.
+pub fn shipped_copy(name: &str, dir: &Path) -> PathBuf {
+    let path = dir.join(format!("{name}.yaml"));
+    std::fs::copy(shipped(name), &path).unwrap();
+    path
+}
+
 pub fn load(path: &Path) -> Cluster {
     match inventory::load(path) {
         Ok(l) => l.cluster,
@@ -139,3 +147,55 @@ errors = [f"{list(e.path)}: {e.message}" for e in v.iter_errors(json.loads(sys.a
 print("\n".join(errors) or "valid")
 sys.exit(1 if errors else 0)
 "#;
+
+/// One lab per test binary, shared by its scenarios: brought up by the first scenario that
+/// runs, handed to one scenario at a time (they change the lab), torn down when the binary
+/// exits. Each scenario is its own `#[test]`, so one failing does not hide the others;
+/// they are `#[ignore]`d in a plain `cargo test` (they need root), and `scripts/test.sh` runs
+/// them with `--ignored --test-threads=1`, in name order (`s1_…`, `s2_…`).
+pub struct Shared<T: Send + 'static> {
+    cell: std::sync::Mutex<Option<T>>,
+    init: fn() -> T,
+    teardown: fn(&T),
+}
+
+static TEARDOWNS: std::sync::Mutex<Vec<Box<dyn FnOnce() + Send>>> = std::sync::Mutex::new(Vec::new());
+
+extern "C" fn run_teardowns() {
+    let jobs = std::mem::take(&mut *TEARDOWNS.lock().unwrap_or_else(|e| e.into_inner()));
+    for job in jobs {
+        job();
+    }
+}
+
+impl<T: Send + 'static> Shared<T> {
+    pub const fn new(init: fn() -> T, teardown: fn(&T)) -> Shared<T> {
+        Shared { cell: std::sync::Mutex::new(None), init, teardown }
+    }
+
+    /// Runs `scenario` on the shared lab, bringing it up first if no scenario has yet. A
+    /// scenario that panicked leaves the lab to the next one as it is.
+    pub fn run(&'static self, scenario: impl FnOnce(&T)) {
+        let mut guard = self.cell.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.is_none() {
+            *guard = Some((self.init)());
+            let mut jobs = TEARDOWNS.lock().unwrap_or_else(|e| e.into_inner());
+            if jobs.is_empty() {
+                // SAFETY: registers a plain function; it runs once, at exit.
+                unsafe { libc::atexit(run_teardowns) };
+            }
+            jobs.push(Box::new(move || {
+                let taken = self.cell.lock().unwrap_or_else(|e| e.into_inner()).take();
+                if let Some(t) = taken {
+                    (self.teardown)(&t);
+                }
+            }));
+        }
+        scenario(guard.as_ref().expect("initialised above"));
+    }
+}
+
+/// The teardown of a `LabCluster`: its hosts and bridge removed.
+pub fn lab_down(f: &LabCluster) {
+    let _ = lab::down(&f.cluster, true);
+}
