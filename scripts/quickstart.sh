@@ -7,7 +7,12 @@ cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
 cargo build --release --locked
-bin=target/release/mailctl
+# mailctl on PATH, with its shell completions and man pages (generated from its own --help).
+install -m 0755 target/release/mailctl /usr/local/bin/mailctl
+mailctl completions bash > /etc/bash_completion.d/mailctl
+mailctl completions man --out /usr/local/share/man/man1
+mandb -q 2>/dev/null || true
+bin=mailctl
 out=${MAILCTL_RENDER_OUT:-/var/tmp/mailctl-lab-render}
 
 "$bin" validate inventories/lab.yaml

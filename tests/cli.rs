@@ -48,3 +48,18 @@ fn out_of_range_numbers_are_usage_errors_not_panics() {
         assert!(!stderr.contains("panicked") && stderr.contains("invalid value"), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn completions_and_man_pages_come_from_the_definitions() {
+    let bash = common::mailctl().args(["completions", "bash"]).output().unwrap();
+    assert_eq!(bash.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&bash.stdout);
+    assert!(text.contains("move-account") && text.contains("--accept-new-host-keys"), "{text}");
+    let dir = tempfile::tempdir().unwrap();
+    let man = common::mailctl().args(["completions", "man", "--out"]).arg(dir.path()).output().unwrap();
+    assert_eq!(man.status.code(), Some(0), "{}", String::from_utf8_lossy(&man.stderr));
+    let page = std::fs::read_to_string(dir.path().join("mailctl-deploy.1")).unwrap();
+    assert!(page.contains(".TH mailctl-deploy") && page.contains("check"), "{page}");
+    let bad = common::mailctl().args(["completions", "tcsh"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}

@@ -1,5 +1,5 @@
 //! `move-account`: moving one account's mailbox to another mailbox host without losing mail
-//! (DESIGN.md §6, MOVE-NOTES.md). Online dsync passes while the user works, then a short
+//! (ARCHITECTURE.md, "The move protocol"). Online dsync passes while the user works, then a short
 //! cutover: one LDAP change (state moving, logins held, new mailHost), Postfix reloaded so
 //! new mail is deferred, sessions kicked, in-flight deliveries awaited by watching the MTA
 //! queues, a final stateless pass, per-folder verification, release. Every phase is in the

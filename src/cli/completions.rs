@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::CommandFactory;
 
-use super::{Cli, EXIT_OK};
+use super::{Cli, EXIT_OK, EXIT_USAGE};
 
 /// Prints a shell's completion script, or writes man pages.
 #[derive(clap::Args, Debug)]
@@ -27,10 +27,10 @@ pub fn exec(args: &Args) -> anyhow::Result<u8> {
         clap_mangen::generate_to(cmd, &args.out)?;
         return Ok(EXIT_OK);
     }
-    let shell: clap_complete::Shell = args
-        .what
-        .parse()
-        .map_err(|_| anyhow::anyhow!("{}: give bash, zsh, fish, elvish, powershell or man", args.what))?;
+    let Ok(shell) = args.what.parse::<clap_complete::Shell>() else {
+        eprintln!("error: {}: give bash, zsh, fish, elvish, powershell or man", args.what);
+        return Ok(EXIT_USAGE);
+    };
     let mut buf = Vec::new();
     clap_complete::generate(shell, &mut cmd, "mailctl", &mut buf);
     out!("{}", String::from_utf8_lossy(&buf));

@@ -1,7 +1,7 @@
 //! The rehearsal lab: one real host per inventory host on this machine, each a
 //! systemd-nspawn container booting systemd on its own network namespace, bridged together
 //! at the inventory's addresses and reachable over SSH with a key and known_hosts of the
-//! lab's own. See shared LAB-NOTES for why each step is the way it is.
+//! lab's own. docs/lab.md says why each step is the way it is.
 
 pub mod container;
 pub mod image;
