@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::directory::{self, AccountPasswords, Directory, DirectoryPlan, Layout, ServicePasswords};
+use crate::directory::{self, AccountPasswords, DirectoryPlan, Layout, ServicePasswords};
 use crate::inventory::model::{Cluster, Role};
 use crate::observe::Observer;
 use crate::playbook::Stage;
@@ -129,11 +129,11 @@ pub async fn deploy(
         for &stage in stages {
             apply_stage(&mut runs, stage, opts.forks, progress).await;
             if stage == Stage::Ldap {
-                warnings.extend(sync_directory(cluster, &mut runs, dir_input, false, progress).await);
+                warnings.extend(sync_directory(connector, cluster, &mut runs, dir_input, false, progress).await);
             }
         }
     } else {
-        warnings.extend(sync_directory(cluster, &mut runs, dir_input, true, progress).await);
+        warnings.extend(sync_directory(connector, cluster, &mut runs, dir_input, true, progress).await);
     }
     let mut hosts = Vec::new();
     for mut run in runs {
@@ -262,6 +262,7 @@ async fn apply_stage(runs: &mut [HostRun], stage: Stage, forks: usize, progress:
 /// Brings the directory on the LDAP provider to the inventory (or, in check mode, says what
 /// that would change). Returns warnings for the summary.
 async fn sync_directory(
+    connector: &dyn Connector,
     cluster: &Cluster,
     runs: &mut [HostRun],
     input: &DirectoryInput,
@@ -277,13 +278,19 @@ async fn sync_directory(
         return vec![format!("{}: the directory is planned once slapd is installed", run.report.host)];
     }
     progress.step(session.name(), "directory");
-    let dir = Directory { session, layout: Layout::new(cluster) };
+    let layout = Layout::new(cluster);
     let result = async {
-        let plan = directory::plan(&dir, cluster, &input.services, &input.passwords).await?;
-        if !check && !plan.is_empty() {
-            dir.modify(&plan.records).await?;
+        let mut dir = connector.directory(session).await?;
+        let outcome = async {
+            let plan = directory::plan(dir.as_mut(), &layout, cluster, &input.services, &input.passwords).await?;
+            if !check && !plan.is_empty() {
+                directory::apply(dir.as_mut(), &plan).await?;
+            }
+            Ok::<DirectoryPlan, directory::DirectoryError>(plan)
         }
-        Ok::<DirectoryPlan, directory::DirectoryError>(plan)
+        .await;
+        dir.close().await;
+        outcome
     }
     .await;
     match result {

@@ -40,7 +40,7 @@ impl MemoryDirectory {
     fn entry(dn: &str, attrs: &Attrs, wanted: &[&str]) -> SearchEntry {
         let attrs: HashMap<String, Vec<String>> = attrs
             .iter()
-            .filter(|(k, _)| wanted.is_empty() || wanted.iter().any(|w| w.eq_ignore_ascii_case(k)))
+            .filter(|(k, _)| wanted.is_empty() || wanted.iter().any(|w| *w == "*" || w.eq_ignore_ascii_case(k)))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         SearchEntry { dn: dn.to_string(), attrs, bin_attrs: HashMap::new() }

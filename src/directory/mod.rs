@@ -1,19 +1,21 @@
-//! The LDAP directory: its layout (where accounts and service users live), reading and
-//! writing it on the provider as root over ldapi:// (SASL EXTERNAL, so no password crosses
-//! the wire or lands in argv), and bringing it to what the inventory says.
+//! The LDAP directory: its layout (where accounts and service users live), and bringing it
+//! to what the inventory says. It is read and written through a `client::DirectoryClient`:
+//! ldap3 on the provider as root over ldapi:// (SASL EXTERNAL, so no password crosses the
+//! wire or lands in argv), or an in-memory one in tests.
 
 pub mod client;
+pub mod entry;
 pub mod ldap;
-pub mod ldif;
 pub mod memory;
 
 use std::collections::BTreeMap;
 
 use crate::accounts::placement::Placer;
 use crate::inventory::model::{Account, Cluster, Host};
-use crate::remote::{RemoteError, RemoteHost, quote};
+use crate::remote::RemoteError;
 use crate::state::{ssha, ssha_matches};
-pub use ldif::Entry;
+use client::DirectoryClient;
+pub use entry::Entry;
 
 /// Where things live under the suffix. The templates get the same names from here.
 #[derive(Debug, Clone)]
@@ -57,47 +59,29 @@ pub enum DirectoryError {
     Password { address: String, cause: String },
 }
 
-/// The directory on one LDAP server, read and written through its host's SSH session.
-pub struct Directory<'a> {
-    pub session: &'a dyn RemoteHost,
-    pub layout: Layout,
-}
-
-const LDAPI: &str = "-Y EXTERNAL -H ldapi:/// -Q";
-
-impl Directory<'_> {
-    /// Entries under `base` (whole subtree) matching `filter`; an absent base is no entries.
-    pub async fn search(&self, base: &str, filter: &str, attrs: &[&str]) -> Result<Vec<Entry>, DirectoryError> {
-        let attrs: Vec<String> = attrs.iter().map(|a| quote(a)).collect();
-        let script = format!(
-            "ldapsearch {LDAPI} -LLL -o ldif-wrap=no -b {} {} {}; rc=$?; [ $rc = 32 ] && exit 0; exit $rc",
-            quote(base),
-            quote(filter),
-            attrs.join(" ")
-        );
-        let out = self.session.run_ok("ldap search", &script).await?;
-        Ok(ldif::parse(&out.stdout_text()))
-    }
-
-    /// Applies LDIF change records in one ldapmodify run.
-    pub async fn modify(&self, records: &str) -> Result<(), DirectoryError> {
-        let script = format!("ldapmodify {LDAPI} <<'MAILCTL_LDIF'\n{records}MAILCTL_LDIF\n");
-        self.session.run_ok("ldap modify", &script).await?;
-        Ok(())
-    }
-}
-
 /// Secrets the directory's own entries carry (service users' passwords).
 pub struct ServicePasswords {
     pub reader: String,
     pub replicator: String,
 }
 
+/// One change to the directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Add(Entry),
+    /// Replaces each attribute's values.
+    Replace {
+        dn: String,
+        attrs: Vec<(String, Vec<String>)>,
+    },
+}
+
 /// What deploy changes in the directory.
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct DirectoryPlan {
+    /// In order: parents before children.
     #[serde(skip)]
-    pub records: String,
+    pub changes: Vec<Change>,
     /// DNs added or changed, for the report.
     pub added: Vec<String>,
     pub changed: Vec<String>,
@@ -107,7 +91,7 @@ pub struct DirectoryPlan {
 
 impl DirectoryPlan {
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.changes.is_empty()
     }
 }
 
@@ -129,13 +113,34 @@ pub fn resolve_passwords(cluster: &Cluster) -> Result<AccountPasswords, Director
 
 /// Reads the directory and works out the changes that bring it to the inventory.
 pub async fn plan(
-    dir: &Directory<'_>,
+    dir: &mut dyn DirectoryClient,
+    layout: &Layout,
     cluster: &Cluster,
     services: &ServicePasswords,
     passwords: &AccountPasswords,
 ) -> Result<DirectoryPlan, DirectoryError> {
-    let existing = dir.search(&dir.layout.suffix, "(objectClass=*)", &["*"]).await?;
-    plan_from(&existing, &dir.layout, cluster, services, passwords)
+    let found = dir.search(&layout.suffix, "(objectClass=*)", &["*"]).await?;
+    let existing: Vec<Entry> = found.iter().map(Entry::from).collect();
+    plan_from(&existing, layout, cluster, services, passwords)
+}
+
+/// Carries a plan out, change by change, in its order.
+pub async fn apply(dir: &mut dyn DirectoryClient, plan: &DirectoryPlan) -> Result<(), DirectoryError> {
+    for change in &plan.changes {
+        match change {
+            Change::Add(entry) => {
+                let attrs =
+                    entry.attrs.iter().map(|(k, v)| (k.as_str(), v.iter().map(String::as_str).collect())).collect();
+                dir.add(&entry.dn, attrs).await?;
+            }
+            Change::Replace { dn, attrs } => {
+                let attrs: Vec<(&str, Vec<&str>)> =
+                    attrs.iter().map(|(k, v)| (k.as_str(), v.iter().map(String::as_str).collect())).collect();
+                dir.replace(dn, &attrs).await?;
+            }
+        }
+    }
+    Ok(())
 }
 
 pub fn plan_from(
@@ -149,8 +154,8 @@ pub fn plan_from(
     let mut plan = DirectoryPlan::default();
     let add = |plan: &mut DirectoryPlan, entry: Entry| {
         if !by_dn.contains_key(&entry.dn.to_ascii_lowercase()) {
-            plan.records.push_str(&ldif::add_record(&entry));
-            plan.added.push(entry.dn);
+            plan.added.push(entry.dn.clone());
+            plan.changes.push(Change::Add(entry));
         }
     };
     add(&mut plan, suffix_entry(layout, cluster)?);
@@ -175,7 +180,8 @@ pub fn plan_from(
                     .with("userPassword", &[&ssha(password)]),
             ),
             Some(e) if !e.values("userPassword").iter().any(|h| ssha_matches(h, password)) => {
-                plan.records.push_str(&ldif::replace_record(&dn, &[("userPassword".into(), vec![ssha(password)])]));
+                let attrs = vec![("userPassword".to_string(), vec![ssha(password)])];
+                plan.changes.push(Change::Replace { dn: dn.clone(), attrs });
                 plan.changed.push(dn.clone());
             }
             Some(_) => {}
@@ -251,7 +257,7 @@ fn account_changes(
         changes.push(("userPassword".into(), vec![ssha(pw)]));
     }
     if !changes.is_empty() {
-        plan.records.push_str(&ldif::replace_record(&existing.dn, &changes));
+        plan.changes.push(Change::Replace { dn: existing.dn.clone(), attrs: changes });
         plan.changed.push(existing.dn.clone());
     }
     if let (Some(pinned), Some(current)) =
@@ -285,8 +291,9 @@ mod tests {
         let passwords = resolve_passwords(&c).unwrap();
         let plan = plan_from(&[], &layout, &c, &services(), &passwords).unwrap();
         assert_eq!(plan.added.len(), 5 + c.accounts.len());
-        assert!(plan.records.contains("mailhost: mbox-2."));
-        assert!(!passwords.values().any(|pw| plan.records.contains(pw.as_str())), "plaintext in LDIF");
+        let text = format!("{:?}", plan.changes);
+        assert!(text.contains("mbox-2."), "{text}");
+        assert!(!passwords.values().any(|pw| text.contains(pw.as_str())), "plaintext in a change");
     }
 
     #[test]
@@ -295,7 +302,14 @@ mod tests {
         let layout = Layout::new(&c);
         let passwords = resolve_passwords(&c).unwrap();
         let first = plan_from(&[], &layout, &c, &services(), &passwords).unwrap();
-        let mut existing = ldif::parse(&first.records.replace("changetype: add\n", ""));
+        let mut existing: Vec<Entry> = first
+            .changes
+            .into_iter()
+            .filter_map(|c| match c {
+                Change::Add(e) => Some(e),
+                Change::Replace { .. } => None,
+            })
+            .collect();
         assert!(plan_from(&existing, &layout, &c, &services(), &passwords).unwrap().is_empty());
         // An account that lives elsewhere than pinned is reported, not re-pointed.
         let pinned = c.accounts.iter().find(|a| a.mailbox.is_some()).unwrap();
