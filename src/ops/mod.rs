@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod deploy;
 pub mod move_account;
+pub mod provision;
 pub mod rebalance;
 
 use std::path::Path;

@@ -17,7 +17,7 @@ use tokio::sync::Mutex;
 
 use super::client::{ApiError, Client, Retry};
 use super::spec::{self, Difference, VmSpec};
-use crate::ui::Progress;
+use crate::observe::Observer;
 
 /// A VM as `/cluster/resources?type=vm` lists it.
 #[derive(Debug, Clone, Serialize)]
@@ -174,7 +174,7 @@ fn locate(spec: &VmSpec, all: &[Resource]) -> Found {
 pub struct Provisioner<'a> {
     client: &'a Client,
     opts: &'a ProvisionOptions,
-    progress: &'a Progress,
+    progress: &'a dyn Observer,
     /// vmids the inventory pins: an unpinned host never takes one of them.
     reserved: BTreeSet<u32>,
     /// One clone at a time per node: parallel clones there fail on the template's lock.
@@ -182,7 +182,7 @@ pub struct Provisioner<'a> {
 }
 
 impl<'a> Provisioner<'a> {
-    pub fn new(client: &'a Client, specs: &[VmSpec], opts: &'a ProvisionOptions, progress: &'a Progress) -> Self {
+    pub fn new(client: &'a Client, specs: &[VmSpec], opts: &'a ProvisionOptions, progress: &'a dyn Observer) -> Self {
         Provisioner {
             client,
             opts,
@@ -228,11 +228,11 @@ impl<'a> Provisioner<'a> {
             Found::Exists(vm) => self.existing(spec, vm, &mut report).await,
         };
         if let Err(failure) = result {
-            self.progress.finish(&spec.host, format!("FAILED at {}", failure.step));
+            self.progress.finish(&spec.host, &format!("FAILED at {}", failure.step));
             report.action = Action::Failed;
             report.failed = Some(failure);
         } else {
-            self.progress.finish(&spec.host, format!("{:?}", report.action).to_lowercase());
+            self.progress.finish(&spec.host, &format!("{:?}", report.action).to_lowercase());
         }
         report.seconds = started.elapsed().as_secs_f64();
         report
@@ -275,7 +275,7 @@ impl<'a> Provisioner<'a> {
     async fn finish_vm(&self, spec: &VmSpec, node: &str, vmid: u32) -> Result<(), Failure> {
         let base = vm_path(node, vmid);
         let timeout = self.opts.task_timeout;
-        self.progress.set(&spec.host, format!("configuring VM {vmid}"));
+        self.progress.step(&spec.host, &format!("configuring VM {vmid}"));
         let current = self.config(node, vmid).await.map_err(step("read the clone's config"))?;
         let params = spec.config_params(&current);
         self.client
@@ -285,17 +285,17 @@ impl<'a> Provisioner<'a> {
         if let Some((disk, size)) = spec::boot_disk(&current)
             && size < spec.disk_gb as f64
         {
-            self.progress.set(&spec.host, format!("growing {disk} to {} GiB", spec.disk_gb));
+            self.progress.step(&spec.host, &format!("growing {disk} to {} GiB", spec.disk_gb));
             let params = [("disk", disk), ("size", format!("{}G", spec.disk_gb))];
             self.client
                 .call_and_wait(Method::PUT, node, &format!("{base}/resize"), &params, Retry::Idempotent, timeout)
                 .await
                 .map_err(step("resize the disk"))?;
         }
-        self.progress.set(&spec.host, format!("starting VM {vmid}"));
+        self.progress.step(&spec.host, &format!("starting VM {vmid}"));
         self.start(node, vmid).await.map_err(step("start the VM"))?;
         if let Some(wait) = self.opts.ssh_wait {
-            self.progress.set(&spec.host, format!("waiting for SSH on {}:{}", spec.address, spec.ssh_port));
+            self.progress.step(&spec.host, &format!("waiting for SSH on {}:{}", spec.address, spec.ssh_port));
             wait_for_ssh(spec.address, spec.ssh_port, wait)
                 .await
                 .map_err(|message| Failure { step: "wait for SSH".into(), message })?;
@@ -319,7 +319,7 @@ impl<'a> Provisioner<'a> {
                 Some(v) => v,
                 None => self.free_vmid().await.map_err(step("allocate a vmid"))?,
             };
-            self.progress.set(&spec.host, format!("cloning {} into VM {vmid}", self.opts.template_vmid));
+            self.progress.step(&spec.host, &format!("cloning {} into VM {vmid}", self.opts.template_vmid));
             let error = match self.clone_once(spec, vmid).await {
                 Ok(()) => return Ok(vmid),
                 Err(e) => e,
@@ -451,6 +451,16 @@ impl<'a> Provisioner<'a> {
 
     /// Stops and destroys a host's VM with its disks. Refuses a template, and a VM whose name
     /// is not the host's.
+    /// Destroys the hosts' VMs one after the other.
+    pub async fn destroy_all(&self, specs: &[VmSpec]) -> ProvisionReport {
+        let started = Instant::now();
+        let mut hosts = Vec::new();
+        for s in specs {
+            hosts.push(self.destroy(s).await);
+        }
+        ProvisionReport { check: false, hosts, seconds: started.elapsed().as_secs_f64() }
+    }
+
     pub async fn destroy(&self, spec: &VmSpec) -> VmReport {
         let started = Instant::now();
         let mut report = VmReport::new(spec, Action::Destroyed);
@@ -481,13 +491,13 @@ impl<'a> Provisioner<'a> {
         let base = vm_path(&vm.node, vm.vmid);
         let timeout = self.opts.task_timeout;
         if vm.status != "stopped" {
-            self.progress.set(&spec.host, format!("stopping VM {}", vm.vmid));
+            self.progress.step(&spec.host, &format!("stopping VM {}", vm.vmid));
             self.client
                 .call_and_wait(Method::POST, &vm.node, &format!("{base}/status/stop"), &[], Retry::Idempotent, timeout)
                 .await
                 .map_err(step("stop the VM"))?;
         }
-        self.progress.set(&spec.host, format!("destroying VM {}", vm.vmid));
+        self.progress.step(&spec.host, &format!("destroying VM {}", vm.vmid));
         let params = [("purge", "1".to_string()), ("destroy-unreferenced-disks", "1".to_string())];
         match self.client.delete(&base, &params).await.map_err(step("destroy the VM"))? {
             Value::String(upid) => {

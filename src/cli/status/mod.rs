@@ -1,16 +1,17 @@
 //! `mailctl status`: every service on every host, like `zmcontrol status` for a whole cluster.
 
-use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{Cli, EXIT_FAILED, EXIT_OK, EXIT_USAGE, Format};
+mod print;
+
+use super::{Cli, EXIT_USAGE, Format};
 use crate::deploy::diff::Masker;
-use crate::inventory::model::{Cluster, Role};
+use crate::inventory::model::Role;
 use crate::playbook::Playbook;
 use crate::remote::{ConnectOptions, SshConnector};
 use crate::state::LocalState;
-use crate::status::{self, Connections, StatusOptions, StatusReport, format};
+use crate::status::{self, Connections, StatusOptions, format};
 
 /// Report every service on every host: its systemd unit over SSH, and a protocol probe from
 /// here (LDAP rootDSE, SMTP EHLO, LMTP LHLO, IMAP CAPABILITY, POP3 greeting, HTTP, DNS SOA;
@@ -114,65 +115,15 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
             None => {
                 let mut report = status::check(&cluster, &opts, &mut connections).await?;
                 status::mask(&mut report, &masker);
-                emit(cli.format, &report, args.output.as_deref())?
+                print::emit(cli.format, &report, args.output.as_deref())?
             }
             Some(every) => {
-                watch(cli.format, &cluster, &opts, &masker, &mut connections, every, args.output.as_deref()).await?
+                print::watch(cli.format, &cluster, &opts, &masker, &mut connections, every, args.output.as_deref())
+                    .await?
             }
         };
         connections.close().await;
         Ok(code)
-    })
-}
-
-async fn watch(
-    fmt: Format,
-    cluster: &Cluster,
-    opts: &StatusOptions,
-    masker: &Masker,
-    connections: &mut Connections<'_>,
-    every: f64,
-    output: Option<&Path>,
-) -> anyhow::Result<u8> {
-    let redraw = output.is_none() && std::io::stdout().is_terminal();
-    let mut code;
-    loop {
-        let mut report = status::check(cluster, opts, connections).await?;
-        status::mask(&mut report, masker);
-        if redraw {
-            // Home the cursor and clear the screen, as watch(1) does.
-            out!("\x1b[H\x1b[2J");
-            outln!("Every {every} s: mailctl status {}    {}\n", cluster.name, report.checked_at);
-        }
-        code = emit(fmt, &report, output)?;
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs_f64(every)) => {}
-            _ = tokio::signal::ctrl_c() => return Ok(code),
-        }
-    }
-}
-
-/// Prints (or writes) the report in `fmt`; gives the exit code.
-fn emit(fmt: Format, report: &StatusReport, output: Option<&Path>) -> anyhow::Result<u8> {
-    let terminal = output.is_none() && std::io::stdout().is_terminal();
-    let text = match fmt {
-        Format::Json => serde_json::to_string_pretty(report)? + "\n",
-        Format::Zmcontrol => format::zmcontrol(report),
-        Format::Table => format::table(report),
-        Format::Text if terminal => format::table(report),
-        Format::Text => format::zmcontrol(report),
-        Format::Nagios => format::nagios(report),
-        Format::Prometheus => format::prometheus(report),
-    };
-    match output {
-        Some(path) => crate::state::replace_file(path, text.as_bytes(), 0o644)
-            .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?,
-        None => out!("{text}"),
-    }
-    Ok(match fmt {
-        Format::Nagios => format::nagios_state(report) as u8,
-        _ if report.ok() => EXIT_OK,
-        _ => EXIT_FAILED,
     })
 }
 

@@ -1,0 +1,78 @@
+//! `mailctl account`'s arguments.
+
+use std::path::PathBuf;
+
+/// The cluster's accounts as the directory has them.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "The directory is read and written on the LDAP provider through its SSH connection (ldap3 \
+over slapd's ldapi socket, SASL EXTERNAL as root): no LDAP password is needed or sent.\n\n\
+Examples:\n  mailctl account add inventories/lab.yaml ani@tgg.net.id --name Ani --password-file ani.pw\n  \
+mailctl account add inventories/lab.yaml bayu@tgg.net.id --mailbox mbox-2 --password-file bayu.pw\n  \
+mailctl account list inventories/lab.yaml --mailbox mbox-2 --format json\n  \
+mailctl account show inventories/lab.yaml budi@tgg.net.id\n  \
+mailctl account import inventories/lab.yaml staff.csv   # columns: address,name,mailbox,password_file\n  \
+mailctl account remove inventories/lab.yaml ani@tgg.net.id --purge\n  \
+mailctl account purge-moved inventories/lab.yaml siti@tgg.net.id")]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: AccountCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum AccountCommand {
+    /// Creates an account on a mailbox host (`auto`: the one with the most room).
+    Add {
+        /// [INVENTORY] USER
+        #[arg(num_args = 1..=2, value_name = "[INVENTORY] USER", required = true)]
+        args: Vec<String>,
+        /// A mailbox host, or `auto`.
+        #[arg(long, value_name = "HOST|auto", default_value = "auto")]
+        mailbox: String,
+        /// The password is the file's first line. Without it a terminal is asked.
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+        /// Display name [default: the local part].
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Every account: address, name, mailbox host, state.
+    List {
+        /// Inventory file [default: -i / MAILCTL_INVENTORY / ./inventory.yaml]
+        #[arg(id = "inventory_file", value_name = "INVENTORY")]
+        inventory: Option<PathBuf>,
+        /// Only the accounts on this mailbox host.
+        #[arg(long, value_name = "HOST")]
+        mailbox: Option<String>,
+    },
+    /// One account, and where the next new account would be placed and why.
+    Show {
+        /// [INVENTORY] USER
+        #[arg(num_args = 1..=2, value_name = "[INVENTORY] USER", required = true)]
+        args: Vec<String>,
+    },
+    /// Deletes an account; refused while its mailbox holds mail, unless --purge.
+    Remove {
+        /// [INVENTORY] USER
+        #[arg(num_args = 1..=2, value_name = "[INVENTORY] USER", required = true)]
+        args: Vec<String>,
+        /// Delete its mail too, on every mailbox host.
+        #[arg(long)]
+        purge: bool,
+    },
+    /// Creates the accounts of a CSV file (address,name,mailbox,password_file), all rows
+    /// checked first; accounts that exist already are skipped.
+    Import {
+        /// [INVENTORY] FILE.csv
+        #[arg(num_args = 1..=2, value_name = "[INVENTORY] FILE", required = true)]
+        args: Vec<String>,
+        /// Check and place every row, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Deletes the closed copies a finished move left on the account's old hosts.
+    PurgeMoved {
+        /// [INVENTORY] USER
+        #[arg(num_args = 1..=2, value_name = "[INVENTORY] USER", required = true)]
+        args: Vec<String>,
+    },
+}
