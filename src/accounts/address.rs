@@ -1,52 +1,21 @@
-//! What an account address may be: `local@domain`, the domain one the cluster serves, and
-//! nothing a shell, an LDAP filter or a DN would read specially.
+//! An account address from the command line or an import: its syntax
+//! (`inventory::address`), and a domain the cluster serves.
 
 use crate::inventory::model::Cluster;
 
-/// A checked address, lower-cased.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Address {
-    pub full: String,
-    pub local: String,
-    pub domain: String,
-}
-
-/// Characters a local part may hold: letters, digits and `. _ + -` (RFC 5322's atext minus
-/// everything a shell, an LDAP filter or a DN treats specially).
-fn local_char_ok(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-')
-}
+pub use crate::inventory::address::Address;
 
 pub fn parse(text: &str, cluster: &Cluster) -> Result<Address, String> {
-    let shown = text.escape_debug().to_string();
-    let Some((local, domain)) = text.split_once('@') else {
-        return Err(format!("`{shown}` is not an address: it has no @"));
-    };
-    if domain.contains('@') {
-        return Err(format!("`{shown}` has more than one @"));
-    }
-    if local.is_empty() || local.len() > 64 {
-        return Err(format!("`{shown}`: the part before @ must be 1 to 64 characters"));
-    }
-    if let Some(bad) = local.chars().find(|c| !local_char_ok(*c)) {
+    let address = crate::inventory::address::parse(text)?;
+    if !address.served_by(&cluster.domains) {
         return Err(format!(
-            "`{shown}`: `{}` is not allowed before the @ (letters, digits and . _ + - only)",
-            bad.escape_debug()
-        ));
-    }
-    if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
-        return Err(format!("`{shown}`: dots may not start, end or repeat in the part before @"));
-    }
-    let domain = domain.to_ascii_lowercase();
-    if !cluster.domains.iter().any(|d| d.eq_ignore_ascii_case(&domain)) {
-        return Err(format!(
-            "`{shown}`: the cluster does not serve {} (it serves {})",
-            domain.escape_debug(),
+            "`{}`: the cluster does not serve {} (it serves {})",
+            text.escape_debug(),
+            address.domain,
             cluster.domains.join(", ")
         ));
     }
-    let local = local.to_ascii_lowercase();
-    Ok(Address { full: format!("{local}@{domain}"), local, domain })
+    Ok(address)
 }
 
 #[cfg(test)]

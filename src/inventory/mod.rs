@@ -2,6 +2,7 @@
 //!
 //! `schema` is the file's shape, `validate` the semantic checks, `model` the result.
 
+pub mod address;
 pub mod diagnostic;
 pub mod model;
 pub mod scan;

@@ -467,16 +467,21 @@ impl Validator<'_, '_> {
         let mut seen: HashMap<String, u64> = HashMap::new();
         let mut out = Vec::new();
         for a in specs {
-            let address = a.address.value.to_ascii_lowercase();
-            let Some((local, domain)) = split_address(&address) else {
-                self.rep.error(
-                    a.address.referenced,
-                    format!("invalid account address `{}`", a.address.value),
-                    Some("an address is user@domain, the user part made of letters, digits and . _ + -".to_string()),
-                );
-                continue;
+            let parsed = match super::address::parse(&a.address.value) {
+                Ok(p) => p,
+                Err(why) => {
+                    self.rep.error(
+                        a.address.referenced,
+                        format!("invalid account address {why}"),
+                        Some(
+                            "an address is user@domain, the user part made of letters, digits and . _ + -".to_string(),
+                        ),
+                    );
+                    continue;
+                }
             };
-            if !domains.iter().any(|d| d == domain) {
+            let (address, local, domain) = (parsed.full.clone(), parsed.local.as_str(), parsed.domain.as_str());
+            if !parsed.served_by(domains) {
                 self.rep.error(
                     a.address.referenced,
                     format!("account `{address}` is in domain `{domain}`, which the cluster does not serve"),
@@ -596,18 +601,18 @@ impl Validator<'_, '_> {
 
     fn local_address(&mut self, a: &S<String>, domains: &[String], what: &str) -> String {
         let address = a.value.to_ascii_lowercase();
-        match split_address(&address) {
-            None => self.rep.error(
+        match super::address::parse(&a.value) {
+            Err(why) => self.rep.error(
                 a.referenced,
-                format!("invalid {what} `{}`", a.value),
+                format!("invalid {what} {why}"),
                 Some("an address is user@domain".to_string()),
             ),
-            Some((_, d)) if !domains.iter().any(|x| x == d) => self.rep.error(
+            Ok(parsed) if !parsed.served_by(domains) => self.rep.error(
                 a.referenced,
                 format!("{what} `{address}` is not in a domain the cluster serves"),
                 Some(format!("limits apply to the cluster's own senders: {}", domains.join(", "))),
             ),
-            Some(_) => {}
+            Ok(_) => {}
         }
         address
     }
@@ -1116,17 +1121,4 @@ pub fn is_hostname(s: &str) -> bool {
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })
-}
-
-/// Splits a mail address, accepting only characters that are safe in LDAP filters, DNs and
-/// shell words, so no later layer has to guess.
-pub fn split_address(address: &str) -> Option<(&str, &str)> {
-    let (local, domain) = address.split_once('@')?;
-    let local_ok = !local.is_empty()
-        && local.len() <= 64
-        && local.chars().all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c))
-        && !local.starts_with('.')
-        && !local.ends_with('.')
-        && !local.contains("..");
-    (local_ok && is_hostname(domain) && domain.contains('.')).then_some((local, domain))
 }
