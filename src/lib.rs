@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod cli;
+pub mod conventions;
 pub mod deploy;
 pub mod directory;
 pub mod escape;

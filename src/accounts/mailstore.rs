@@ -4,6 +4,7 @@
 use anyhow::bail;
 use serde::{Deserialize, Serialize};
 
+use crate::conventions::MAIL_ROOT;
 use crate::inventory::model::Host;
 use crate::remote::{RemoteHost, quote};
 
@@ -73,7 +74,7 @@ fn parse_status(text: &str) -> anyhow::Result<Vec<Folder>> {
 /// Where `user`'s mail lives on every mailbox host (the templates' `home`).
 pub fn home_dir(user: &str) -> anyhow::Result<String> {
     match user.split_once('@') {
-        Some((local, domain)) => Ok(format!("/var/vmail/{domain}/{local}")),
+        Some((local, domain)) => Ok(crate::conventions::mail_home(local, domain)),
         None => bail!("{user}: not an address"),
     }
 }
@@ -137,7 +138,7 @@ pub async fn remove_home(session: &dyn RemoteHost, user: &str) -> anyhow::Result
 /// Bytes free for mail on this host (the file system holding /var/vmail).
 pub async fn free_bytes(session: &dyn RemoteHost) -> anyhow::Result<u64> {
     let out = session
-        .run_ok("df /var/vmail", "d=/var/vmail; [ -d $d ] || d=/var; df -B1 --output=avail $d | tail -1")
+        .run_ok("df /var/vmail", &format!("d={MAIL_ROOT}; [ -d $d ] || d=/var; df -B1 --output=avail $d | tail -1"))
         .await?;
     let text = out.stdout_text();
     text.trim().parse().map_err(|_| anyhow::anyhow!("df gave {text:?}"))
@@ -152,7 +153,8 @@ pub async fn home_bytes(session: &dyn RemoteHost, user: &str) -> anyhow::Result<
 
 /// Bytes of mail per account on this host (`du` over the mail homes), by address.
 pub async fn usage(session: &dyn RemoteHost) -> anyhow::Result<Vec<(String, u64)>> {
-    let out = session.run_ok("du mail homes", "cd /var/vmail 2>/dev/null && du -sb -- */* 2>/dev/null; true").await?;
+    let script = format!("cd {MAIL_ROOT} 2>/dev/null && du -sb -- */* 2>/dev/null; true");
+    let out = session.run_ok("du mail homes", &script).await?;
     Ok(out
         .stdout_text()
         .lines()

@@ -6,6 +6,7 @@ use std::path::Path;
 use anyhow::Context;
 
 use super::Ops;
+use crate::conventions::secret;
 use crate::deploy::{self, DeployOptions, DeployReport, DirectoryInput, diff::Masker};
 use crate::directory::{self, ServicePasswords};
 use crate::playbook::Playbook;
@@ -25,8 +26,8 @@ pub async fn run(
     let rendered = renderer.render(ops.cluster, state, &[])?;
     let input = DirectoryInput {
         services: ServicePasswords {
-            reader: state.secret("ldap_reader", 24),
-            replicator: state.secret("ldap_replicator", 24),
+            reader: state.secret(secret::LDAP_READER.0, secret::LDAP_READER.1),
+            replicator: state.secret(secret::LDAP_REPLICATOR.0, secret::LDAP_REPLICATOR.1),
         },
         passwords: directory::resolve_passwords(ops.cluster)?,
     };

@@ -17,22 +17,10 @@ use crate::state::{LocalState, ZoneSerial};
 
 use super::RenderError;
 
-/// OID arc of mailctl's own LDAP schema (a UUID-derived arc under 2.25, per RFC 4122 §9).
-pub const SCHEMA_OID: &str = "2.25.133736047502050876822584418331954580929";
-/// Unprivileged ids that own mail on every mailbox host; equal everywhere so dsync works.
-pub const VMAIL_UID: u32 = 5000;
-pub const DOVEADM_PORT: u16 = 2425;
-pub const LMTP_PORT: u16 = 24;
-/// Ports where an MTA takes the SMTP, submission and submissions traffic that HAProxy passes
-/// on with a PROXY protocol v2 header (the real client's address), on the cluster address only.
-pub const PROXIED_SMTP_PORTS: ProxiedPorts = ProxiedPorts { smtp: 10025, submission: 10587, submissions: 10465 };
-
-#[derive(Serialize, Clone, Copy)]
-pub struct ProxiedPorts {
-    pub smtp: u16,
-    pub submission: u16,
-    pub submissions: u16,
-}
+use crate::conventions::secret;
+pub use crate::conventions::{
+    DOVEADM_PORT, LMTP_PORT, MAIL_ROOT, PROXIED_SMTP_PORTS, ProxiedPorts, SCHEMA_OID, VMAIL_UID,
+};
 
 #[derive(Serialize)]
 struct ClusterCtx<'a> {
@@ -199,11 +187,11 @@ impl SharedContext {
             accounts_base: layout.accounts_base(),
             services_base: layout.services_base(),
             admin_dn: layout.admin_dn(),
-            admin_password_ssha: state.secret_ssha("ldap_admin", 24),
+            admin_password_ssha: state.secret_ssha(secret::LDAP_ADMIN.0, secret::LDAP_ADMIN.1),
             reader_dn: layout.reader_dn(),
-            reader_password: state.secret("ldap_reader", 24),
+            reader_password: state.secret(secret::LDAP_READER.0, secret::LDAP_READER.1),
             replicator_dn: layout.replicator_dn(),
-            replicator_password: state.secret("ldap_replicator", 24),
+            replicator_password: state.secret(secret::LDAP_REPLICATOR.0, secret::LDAP_REPLICATOR.1),
             uris,
             provider,
             has_replicas: !replicas.is_empty(),
@@ -212,10 +200,10 @@ impl SharedContext {
         let first_domain = cluster.domains.first().cloned().unwrap_or_default();
         let mail = MailCtx {
             vmail_uid: VMAIL_UID,
-            vmail_root: "/var/vmail",
+            vmail_root: MAIL_ROOT,
             lmtp_port: LMTP_PORT,
             doveadm_port: DOVEADM_PORT,
-            doveadm_password: state.secret("doveadm", 32),
+            doveadm_password: state.secret(secret::DOVEADM.0, secret::DOVEADM.1),
             postmaster: format!("postmaster@{first_domain}"),
         };
         let public_addresses = public_addresses(cluster);
@@ -235,7 +223,14 @@ impl SharedContext {
             proxied_ports: PROXIED_SMTP_PORTS,
         };
         let zones = zones(cluster, &public_addresses, state);
-        let vrrp_passwords = cluster.vips.iter().map(|v| state.secret(&format!("vrrp_{}", v.router_id), 8)).collect();
+        let vrrp_passwords = cluster
+            .vips
+            .iter()
+            .map(|v| {
+                let (name, len) = secret::vrrp(v.router_id);
+                state.secret(&name, len)
+            })
+            .collect();
         let by_role: BTreeMap<&str, Vec<&Host>> =
             Role::ALL.iter().map(|r| (r.as_str(), cluster.hosts_with(*r).collect())).collect();
         let mx_hosts: Vec<&Host> = cluster.hosts_with(Role::Mta).filter(|h| h.mta.mx).collect();
