@@ -20,4 +20,5 @@ pub mod remote;
 pub mod render;
 pub mod state;
 pub mod status;
+pub mod systemd;
 pub mod ui;

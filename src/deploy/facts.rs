@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::remote::{RemoteError, RemoteHost, quote};
 use crate::render::RenderedHost;
+use crate::systemd::UnitState;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathFact {
@@ -16,19 +17,11 @@ pub struct PathFact {
     pub sha256: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct UnitFact {
-    pub active: String,
-    pub enabled: String,
-    /// systemd skipped the unit on purpose: an unmet Condition*= (e.g. chrony in a container).
-    pub skipped: bool,
-}
-
 #[derive(Debug, Clone, Default)]
 pub struct HostFacts {
     pub paths: BTreeMap<String, PathFact>,
     pub installed: BTreeSet<String>,
-    pub units: BTreeMap<String, UnitFact>,
+    pub units: BTreeMap<String, UnitState>,
     /// A user's groups; absent when the user does not exist.
     pub user_groups: BTreeMap<String, Vec<String>>,
 }
@@ -38,7 +31,7 @@ pub fn script(host: &RenderedHost) -> String {
     let files: Vec<String> = host.files.iter().map(|f| quote(&f.dest)).collect();
     let dirs: Vec<String> = host.components.iter().flat_map(|c| c.directories.iter()).map(|d| quote(&d.path)).collect();
     let packages: Vec<String> = host.components.iter().flat_map(|c| c.packages.iter()).map(|p| quote(p)).collect();
-    let units: Vec<String> = host.components.iter().filter_map(|c| c.unit.as_deref()).map(quote).collect();
+    let units: Vec<&str> = host.components.iter().filter_map(|c| c.unit.as_deref()).collect();
     let users: Vec<String> = host.components.iter().flat_map(|c| c.users.iter()).map(|u| quote(&u.name)).collect();
     let mut s = String::from("export LC_ALL=C\n");
     let paths = [files.as_slice(), dirs.as_slice()].concat();
@@ -55,11 +48,7 @@ pub fn script(host: &RenderedHost) -> String {
         );
     }
     if !units.is_empty() {
-        s += &format!(
-            "for u in {}; do printf 'U %s %s %s %s\\n' \"$u\" \"$(systemctl is-active \"$u\" 2>/dev/null | head -n1)\" \
-             \"$(systemctl is-enabled \"$u\" 2>/dev/null | head -n1)\" \"$(systemctl show -P ConditionResult \"$u\" 2>/dev/null)\"; done\n",
-            units.join(" ")
-        );
+        s += &format!("echo @@units\n{}\necho @@end\n", crate::systemd::show_command(&units));
     }
     if !users.is_empty() {
         s += &format!(
@@ -73,7 +62,12 @@ pub fn script(host: &RenderedHost) -> String {
 
 pub fn parse(text: &str) -> HostFacts {
     let mut facts = HostFacts::default();
-    for line in text.lines() {
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if line == "@@units" {
+            facts.units = crate::systemd::parse_show(&mut lines).0;
+            continue;
+        }
         let mut f = line.splitn(2, ' ');
         let (kind, rest) = (f.next().unwrap_or_default(), f.next().unwrap_or_default());
         match kind {
@@ -96,14 +90,6 @@ pub fn parse(text: &str) -> HostFacts {
                 // "ii  name": installed and configured; anything else needs apt.
                 if let Some(name) = rest.strip_prefix("ii ") {
                     facts.installed.insert(name.trim().to_string());
-                }
-            }
-            "U" => {
-                let parts: Vec<&str> = rest.split(' ').collect();
-                if let Some(name) = parts.first() {
-                    let get = |i: usize| parts.get(i).copied().unwrap_or_default().to_string();
-                    let fact = UnitFact { active: get(1), enabled: get(2), skipped: get(3) == "no" };
-                    facts.units.insert(name.to_string(), fact);
                 }
             }
             "G" => {
@@ -130,14 +116,18 @@ mod tests {
     #[test]
     fn parses_each_kind_of_line() {
         let text = "S 644 root root /etc/hosts\nS 750 openldap openldap /var/lib/ldap\n\
-                    H abc123  /etc/hosts\nP ii  slapd\nP un  postfix\nU postfix active enabled yes\nU slapd inactive  \nU chrony inactive enabled no\n\
+                    H abc123  /etc/hosts\nP ii  slapd\nP un  postfix\n@@units\n\
+                    Id=postfix.service\nActiveState=active\nUnitFileState=enabled\nConditionResult=yes\n\n\
+                    Id=slapd.service\nActiveState=inactive\nUnitFileState=\n\n\
+                    Id=chrony.service\nActiveState=inactive\nUnitFileState=enabled\nConditionResult=no\n@@end\n\
                     G openldap openldap ssl-cert\n";
         let f = parse(text);
         assert_eq!(f.paths["/etc/hosts"].sha256.as_deref(), Some("abc123"));
         assert_eq!(f.paths["/var/lib/ldap"].mode, 0o750);
         assert!(f.installed.contains("slapd") && !f.installed.contains("postfix"));
-        assert_eq!(f.units["postfix"], UnitFact { active: "active".into(), enabled: "enabled".into(), skipped: false });
-        assert!(f.units["chrony"].skipped);
+        assert!(f.units["postfix"].is_active() && f.units["postfix"].is_enabled());
+        assert!(!f.units["chrony"].condition_met);
+        assert!(!f.units["slapd"].is_enabled());
         assert_eq!(f.units["slapd"].active, "inactive");
         assert_eq!(f.user_groups["openldap"], ["openldap", "ssl-cert"]);
     }

@@ -131,8 +131,8 @@ fn plan_component(c: &HostComponent, host: &RenderedHost, facts: &HostFacts) -> 
     let changed = !users.is_empty() || !directories.is_empty() || !files.is_empty();
     let unit_fact = c.unit.as_ref().and_then(|u| facts.units.get(u));
     let running = unit_fact.is_some_and(|u| u.active == "active");
-    let skipped = unit_fact.is_some_and(|u| u.skipped);
-    let enabled = unit_fact.is_some_and(|u| !matches!(u.enabled.as_str(), "" | "disabled" | "masked" | "not-found"));
+    let skipped = unit_fact.is_some_and(|u| !u.condition_met);
+    let enabled = unit_fact.is_some_and(|u| u.is_enabled());
     let action = unit_action(c.unit.is_some(), running, skipped, changed, c.on_change);
     ComponentPlan {
         name: c.name.clone(),

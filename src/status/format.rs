@@ -291,6 +291,7 @@ mod tests {
             result: "success".into(),
             condition_met: true,
             since: "Sun 2026-11-22 10:00:00 UTC".into(),
+            enabled: "enabled".into(),
             log: vec!["Stopped Dovecot.".into()],
         }
     }

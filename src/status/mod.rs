@@ -18,7 +18,7 @@ use crate::playbook::{Playbook, PlaybookError};
 use crate::remote::{Connector, HostConn, fan_out};
 use probe::ProbeResult;
 use services::{Probe, Service};
-use units::{HostFacts, UnitState};
+use units::{HostState, UnitState};
 
 /// What to look at and how long to wait.
 #[derive(Debug, Clone)]
@@ -283,7 +283,7 @@ async fn check_host(
     services: Vec<Service>,
     session: Option<HostConn>,
     opts: &StatusOptions,
-) -> (HostStatus, Option<HostFacts>, Option<HostConn>) {
+) -> (HostStatus, Option<HostState>, Option<HostConn>) {
     // sshd's probe is our own SSH session: a second connection only for its banner would
     // cost the host another sshd process for nothing.
     let probes = futures::future::join_all(services.iter().map(|s| async {
@@ -344,7 +344,7 @@ async fn ask_host(
     host: &Host,
     units: &[&str],
     session: Option<HostConn>,
-) -> (Result<HostFacts, String>, Option<HostConn>) {
+) -> (Result<HostState, String>, Option<HostConn>) {
     let session = match session.filter(|s| !s.is_closed()) {
         Some(s) => s,
         None => match connector.connect(host).await {

@@ -4,68 +4,20 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use crate::remote::{RemoteError, RemoteHost};
+pub use crate::systemd::UnitState;
 
-use crate::remote::{RemoteError, RemoteHost, quote};
-
-const PROPERTIES: &str = "Id,LoadState,ActiveState,SubState,Result,ConditionResult,StateChangeTimestamp";
 const LOG_LINES: usize = 3;
 
-/// One unit as systemd sees it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct UnitState {
-    /// active, inactive, failed, activating, ... (systemd's ActiveState).
-    pub active: String,
-    /// running, exited, dead, ... (SubState).
-    pub sub: String,
-    /// loaded, not-found, masked (LoadState).
-    pub load: String,
-    /// success, exit-code, signal, ... (Result).
-    pub result: String,
-    /// False when systemd skipped the unit because a Condition*= did not hold.
-    pub condition_met: bool,
-    pub since: String,
-    /// The unit's last journal lines when it is not active.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub log: Vec<String>,
-}
-
-impl UnitState {
-    pub fn is_active(&self) -> bool {
-        self.active == "active" || self.active == "reloading"
-    }
-
-    /// Not running because its condition does not hold here (chrony without CAP_SYS_TIME in
-    /// a container): by design, not a fault.
-    pub fn is_skipped(&self) -> bool {
-        !self.is_active() && !self.condition_met && self.result == "success"
-    }
-
-    /// "inactive (dead) since <time>, result exit-code": what zmcontrol prints as a reason.
-    pub fn describe(&self) -> String {
-        if self.load == "not-found" {
-            return "not installed (unit not found)".to_string();
-        }
-        let mut s = format!("{} ({})", self.active, self.sub);
-        if !self.since.is_empty() {
-            s += &format!(" since {}", self.since);
-        }
-        if self.result != "success" && !self.result.is_empty() {
-            s += &format!(", result {}", self.result);
-        }
-        s
-    }
-}
-
-/// Facts read from one host.
+/// What one host said.
 #[derive(Debug, Clone, Default)]
-pub struct HostFacts {
+pub struct HostState {
     pub units: BTreeMap<String, UnitState>,
     pub addresses: Vec<String>,
 }
 
 /// Asks the host about `units` (names without `.service`).
-pub async fn query(session: &dyn RemoteHost, units: &[&str]) -> Result<HostFacts, RemoteError> {
+pub async fn query(session: &dyn RemoteHost, units: &[&str]) -> Result<HostState, RemoteError> {
     let out = session.run_ok("status", &script(units)).await?;
     Ok(parse(&out.stdout_text()))
 }
@@ -73,11 +25,9 @@ pub async fn query(session: &dyn RemoteHost, units: &[&str]) -> Result<HostFacts
 /// One `systemctl show` for all units; journalctl only for those not active. Few processes:
 /// on a busy host (or a lab of many hosts on one machine) each spawn counts.
 pub fn script(units: &[&str]) -> String {
-    let list: Vec<String> = units.iter().map(|u| quote(&format!("{u}.service"))).collect();
-    let list = list.join(" ");
     format!(
         "LC_ALL=C; export LC_ALL\n\
-         show=$(systemctl show --property={PROPERTIES} -- {list})\n\
+         show=$({show})\n\
          printf '%s\\n\\n' \"$show\"\n\
          down=$(printf '%s\\n\\n' \"$show\" | awk -F= '/^Id=/ {{ id = $2 }} /^ActiveState=/ {{ st = $2 }} \
          /^$/ {{ if (id != \"\" && st != \"active\" && st != \"reloading\") print id; id = \"\"; st = \"\" }}')\n\
@@ -86,52 +36,18 @@ pub fn script(units: &[&str]) -> String {
          \x20 journalctl -u \"$u\" -n {LOG_LINES} --no-pager -o cat 2>/dev/null | while IFS= read -r l; do echo \"| $l\"; done\n\
          done\n\
          echo @@addresses\n\
-         ip -o addr show 2>/dev/null | awk '{{print $4}}'\n"
+         ip -o addr show 2>/dev/null | awk '{{print $4}}'\n",
+        show = crate::systemd::show_command(units)
     )
 }
 
-pub fn parse(text: &str) -> HostFacts {
-    let mut facts = HostFacts::default();
-    let mut props: BTreeMap<&str, &str> = BTreeMap::new();
+pub fn parse(text: &str) -> HostState {
     let mut lines = text.lines();
-    let flush = |props: &mut BTreeMap<&str, &str>, facts: &mut HostFacts| {
-        if let Some(id) = props.get("Id") {
-            let unit = id.trim_end_matches(".service").to_string();
-            let get = |k: &str| props.get(k).copied().unwrap_or_default().to_string();
-            facts.units.insert(
-                unit,
-                UnitState {
-                    active: get("ActiveState"),
-                    sub: get("SubState"),
-                    load: get("LoadState"),
-                    result: get("Result"),
-                    condition_met: get("ConditionResult") != "no",
-                    since: get("StateChangeTimestamp"),
-                    log: Vec::new(),
-                },
-            );
-        }
-        props.clear();
-    };
-    // `systemctl show` blocks, separated by blank lines, until the first marker.
-    let mut rest = None;
-    for line in lines.by_ref() {
-        if line.starts_with("@@") {
-            rest = Some(line);
-            break;
-        }
-        match line.split_once('=') {
-            Some((k, v)) => {
-                props.insert(k, v);
-            }
-            None if line.is_empty() => flush(&mut props, &mut facts),
-            None => {}
-        }
-    }
-    flush(&mut props, &mut facts);
+    let (units, first) = crate::systemd::parse_show(&mut lines);
+    let mut facts = HostState { units, addresses: Vec::new() };
     let mut current: Option<String> = None;
     let mut in_addresses = false;
-    for line in rest.into_iter().chain(lines) {
+    for line in first.into_iter().chain(lines) {
         if let Some(unit) = line.strip_prefix("@@log ") {
             current = Some(unit.trim_end_matches(".service").to_string());
         } else if line == "@@addresses" {
