@@ -17,5 +17,5 @@ cargo clippy --locked --all-targets -- -D warnings
 # The fast tier: unit, fake-host, render and validation tests (any user, about a minute).
 cargo test --locked
 # The lab tier: real hosts and config checkers, as root. One lab per test file, shared by
-# its scenarios, which run one at a time in name order.
-cargo test --locked -- --ignored --test-threads=1
+# its scenarios, which run one at a time in name order; every file runs even when one fails.
+cargo test --locked --no-fail-fast -- --ignored --test-threads=1

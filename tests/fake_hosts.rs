@@ -131,9 +131,9 @@ fn user_in(script: &str) -> Option<String> {
     Some(format!("{local}@{domain}"))
 }
 
-/// The host a doveadm command pulls from (`tcps:FQDN:2425`), as its short name.
+/// The host a doveadm command pulls from (the script's `# from FQDN` line), as its short name.
 fn source_in(script: &str) -> Option<String> {
-    let rest = script.split("tcps:").nth(1)?;
+    let rest = script.split("# from ").nth(1)?;
     Some(rest.split('.').next()?.to_string())
 }
 

@@ -285,5 +285,10 @@ fn mynetworks_never_trusts_a_proxy_and_haproxy_passes_the_client_on() {
     assert!(!common::file(&tgg, "transport", "/etc/postfix/master.cf").contains("upstream_proxy"));
     let dovecot = common::file(&hosts, "gszimbra1", "/etc/dovecot/dovecot.conf");
     assert!(!dovecot.contains("doveadm_password ="), "the doveadm secret stays out of dovecot.conf");
-    assert!(dovecot.contains("address = 192.168.138.81"), "doveadm listens on the cluster address only");
+    let doveadm = &dovecot[dovecot.find("service doveadm").unwrap()..];
+    let doveadm = &doveadm[..doveadm.find("\n}").unwrap()];
+    assert!(
+        doveadm.contains("address = 127.0.0.1") && !doveadm.contains("192.168."),
+        "doveadm on loopback only: {doveadm}"
+    );
 }

@@ -79,10 +79,64 @@ pub fn home_dir(user: &str) -> anyhow::Result<String> {
     }
 }
 
-/// doveadm's address for another mailbox host's doveadm server: TLS (`tcps:`), by the FQDN
-/// its cluster certificate names (every host's /etc/hosts lists the cluster).
-pub fn doveadm_endpoint(host: &Host) -> String {
-    format!("tcps:{}:{DOVEADM_PORT}", host.fqdn)
+/// Another mailbox host a dsync pass talks to: its inventory entry and mailctl's session.
+#[derive(Clone, Copy)]
+pub struct Peer<'a> {
+    pub host: &'a Host,
+    pub conn: &'a dyn RemoteHost,
+}
+
+/// Runs the doveadm command `command(endpoint)` on `here` against `other`'s doveadm server.
+/// That server listens on its host's loopback only; `here` reaches it through mailctl's two
+/// SSH sessions: `here` gets a forwarded loopback port, and each connection to it is joined
+/// to `other`'s doveadm port. The doveadm password and the mail travel inside SSH, never in
+/// the clear on the network, and no TLS of Dovecot's is involved (its TLS stalled dsync).
+async fn doveadm_with(
+    here: &dyn RemoteHost,
+    other: Peer<'_>,
+    step: &str,
+    command: impl Fn(&str) -> String,
+) -> anyhow::Result<crate::remote::Output> {
+    let (port, incoming) = here.forward_loopback_port().await?;
+    // The peer's name leads the script, so logs (and the test fakes) know who is pulled from.
+    let script = format!("# from {}\n{}", other.host.fqdn, command(&format!("tcp:127.0.0.1:{port}")));
+    let result = {
+        let run = here.run_ok(step, &script);
+        let relay = relay(incoming, other.conn);
+        tokio::pin!(run, relay);
+        let mut relay_done = false;
+        loop {
+            tokio::select! {
+                out = &mut run => break out,
+                () = &mut relay, if !relay_done => relay_done = true,
+            }
+        }
+    };
+    here.stop_forward(port).await;
+    Ok(result?)
+}
+
+/// Joins each connection to the forwarded port with a fresh one to `other`'s doveadm port.
+async fn relay(mut incoming: crate::remote::host::Incoming, other: &dyn RemoteHost) {
+    use futures::stream::{FuturesUnordered, StreamExt};
+    let mut pipes = FuturesUnordered::new();
+    loop {
+        tokio::select! {
+            conn = incoming.recv() => match conn {
+                Some(mut near) => pipes.push(async move {
+                    match other.open_loopback_tcp(DOVEADM_PORT).await {
+                        Ok(mut far) => {
+                            let _ = tokio::io::copy_bidirectional(&mut near, &mut far).await;
+                        }
+                        Err(e) => tracing::warn!("doveadm relay: {e}"),
+                    }
+                }),
+                None => break,
+            },
+            Some(()) = pipes.next(), if !pipes.is_empty() => {}
+        }
+    }
+    while pipes.next().await.is_some() {}
 }
 
 /// One dsync pass run on `target`, making its copy of `user` identical to `source`'s
@@ -92,32 +146,34 @@ pub fn doveadm_endpoint(host: &Host) -> String {
 pub async fn backup_from(
     target: &dyn RemoteHost,
     user: &str,
-    source: &Host,
+    source: Peer<'_>,
     state: Option<&str>,
 ) -> anyhow::Result<Option<String>> {
     let state_arg = state.map(|s| format!("-s {}", quote(s))).unwrap_or_default();
-    let script = format!("doveadm backup -R -u {} {state_arg} {}", quote(user), quote(&doveadm_endpoint(source)));
-    let out = target.run_ok("doveadm backup", &script).await?;
+    let out = doveadm_with(target, source, "doveadm backup", |endpoint| {
+        format!("doveadm backup -R -u {} {state_arg} {endpoint}", quote(user))
+    })
+    .await?;
     Ok(state.map(|_| out.stdout_text().trim().to_string()))
 }
 
 /// Two-way sync without state, run on `here` against `other`: nothing on either side is
 /// deleted (a message removed on one side may come back), for when both may have changed.
-pub async fn merge_with(here: &dyn RemoteHost, user: &str, other: &Host) -> anyhow::Result<()> {
-    let script = format!("doveadm sync -R -u {} {}", quote(user), quote(&doveadm_endpoint(other)));
-    here.run_ok("doveadm sync (merge)", &script).await?;
+pub async fn merge_with(here: &dyn RemoteHost, user: &str, other: Peer<'_>) -> anyhow::Result<()> {
+    doveadm_with(here, other, "doveadm sync (merge)", |endpoint| {
+        format!("doveadm sync -R -u {} {endpoint}", quote(user))
+    })
+    .await?;
     Ok(())
 }
 
 /// Copies what `source` got after the final pass into `target` (one-way, nothing deleted),
 /// then drops the duplicates that copying may make in the INBOX.
-pub async fn catch_up(target: &dyn RemoteHost, user: &str, source: &Host) -> anyhow::Result<()> {
-    let script = format!(
-        "doveadm sync -1 -R -u {u} {e} && doveadm deduplicate -u {u} mailbox INBOX all",
-        u = quote(user),
-        e = quote(&doveadm_endpoint(source))
-    );
-    target.run_ok("doveadm sync -1 (catch-up)", &script).await?;
+pub async fn catch_up(target: &dyn RemoteHost, user: &str, source: Peer<'_>) -> anyhow::Result<()> {
+    doveadm_with(target, source, "doveadm sync -1 (catch-up)", |endpoint| {
+        format!("doveadm sync -1 -R -u {u} {endpoint} && doveadm deduplicate -u {u} mailbox INBOX all", u = quote(user))
+    })
+    .await?;
     Ok(())
 }
 

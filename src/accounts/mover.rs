@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::entry::{self, AccountState};
 use super::fleet::Fleet;
 use super::journal::{Journal, JournalFile, Phase};
-use super::mailstore::{self, Folder};
+use super::mailstore::{self, Folder, Peer};
 use crate::directory::Layout;
 use crate::directory::client::DirectoryClient;
 use crate::inventory::model::{Cluster, Host};
@@ -167,6 +167,11 @@ impl Mover<'_> {
         Ok(journal)
     }
 
+    /// A mailbox host as the other end of a dsync pass.
+    fn peer<'h>(&'h self, host: &'h Host) -> Peer<'h> {
+        Peer { host, conn: self.fleet.get(&host.name) }
+    }
+
     fn hosts(&self, j: &Journal) -> anyhow::Result<(&Host, &Host)> {
         let find =
             |n: &str| self.cluster.host(n).with_context(|| format!("the journal names host {n}, not in the inventory"));
@@ -230,7 +235,8 @@ impl Mover<'_> {
             (self.progress)(&format!("online copy: pass {n}"));
             let started = Instant::now();
             let state = j.dsync_state.clone().unwrap_or_default();
-            let new_state = mailstore::backup_from(target_session, &j.address, source, Some(&state))
+            let peer = Peer { host: source, conn: self.fleet.get(&source.name) };
+            let new_state = mailstore::backup_from(target_session, &j.address, peer, Some(&state))
                 .await
                 .with_context(|| format!("online copy pass {n} from {} to {}", source.name, target.name))?;
             let took = started.elapsed();
@@ -297,9 +303,9 @@ impl Mover<'_> {
             (self.progress)(&format!("cutover: final pass {attempt}"));
             let target_session = self.fleet.get(&target.name);
             if previous_hold_expired {
-                mailstore::merge_with(target_session, &j.address, &source).await?;
+                mailstore::merge_with(target_session, &j.address, self.peer(&source)).await?;
             } else {
-                mailstore::backup_from(target_session, &j.address, &source, None).await?;
+                mailstore::backup_from(target_session, &j.address, self.peer(&source), None).await?;
             }
             let (s, t) = tokio::join!(
                 mailstore::folders(self.fleet.get(&source.name), &j.address),
@@ -337,7 +343,7 @@ impl Mover<'_> {
         let now_on_source = mailstore::folders(self.fleet.get(&source.name), &j.address).await?;
         if changed_since(&j.source_at_final, &now_on_source) {
             (self.progress)("catch-up: the old host changed after the final pass");
-            mailstore::catch_up(self.fleet.get(&target.name), &j.address, &source).await?;
+            mailstore::catch_up(self.fleet.get(&target.name), &j.address, self.peer(&source)).await?;
             return Ok(true);
         }
         Ok(false)
@@ -420,7 +426,7 @@ impl Mover<'_> {
             if hold_expired && mailstore::has_home(self.fleet.get(&target.name), &j.address).await? {
                 // Logins reached the target after the hold ran out: keep what the user did there.
                 (self.progress)("abort: merging the target's changes back");
-                mailstore::merge_with(self.fleet.get(&source.name), &j.address, &target).await?;
+                mailstore::merge_with(self.fleet.get(&source.name), &j.address, self.peer(&target)).await?;
             }
         }
         self.settle(&j.address, &source, &target).await?;

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::connector::Connector;
-use super::host::{BoxFuture, ByteStream, HostConn, RemoteHost};
+use super::host::{BoxFuture, ByteStream, HostConn, Incoming, RemoteHost};
 use super::{Output, RemoteError};
 use crate::directory::DirectoryError;
 use crate::directory::client::DirectoryClient;
@@ -151,6 +151,25 @@ impl RemoteHost for FakeHost {
                 message: "fake hosts have no sockets: use directory::memory".into(),
             })
         })
+    }
+
+    fn open_loopback_tcp<'a>(&'a self, port: u16) -> BoxFuture<'a, Result<Box<dyn ByteStream>, RemoteError>> {
+        Box::pin(async move {
+            Err(RemoteError::Ssh {
+                host: self.name.clone(),
+                step: format!("open 127.0.0.1:{port}"),
+                message: "fake hosts have no sockets".into(),
+            })
+        })
+    }
+
+    /// A port nobody connects to: the fake's handler plays both ends of what would flow.
+    fn forward_loopback_port<'a>(&'a self) -> BoxFuture<'a, Result<(u16, Incoming), RemoteError>> {
+        Box::pin(async { Ok((40000, tokio::sync::mpsc::unbounded_channel().1)) })
+    }
+
+    fn stop_forward<'a>(&'a self, _port: u16) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
     }
 
     fn is_closed(&self) -> bool {

@@ -34,11 +34,26 @@ pub trait RemoteHost: Send + Sync {
     /// A byte stream to the Unix socket at `path` on the host.
     fn open_unix_socket<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Box<dyn ByteStream>, RemoteError>>;
 
+    /// A byte stream to `port` on the host's loopback (SSH direct-tcpip): a service that
+    /// listens there only is reached through mailctl's own session.
+    fn open_loopback_tcp<'a>(&'a self, port: u16) -> BoxFuture<'a, Result<Box<dyn ByteStream>, RemoteError>>;
+
+    /// Asks the host to listen on a free port of its loopback and hand every connection made
+    /// to it to mailctl (SSH remote forwarding); the port and the connections as they come.
+    /// The listener goes when the receiver is dropped and `stop_forward` is called.
+    fn forward_loopback_port<'a>(&'a self) -> BoxFuture<'a, Result<(u16, Incoming), RemoteError>>;
+
+    /// Ends a listener `forward_loopback_port` made.
+    fn stop_forward<'a>(&'a self, port: u16) -> BoxFuture<'a, ()>;
+
     /// True once the connection has dropped (the host went away, or a timeout closed it).
     fn is_closed(&self) -> bool;
 
     fn close(self: Box<Self>) -> BoxFuture<'static, ()>;
 }
+
+/// Connections made to a forwarded port, as they come.
+pub type Incoming = tokio::sync::mpsc::UnboundedReceiver<Box<dyn ByteStream>>;
 
 /// A connected host, as operations hold it.
 pub type HostConn = Box<dyn RemoteHost>;

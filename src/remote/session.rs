@@ -9,7 +9,7 @@ use russh::keys::PrivateKeyWithHashAlg;
 use russh::keys::agent::client::AgentClient;
 use russh::{ChannelMsg, Disconnect};
 
-use super::host::{BoxFuture, ByteStream, RemoteHost};
+use super::host::{BoxFuture, ByteStream, Incoming, RemoteHost};
 use super::keys::KeyStore;
 use super::known_hosts::{self, Verdict};
 use super::{RemoteError, Target};
@@ -85,6 +85,8 @@ pub struct Session {
     host: String,
     sudo: bool,
     handle: Handle<Verifier>,
+    /// Where connections to each remotely forwarded port go (shared with the handler).
+    forwards: Forwards,
     /// Kept open for as long as the host's connection runs through it.
     _jump: Option<Box<Session>>,
     command_timeout: Duration,
@@ -100,6 +102,7 @@ impl Session {
         };
         let verifier = Verifier::new(target, opts.accept_new_host_keys);
         let verdict = verifier.outcome.clone();
+        let forwards = verifier.forwards.clone();
         let config = Arc::new(client::Config {
             keepalive_interval: Some(Duration::from_secs(15)),
             nodelay: true,
@@ -149,6 +152,7 @@ impl Session {
             host: target.name.clone(),
             sudo: target.user != "root",
             handle,
+            forwards,
             _jump: jump,
             command_timeout: opts.command_timeout,
         })
@@ -209,6 +213,39 @@ impl Session {
         })?;
         Ok(Box::new(channel.into_stream()))
     }
+
+    async fn loopback_tcp(&self, port: u16) -> Result<Box<dyn ByteStream>, RemoteError> {
+        let channel =
+            self.handle.channel_open_direct_tcpip("127.0.0.1", port.into(), "127.0.0.1", 0).await.map_err(|e| {
+                RemoteError::Ssh {
+                    host: self.host.clone(),
+                    step: format!("open 127.0.0.1:{port} over SSH"),
+                    message: e.to_string(),
+                }
+            })?;
+        Ok(Box::new(channel.into_stream()))
+    }
+
+    async fn forward_port(&self) -> Result<(u16, Incoming), RemoteError> {
+        let err = |e: russh::Error| RemoteError::Ssh {
+            host: self.host.clone(),
+            step: "forward a loopback port over SSH (sshd's AllowTcpForwarding must allow remote forwarding)".into(),
+            message: e.to_string(),
+        };
+        let port = self.handle.tcpip_forward("127.0.0.1", 0).await.map_err(err)?;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        if let Ok(mut f) = self.forwards.lock() {
+            f.insert(port, tx);
+        }
+        Ok((port as u16, rx))
+    }
+
+    async fn unforward(&self, port: u16) {
+        if let Ok(mut f) = self.forwards.lock() {
+            f.remove(&u32::from(port));
+        }
+        let _ = self.handle.cancel_tcpip_forward("127.0.0.1", port.into()).await;
+    }
 }
 
 impl RemoteHost for Session {
@@ -231,6 +268,18 @@ impl RemoteHost for Session {
 
     fn open_unix_socket<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Box<dyn ByteStream>, RemoteError>> {
         Box::pin(self.unix_socket(path))
+    }
+
+    fn open_loopback_tcp<'a>(&'a self, port: u16) -> BoxFuture<'a, Result<Box<dyn ByteStream>, RemoteError>> {
+        Box::pin(self.loopback_tcp(port))
+    }
+
+    fn forward_loopback_port<'a>(&'a self) -> BoxFuture<'a, Result<(u16, Incoming), RemoteError>> {
+        Box::pin(self.forward_port())
+    }
+
+    fn stop_forward<'a>(&'a self, port: u16) -> BoxFuture<'a, ()> {
+        Box::pin(self.unforward(port))
     }
 
     fn is_closed(&self) -> bool {
@@ -298,7 +347,11 @@ pub struct Verifier {
     path: std::path::PathBuf,
     accept_new: bool,
     outcome: Arc<Mutex<Option<RemoteError>>>,
+    forwards: Forwards,
 }
+
+/// Remotely forwarded ports and where their connections go.
+type Forwards = Arc<Mutex<std::collections::HashMap<u32, tokio::sync::mpsc::UnboundedSender<Box<dyn ByteStream>>>>>;
 
 impl Verifier {
     fn new(target: &Target, accept_new: bool) -> Verifier {
@@ -309,6 +362,7 @@ impl Verifier {
             path: target.known_hosts.clone(),
             accept_new,
             outcome: Arc::new(Mutex::new(None)),
+            forwards: Arc::default(),
         }
     }
 
@@ -322,6 +376,29 @@ impl Verifier {
 
 impl client::Handler for Verifier {
     type Error = russh::Error;
+
+    /// A connection to a port this session asked the host to forward: handed to whoever
+    /// asked, or refused when nobody waits for it any more.
+    async fn server_channel_open_forwarded_tcpip(
+        &mut self,
+        channel: russh::Channel<client::Msg>,
+        connected_address: &str,
+        connected_port: u32,
+        _originator_address: &str,
+        _originator_port: u32,
+        reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        let waiting = self.forwards.lock().ok().and_then(|f| f.get(&connected_port).cloned());
+        match waiting.filter(|_| connected_address == "127.0.0.1") {
+            Some(tx) => {
+                reply.accept().await;
+                let _ = tx.send(Box::new(channel.into_stream()));
+            }
+            None => reply.reject(russh::ChannelOpenFailure::AdministrativelyProhibited).await,
+        }
+        Ok(())
+    }
 
     async fn check_server_key(&mut self, key: &russh::keys::PublicKeyOrCertificate) -> Result<bool, Self::Error> {
         let russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } = key else {
