@@ -3,9 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::CommandFactory;
-
-use super::{Cli, EXIT_OK, EXIT_USAGE};
+use super::support::{EXIT_OK, EXIT_USAGE};
 
 /// Prints a shell's completion script, or writes man pages.
 #[derive(clap::Args, Debug)]
@@ -20,8 +18,8 @@ pub struct Args {
     pub out: PathBuf,
 }
 
-pub fn exec(args: &Args) -> anyhow::Result<u8> {
-    let mut cmd = Cli::command();
+/// `cmd` is mailctl's whole command line, as clap knows it.
+pub fn exec(args: &Args, mut cmd: clap::Command) -> anyhow::Result<u8> {
     if args.what == "man" {
         std::fs::create_dir_all(&args.out)?;
         clap_mangen::generate_to(cmd, &args.out)?;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{Cli, EXIT_FAILED, EXIT_OK, Format};
+use super::support::{EXIT_FAILED, EXIT_OK, Format, Globals};
 use crate::deploy::{DeployOptions, DeployReport};
 use crate::inventory::model::Role;
 use crate::ops::{self, Ops};
@@ -40,7 +40,7 @@ pub struct Args {
     #[arg(long, value_enum)]
     pub role: Vec<Role>,
     /// How many hosts to work on at once.
-    #[arg(long, default_value_t = 10, env = "MAILCTL_FORKS", value_parser = super::forks())]
+    #[arg(long, default_value_t = 10, env = "MAILCTL_FORKS", value_parser = super::support::forks())]
     pub forks: usize,
     /// Record the host keys of hosts not yet in known_hosts (a changed key is still refused).
     #[arg(long)]
@@ -50,9 +50,9 @@ pub struct Args {
     pub connect_timeout: u64,
 }
 
-pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
-    let path = &super::inventory_path(cli, &args.inventory);
-    let cluster = match super::load_inventory(path) {
+pub fn exec(cli: &Globals, args: &Args) -> anyhow::Result<u8> {
+    let path = &super::support::inventory_path(cli, &args.inventory);
+    let cluster = match super::support::load_inventory(path) {
         Ok(l) => l.cluster,
         Err(code) => return Ok(code),
     };
@@ -64,7 +64,7 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
     }
     let _lock = crate::lock::acquire(path)?;
     let state_path = cli.state.clone().unwrap_or_else(|| LocalState::default_path(path));
-    let mut state = match super::open_state(&state_path) {
+    let mut state = match super::support::open_state(&state_path) {
         Ok(s) => s,
         Err(code) => return Ok(code),
     };

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use super::{Cli, EXIT_FAILED, EXIT_OK, Format};
+use super::support::{EXIT_FAILED, EXIT_OK, Format, Globals};
 use crate::lab;
 use crate::playbook::Playbook;
 
@@ -38,12 +38,12 @@ pub enum Action {
     },
 }
 
-pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
+pub fn exec(cli: &Globals, args: &Args) -> anyhow::Result<u8> {
     let positional = match &args.action {
         Action::Up { inventory } | Action::Down { inventory, .. } | Action::Status { inventory } => inventory,
     };
-    let path = &super::inventory_path(cli, positional);
-    let cluster = match super::load_inventory(path) {
+    let path = &super::support::inventory_path(cli, positional);
+    let cluster = match super::support::load_inventory(path) {
         Ok(l) => l.cluster,
         Err(code) => return Ok(code),
     };
@@ -82,7 +82,7 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
     }
 }
 
-fn print_status(cli: &Cli, cluster: &crate::inventory::Cluster) -> anyhow::Result<u8> {
+fn print_status(cli: &Globals, cluster: &crate::inventory::Cluster) -> anyhow::Result<u8> {
     let states = match lab::status(cluster) {
         Ok(s) => s,
         Err(e) => {

@@ -6,13 +6,13 @@
 /// `println!` for command output: a reader that went away (`mailctl … | head -1`) ends the
 /// program quietly with SIGPIPE's status, where `println!` would panic.
 macro_rules! outln {
-    () => { $crate::cli::write_stdout(format_args!("\n")) };
-    ($($t:tt)*) => { $crate::cli::write_stdout(format_args!("{}\n", format_args!($($t)*))) };
+    () => { $crate::cli::support::write_stdout(format_args!("\n")) };
+    ($($t:tt)*) => { $crate::cli::support::write_stdout(format_args!("{}\n", format_args!($($t)*))) };
 }
 
 /// `print!` with the same care.
 macro_rules! out {
-    ($($t:tt)*) => { $crate::cli::write_stdout(format_args!($($t)*)) };
+    ($($t:tt)*) => { $crate::cli::support::write_stdout(format_args!($($t)*)) };
 }
 
 mod account;
@@ -27,18 +27,11 @@ mod status;
 mod support;
 mod validate;
 
-pub use support::*;
+use support::{EXIT_FAILED, EXIT_USAGE, Globals};
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
-
-pub const EXIT_OK: u8 = 0;
-pub const EXIT_FAILED: u8 = 1;
-pub const EXIT_USAGE: u8 = 2;
-/// What a shell reports for a program ended by SIGPIPE (128 + 13).
-pub const EXIT_BROKEN_PIPE: u8 = 141;
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -50,46 +43,11 @@ pub const EXIT_BROKEN_PIPE: u8 = 141;
     after_help = "Examples:\n  mailctl validate inventories/tgg.yaml\n  mailctl render inventories/tgg.yaml --out /tmp/tgg\n  MAILCTL_INVENTORY=inventories/tgg.yaml mailctl render --out /tmp/tgg --host mbox-1"
 )]
 pub struct Cli {
-    /// Inventory file (a positional INVENTORY after the subcommand wins over this).
-    #[arg(short, long, global = true, env = "MAILCTL_INVENTORY", default_value = "inventory.yaml")]
-    pub inventory: PathBuf,
-
-    /// State file with generated secrets and certificates [default: <inventory>.state.yaml].
-    #[arg(long, global = true, env = "MAILCTL_STATE")]
-    pub state: Option<PathBuf>,
-
-    /// Render from this template directory instead of the built-in templates.
-    #[arg(long, global = true, env = "MAILCTL_TEMPLATES", value_name = "DIR")]
-    pub templates: Option<PathBuf>,
-
-    /// Output format where the output is data (zmcontrol, table, nagios and prometheus are
-    /// for `status`).
-    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
-
-    /// More log output (-v: info, -vv: debug).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
-    pub verbose: u8,
+    #[command(flatten)]
+    pub globals: Globals,
 
     #[command(subcommand)]
     pub command: Command,
-}
-
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
-    Zmcontrol,
-    Table,
-    Nagios,
-    Prometheus,
-}
-
-impl Format {
-    /// The formats only `status` speaks.
-    fn status_only(self) -> bool {
-        !matches!(self, Format::Text | Format::Json)
-    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -112,23 +70,23 @@ pub enum Command {
 
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
-    if cli.format.status_only() && !matches!(cli.command, Command::Status(_)) {
-        let name = cli.format.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default();
+    init_logging(cli.globals.verbose);
+    if cli.globals.format.status_only() && !matches!(cli.command, Command::Status(_)) {
+        let name = cli.globals.format.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default();
         eprintln!("error: --format {name} is for `mailctl status`; this command speaks text or json");
         return ExitCode::from(EXIT_USAGE);
     }
     let code = match &cli.command {
-        Command::Validate(args) => validate::exec(&cli, args),
-        Command::Render(args) => render::exec(&cli, args),
-        Command::Deploy(args) => deploy::exec(&cli, args),
-        Command::Lab(args) => lab::exec(&cli, args),
-        Command::Status(args) => status::exec(&cli, args),
-        Command::Provision(args) => provision::exec(&cli, args),
-        Command::Account(args) => account::exec(&cli, args),
-        Command::MoveAccount(args) => move_account::exec(&cli, args),
-        Command::Rebalance(args) => rebalance::exec(&cli, args),
-        Command::Completions(args) => completions::exec(args),
+        Command::Validate(args) => validate::exec(&cli.globals, args),
+        Command::Render(args) => render::exec(&cli.globals, args),
+        Command::Deploy(args) => deploy::exec(&cli.globals, args),
+        Command::Lab(args) => lab::exec(&cli.globals, args),
+        Command::Status(args) => status::exec(&cli.globals, args),
+        Command::Provision(args) => provision::exec(&cli.globals, args),
+        Command::Account(args) => account::exec(&cli.globals, args),
+        Command::MoveAccount(args) => move_account::exec(&cli.globals, args),
+        Command::Rebalance(args) => rebalance::exec(&cli.globals, args),
+        Command::Completions(args) => completions::exec(args, Cli::command()),
     };
     match code {
         Ok(code) => ExitCode::from(code),

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{Cli, EXIT_FAILED, EXIT_OK, EXIT_USAGE, Format};
+use super::support::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, Format, Globals};
 use crate::accounts::address;
 use crate::accounts::fleet::mailbox_host;
 use crate::accounts::mover::MoveReport;
@@ -40,7 +40,7 @@ pub struct Args {
     pub hold_logins: u64,
 }
 
-pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
+pub fn exec(cli: &Globals, args: &Args) -> anyhow::Result<u8> {
     let wanted = if args.resume || args.abort { 1 } else { 2 };
     let (inventory, rest) = match args.args.len() {
         n if n == wanted => (None, &args.args[..]),
@@ -51,8 +51,8 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
             return Ok(EXIT_USAGE);
         }
     };
-    let path = super::inventory_path(cli, &inventory);
-    let cluster = match super::load_inventory(&path) {
+    let path = super::support::inventory_path(cli, &inventory);
+    let cluster = match super::support::load_inventory(&path) {
         Ok(l) => l.cluster,
         Err(code) => return Ok(code),
     };
@@ -77,7 +77,7 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
     };
     let req = Request { address: user.clone(), mode, hold: Duration::from_secs(args.hold_logins), purge: args.purge };
     let progress = Progress::new([user.as_str()], cli.format == Format::Text);
-    let result = super::run_op(&cluster, &path, &progress, async |ops| move_account::run(ops, &req).await);
+    let result = super::support::run_op(&cluster, &path, &progress, async |ops| move_account::run(ops, &req).await);
     progress.clear();
     match result {
         Ok(Outcome::Moved(report)) => print_report(cli.format, &report).map(|()| EXIT_OK),

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::{Cli, EXIT_FAILED, EXIT_OK, Format};
+use super::support::{EXIT_FAILED, EXIT_OK, Format, Globals};
 use crate::accounts::rebalance::PlannedMove;
 use crate::observe::Observer;
 use crate::ops::rebalance::{self, Event, HostCount};
@@ -28,9 +28,9 @@ pub struct Args {
     pub apply: bool,
 }
 
-pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
-    let path = super::inventory_path(cli, &args.inventory);
-    let cluster = match super::load_inventory(&path) {
+pub fn exec(cli: &Globals, args: &Args) -> anyhow::Result<u8> {
+    let path = super::support::inventory_path(cli, &args.inventory);
+    let cluster = match super::support::load_inventory(&path) {
         Ok(l) => l.cluster,
         Err(code) => return Ok(code),
     };
@@ -49,13 +49,13 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
         ),
         _ => {}
     };
-    let report = super::run_op(&cluster, &path, &progress, async |ops| {
+    let report = super::support::run_op(&cluster, &path, &progress, async |ops| {
         rebalance::run(ops, args.max_moves, args.apply, &events).await
     });
     progress.0.clear();
     let report = report?;
     if cli.format == Format::Json {
-        super::print_json(&report)?;
+        super::support::print_json(&report)?;
     }
     if let Some(f) = &report.failed {
         eprintln!("error: rebalance stopped at {f}");

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use serde_json::json;
 
-use super::{Cli, EXIT_OK, Format};
+use super::support::{EXIT_OK, Format, Globals};
 use crate::playbook::Playbook;
 use crate::render::{self, Renderer};
 use crate::state::LocalState;
@@ -29,9 +29,9 @@ pub struct Args {
     pub hosts: Vec<String>,
 }
 
-pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
-    let path = &super::inventory_path(cli, &args.inventory);
-    let loaded = match super::load_inventory(path) {
+pub fn exec(cli: &Globals, args: &Args) -> anyhow::Result<u8> {
+    let path = &super::support::inventory_path(cli, &args.inventory);
+    let loaded = match super::support::load_inventory(path) {
         Ok(l) => l,
         Err(code) => return Ok(code),
     };
@@ -39,7 +39,7 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
     // Concurrent renders take turns: each sees the secrets the one before generated.
     let _lock = crate::lock::acquire_within(path, std::time::Duration::from_secs(30))?;
     let state_path = cli.state.clone().unwrap_or_else(|| LocalState::default_path(path));
-    let mut state = match super::open_state(&state_path) {
+    let mut state = match super::support::open_state(&state_path) {
         Ok(s) => s,
         Err(code) => return Ok(code),
     };

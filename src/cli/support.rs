@@ -3,8 +3,56 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Cli, EXIT_BROKEN_PIPE, EXIT_FAILED, EXIT_USAGE};
 use crate::inventory::{self, InventoryError, Loaded};
+use clap::ValueEnum;
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+/// What a shell reports for a program ended by SIGPIPE (128 + 13).
+pub const EXIT_BROKEN_PIPE: u8 = 141;
+
+/// The options every subcommand takes, before or after its name.
+#[derive(clap::Args, Debug)]
+pub struct Globals {
+    /// Inventory file (a positional INVENTORY after the subcommand wins over this).
+    #[arg(short, long, global = true, env = "MAILCTL_INVENTORY", default_value = "inventory.yaml")]
+    pub inventory: PathBuf,
+
+    /// State file with generated secrets and certificates [default: <inventory>.state.yaml].
+    #[arg(long, global = true, env = "MAILCTL_STATE")]
+    pub state: Option<PathBuf>,
+
+    /// Render from this template directory instead of the built-in templates.
+    #[arg(long, global = true, env = "MAILCTL_TEMPLATES", value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+
+    /// Output format where the output is data (zmcontrol, table, nagios and prometheus are
+    /// for `status`).
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// More log output (-v: info, -vv: debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Zmcontrol,
+    Table,
+    Nagios,
+    Prometheus,
+}
+
+impl Format {
+    /// The formats only `status` speaks.
+    pub fn status_only(self) -> bool {
+        !matches!(self, Format::Text | Format::Json)
+    }
+}
 
 pub fn write_stdout(args: std::fmt::Arguments) {
     use std::io::Write;
@@ -26,7 +74,7 @@ fn quit_on_write_error(e: &std::io::Error) -> ! {
 /// The inventory a subcommand works on: its positional argument, else `-i`, as given (so
 /// messages name it the way the admin wrote it). Its lock, state file and move journals sit
 /// beside the file it resolves to (`crate::state::resolve_inventory`).
-pub fn inventory_path(cli: &Cli, positional: &Option<PathBuf>) -> PathBuf {
+pub fn inventory_path(cli: &Globals, positional: &Option<PathBuf>) -> PathBuf {
     positional.as_deref().unwrap_or(&cli.inventory).to_path_buf()
 }
 

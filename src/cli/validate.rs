@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use super::{Cli, EXIT_OK, EXIT_USAGE, Format};
+use super::support::{EXIT_OK, EXIT_USAGE, Format, Globals};
 use crate::inventory::{self, Cluster, Diagnostic, Role};
 
 /// Check an inventory: syntax, unknown keys, and the cluster's consistency.
@@ -18,10 +18,10 @@ pub struct Args {
     pub inventory: Option<PathBuf>,
 }
 
-pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
-    let path = &super::inventory_path(cli, &args.inventory);
+pub fn exec(cli: &Globals, args: &Args) -> anyhow::Result<u8> {
+    let path = &super::support::inventory_path(cli, &args.inventory);
     if cli.format == Format::Text {
-        let loaded = match super::load_inventory(path) {
+        let loaded = match super::support::load_inventory(path) {
             Ok(l) => l,
             Err(code) => return Ok(code),
         };

@@ -37,11 +37,23 @@ pub fn parse(text: &str) -> Result<Address, String> {
     if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
         return Err(format!("`{shown}`: dots may not start, end or repeat in the part before @"));
     }
-    if !super::validate::is_hostname(domain) || !domain.contains('.') {
+    if !is_hostname(domain) || !domain.contains('.') {
         return Err(format!("`{shown}`: `{}` is not a domain name", domain.escape_debug()));
     }
     let (local, domain) = (local.to_ascii_lowercase(), domain.to_ascii_lowercase());
     Ok(Address { full: format!("{local}@{domain}"), local, domain })
+}
+
+/// A DNS host name: dot-separated labels of letters, digits and inner hyphens.
+pub fn is_hostname(s: &str) -> bool {
+    s.len() <= 253
+        && s.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
 }
 
 impl Address {

@@ -96,7 +96,7 @@ impl<'a> Reporter<'a> {
         let raw_line = (line > 0).then(|| self.source.lines().nth((line - 1) as usize)).flatten();
         // Whatever is wrong on a line, a plaintext secret on it is never echoed: neither in
         // the snippet nor in a parser message that quotes the value.
-        let source_line = raw_line.map(super::scan::mask_secrets);
+        let source_line = raw_line.map(super::mask::mask_secrets);
         let message = match (raw_line, &source_line) {
             (Some(raw), Some(masked)) if raw != masked => mask_quoted_values(&message, raw, masked),
             _ => message,

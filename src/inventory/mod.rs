@@ -4,6 +4,7 @@
 
 pub mod address;
 pub mod diagnostic;
+pub mod mask;
 pub mod model;
 pub mod scan;
 pub mod schema;

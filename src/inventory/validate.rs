@@ -9,6 +9,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde_saphyr::Location;
 
+use super::address::is_hostname;
 use super::diagnostic::Reporter;
 use super::model::*;
 use super::schema::{self, InventoryFile, S};
@@ -1110,15 +1111,4 @@ pub fn is_name(s: &str) -> bool {
         && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !s.starts_with('-')
         && !s.ends_with('-')
-}
-
-pub fn is_hostname(s: &str) -> bool {
-    s.len() <= 253
-        && s.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        })
 }

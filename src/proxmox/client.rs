@@ -132,7 +132,9 @@ impl Client {
             .no_proxy();
         builder = match &opts.trust {
             Trust::CaFile(path) => builder.tls_certs_only(read_ca(path)?),
-            Trust::Fingerprint(fp) => builder.tls_backend_preconfigured(tls::pinned_config(fp)?),
+            Trust::Fingerprint(fp) => {
+                builder.tls_backend_preconfigured(tls::pinned_config(fp).map_err(ApiError::Setup)?)
+            }
             Trust::SystemRoots => builder,
             Trust::AcceptInvalidCerts => builder.tls_danger_accept_invalid_certs(true),
         };

@@ -10,24 +10,22 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 use sha2::{Digest, Sha256};
 
-use super::client::ApiError;
-
 /// A rustls configuration that accepts exactly the certificate with fingerprint `pin`
 /// (hex pairs, `:` optional).
-pub fn pinned_config(pin: &str) -> Result<ClientConfig, ApiError> {
+/// Errors are the message for the admin (the client reports them as a setup error).
+pub fn pinned_config(pin: &str) -> Result<ClientConfig, String> {
     let hex: String = pin.chars().filter(|c| *c != ':').collect();
     let bytes: Vec<u8> = (0..hex.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("zz"), 16))
         .collect::<Result<_, _>>()
-        .map_err(|_| ApiError::Setup(format!("fingerprint `{pin}` is not hex")))?;
-    let sha256: [u8; 32] =
-        bytes.try_into().map_err(|_| ApiError::Setup(format!("fingerprint `{pin}` is not 32 bytes (SHA-256)")))?;
+        .map_err(|_| format!("fingerprint `{pin}` is not hex"))?;
+    let sha256: [u8; 32] = bytes.try_into().map_err(|_| format!("fingerprint `{pin}` is not 32 bytes (SHA-256)"))?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let verifier = PinnedCertificate { sha256, algorithms: provider.signature_verification_algorithms };
     let config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| ApiError::Setup(e.to_string()))?
+        .map_err(|e| e.to_string())?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();

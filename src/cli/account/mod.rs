@@ -9,7 +9,7 @@ pub use args::{AccountCommand, Args};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use super::{Cli, EXIT_FAILED, EXIT_USAGE};
+use super::support::{EXIT_FAILED, EXIT_USAGE, Globals};
 use crate::accounts::address;
 use crate::accounts::manage::{self, NewAccount};
 use crate::inventory::model::{Cluster, Role};
@@ -31,7 +31,7 @@ fn usage(message: String) -> anyhow::Result<u8> {
     Ok(EXIT_USAGE)
 }
 
-pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
+pub fn exec(cli: &Globals, args: &Args) -> anyhow::Result<u8> {
     let (inventory, operand) = match &args.command {
         AccountCommand::List { inventory, .. } => (inventory.clone(), String::new()),
         AccountCommand::Add { args, .. }
@@ -40,8 +40,8 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
         | AccountCommand::Import { args, .. }
         | AccountCommand::PurgeMoved { args } => inventory_and(args),
     };
-    let path = super::inventory_path(cli, &inventory);
-    let cluster = match super::load_inventory(&path) {
+    let path = super::support::inventory_path(cli, &inventory);
+    let cluster = match super::support::load_inventory(&path) {
         Ok(l) => l.cluster,
         Err(code) => return Ok(code),
     };
@@ -49,7 +49,9 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
         AccountCommand::Import { dry_run, .. } => match manage::read_csv(Path::new(&operand), &cluster) {
             Ok(rows) => print::added(
                 cli,
-                super::run_op(&cluster, &path, &Silent, async |ops| accounts::add_many(ops, &rows, *dry_run).await)?,
+                super::support::run_op(&cluster, &path, &Silent, async |ops| {
+                    accounts::add_many(ops, &rows, *dry_run).await
+                })?,
                 *dry_run,
             ),
             Err(problems) => {
@@ -69,7 +71,9 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
             };
             print::list(
                 cli,
-                &super::run_op(&cluster, &path, &Silent, async |ops| accounts::list(ops, fqdn.as_deref()).await)?,
+                &super::support::run_op(&cluster, &path, &Silent, async |ops| {
+                    accounts::list(ops, fqdn.as_deref()).await
+                })?,
             )
         }
         command => {
@@ -79,7 +83,9 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
             };
             match command {
                 AccountCommand::Show { .. } => {
-                    match super::run_op(&cluster, &path, &Silent, async |ops| accounts::show(ops, &user.full).await) {
+                    match super::support::run_op(&cluster, &path, &Silent, async |ops| {
+                        accounts::show(ops, &user.full).await
+                    }) {
                         Ok(shown) => print::one(cli, &shown),
                         Err(e) => {
                             eprintln!("error: {e:#}");
@@ -92,19 +98,19 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
                         Ok(a) => a,
                         Err(e) => return usage(e),
                     };
-                    let added = super::run_op(&cluster, &path, &Silent, async |ops| {
+                    let added = super::support::run_op(&cluster, &path, &Silent, async |ops| {
                         accounts::add_many(ops, std::slice::from_ref(&account), false).await
                     })?;
                     print::added(cli, added, false)
                 }
                 AccountCommand::Remove { purge, .. } => {
-                    let removed = super::run_op(&cluster, &path, &Silent, async |ops| {
+                    let removed = super::support::run_op(&cluster, &path, &Silent, async |ops| {
                         accounts::remove(ops, &user.full, *purge).await
                     })?;
                     print::removed(&removed, &path)
                 }
                 AccountCommand::PurgeMoved { .. } => {
-                    print::purged(&super::run_op(&cluster, &path, &Silent, async |ops| {
+                    print::purged(&super::support::run_op(&cluster, &path, &Silent, async |ops| {
                         accounts::purge_moved(ops, &user.full).await
                     })?)
                 }

@@ -2,10 +2,10 @@
 
 use std::path::Path;
 
-use crate::cli::{Cli, EXIT_OK, Format, print_json};
+use crate::cli::support::{EXIT_OK, Format, Globals, print_json};
 use crate::ops::accounts::{AccountInfo, Added, PurgedMoved, Removed, Shown};
 
-pub fn list(cli: &Cli, accounts: &[AccountInfo]) -> anyhow::Result<u8> {
+pub fn list(cli: &Globals, accounts: &[AccountInfo]) -> anyhow::Result<u8> {
     if cli.format == Format::Json {
         print_json(&accounts)?;
         return Ok(EXIT_OK);
@@ -18,7 +18,7 @@ pub fn list(cli: &Cli, accounts: &[AccountInfo]) -> anyhow::Result<u8> {
     Ok(EXIT_OK)
 }
 
-pub fn one(cli: &Cli, shown: &Shown) -> anyhow::Result<u8> {
+pub fn one(cli: &Globals, shown: &Shown) -> anyhow::Result<u8> {
     let (a, placer) = (&shown.account, &shown.placer);
     if cli.format == Format::Json {
         print_json(
@@ -38,7 +38,7 @@ pub fn one(cli: &Cli, shown: &Shown) -> anyhow::Result<u8> {
     Ok(EXIT_OK)
 }
 
-pub fn added(cli: &Cli, results: Vec<Added>, dry_run: bool) -> anyhow::Result<u8> {
+pub fn added(cli: &Globals, results: Vec<Added>, dry_run: bool) -> anyhow::Result<u8> {
     if cli.format == Format::Json {
         print_json(&results)?;
         return Ok(EXIT_OK);

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 mod print;
 
-use super::{Cli, EXIT_FAILED, EXIT_OK, EXIT_USAGE, Format};
+use super::support::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, Format, Globals};
 use crate::ops;
 use crate::proxmox;
 use crate::proxmox::provision::Provisioner;
@@ -54,7 +54,7 @@ pub struct Args {
     #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3_600))]
     pub timeout: u64,
     /// How many VMs to work on at once (clones on one node still run one at a time).
-    #[arg(long, default_value_t = 10, env = "MAILCTL_FORKS", value_parser = super::forks())]
+    #[arg(long, default_value_t = 10, env = "MAILCTL_FORKS", value_parser = super::support::forks())]
     pub forks: usize,
     /// Accept any certificate from the API. Only for a first look at a node whose CA or
     /// fingerprint you do not have yet: anyone in between can read the token.
@@ -62,9 +62,9 @@ pub struct Args {
     pub insecure_accept_invalid_certs: bool,
 }
 
-pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
-    let path = &super::inventory_path(cli, &args.inventory);
-    let cluster = match super::load_inventory(path) {
+pub fn exec(cli: &Globals, args: &Args) -> anyhow::Result<u8> {
+    let path = &super::support::inventory_path(cli, &args.inventory);
+    let cluster = match super::support::load_inventory(path) {
         Ok(l) => l.cluster,
         Err(code) => return Ok(code),
     };
@@ -112,7 +112,7 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
         }
     };
     match cli.format {
-        Format::Json => super::print_json(&report)?,
+        Format::Json => super::support::print_json(&report)?,
         _ => print::text(&report),
     }
     Ok(if report.ok() { EXIT_OK } else { EXIT_FAILED })

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 mod print;
 
-use super::{Cli, EXIT_USAGE, Format};
+use super::support::{EXIT_USAGE, Format, Globals};
 use crate::deploy::diff::Masker;
 use crate::inventory::model::Role;
 use crate::playbook::Playbook;
@@ -42,20 +42,20 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', value_name = "SERVICES")]
     pub service: Vec<String>,
     /// Check again every SECONDS, redrawing the screen on a terminal, until interrupted.
-    #[arg(long, value_name = "SECONDS", value_parser = super::seconds(0.1, 86_400.0))]
+    #[arg(long, value_name = "SECONDS", value_parser = super::support::seconds(0.1, 86_400.0))]
     pub watch: Option<f64>,
     /// Seconds to wait for a host's SSH connection and for each probe.
-    #[arg(long, default_value_t = 5.0, value_name = "SECS", value_parser = super::seconds(0.1, 600.0))]
+    #[arg(long, default_value_t = 5.0, value_name = "SECS", value_parser = super::support::seconds(0.1, 600.0))]
     pub connect_timeout: f64,
     /// How many hosts to check at once.
-    #[arg(long, default_value_t = 64, env = "MAILCTL_FORKS", value_parser = super::forks())]
+    #[arg(long, default_value_t = 64, env = "MAILCTL_FORKS", value_parser = super::support::forks())]
     pub forks: usize,
     /// Write the output to FILE (replaced atomically) instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 }
 
-pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
+pub fn exec(cli: &Globals, args: &Args) -> anyhow::Result<u8> {
     let nagios = cli.format == Format::Nagios;
     let usage = |message: String| {
         if nagios {
@@ -67,11 +67,11 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
             Ok(EXIT_USAGE)
         }
     };
-    let path = &super::inventory_path(cli, &args.inventory);
+    let path = &super::support::inventory_path(cli, &args.inventory);
     let loaded = if nagios {
         crate::inventory::load(path).map_err(|e| first_line(&e.to_string()).to_string())
     } else {
-        super::load_inventory(path).map_err(|_| String::new())
+        super::support::load_inventory(path).map_err(|_| String::new())
     };
     let cluster = match loaded {
         Ok(l) => l.cluster,

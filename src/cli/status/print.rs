@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::cli::{EXIT_FAILED, EXIT_OK, Format};
+use crate::cli::support::{EXIT_FAILED, EXIT_OK, Format};
 use crate::deploy::diff::Masker;
 use crate::inventory::model::Cluster;
 use crate::status::{self, Connections, StatusOptions, StatusReport, format};
