@@ -3,6 +3,7 @@
 //! ldap3 on the provider as root over ldapi:// (SASL EXTERNAL, so no password crosses the
 //! wire or lands in argv), or an in-memory one in tests.
 
+pub mod account_state;
 pub mod client;
 pub mod entry;
 pub mod ldap;
@@ -229,7 +230,7 @@ pub fn account_entry(layout: &Layout, account: &Account, host: &Host, password: 
         .with("cn", &[&cn])
         .with("sn", &[&account.local_part])
         .with("mailHost", &[&host.fqdn])
-        .with("mailctlState", &["active"]);
+        .with("mailctlState", &[account_state::AccountState::Active.as_str()]);
     if let Some(pw) = password {
         entry = entry.with("userPassword", &[&ssha(pw)]);
     }
