@@ -263,9 +263,12 @@ pub fn applies(when: &Option<String>, ctx: &minijinja::Value) -> Result<bool, mi
 }
 
 impl Playbook {
-    /// Every status service name, in playbook order (for `status --service`).
+    /// Every status service name, sorted (for `status --service` and its error message).
     pub fn status_names(&self) -> Vec<&str> {
-        self.components.iter().flat_map(|c| c.status.iter().map(|s| s.name.as_str())).collect()
+        let mut names: Vec<&str> =
+            self.components.iter().flat_map(|c| c.status.iter().map(|s| s.name.as_str())).collect();
+        names.sort_unstable();
+        names
     }
 
     /// Every Debian package any component may install, sorted (what the lab's repository holds).
