@@ -217,20 +217,32 @@ fn filters_select_hosts_and_services(f: &LabCluster) {
 }
 
 fn watch_redraws_until_interrupted(f: &LabCluster) {
-    let child = common::mailctl()
+    use std::io::Read;
+    let mut child = common::mailctl()
         .arg("status")
         .arg(f.inventory())
         .args(["--format", "zmcontrol", "--service", "ldap", "--watch", "0.3"])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    // Interrupt once two rounds are out (however slow the machine), then read the rest.
+    let round = "Host ldap.tgg.net.id\n\tldap                    Running\n";
+    let mut stdout = child.stdout.take().unwrap();
+    let mut text = String::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut buf = [0u8; 4096];
+    while text.matches(round).count() < 2 && Instant::now() < deadline {
+        match stdout.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => text.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
     Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "interrupted watch exits with the last round's code");
-    let text = String::from_utf8(out.stdout).unwrap();
-    let rounds = text.matches("Host ldap.tgg.net.id\n\tldap                    Running\n").count();
-    assert!(rounds >= 2, "{rounds} rounds in 1.5 s:\n{text}");
+    stdout.read_to_string(&mut text).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "interrupted watch exits with the last round's code");
+    let rounds = text.matches(round).count();
+    assert!(rounds >= 2, "{rounds} rounds:\n{text}");
 }
 
 fn stopped_dovecot_is_reported_alone(f: &LabCluster) {

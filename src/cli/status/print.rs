@@ -18,6 +18,9 @@ pub async fn watch(
     every: f64,
     output: Option<&Path>,
 ) -> anyhow::Result<u8> {
+    // Listening from the start: a Ctrl-C during the first round ends the watch after it,
+    // instead of being lost (or killing the process mid-write).
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let redraw = output.is_none() && std::io::stdout().is_terminal();
     let mut code;
     loop {
@@ -31,7 +34,7 @@ pub async fn watch(
         code = emit(fmt, &report, output)?;
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs_f64(every)) => {}
-            _ = tokio::signal::ctrl_c() => return Ok(code),
+            _ = interrupt.recv() => return Ok(code),
         }
     }
 }
