@@ -309,6 +309,9 @@ fn host_down_fails_alone_and_converges_when_back(f: &Fixture) {
     let tpl = templates.to_str().unwrap();
 
     let mbox2 = f.cluster.host("mbox-2").unwrap();
+    let _restore = common::Restore(|| {
+        let _ = lab::up(&f.cluster, &packages(), &mut |_| {});
+    });
     lab::stop_host(&f.cluster, mbox2).unwrap();
     let (code, report, _) = f.deploy(&["--templates", tpl, "--connect-timeout", "3"]);
     assert_eq!(code, 1);

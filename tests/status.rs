@@ -246,13 +246,17 @@ fn watch_redraws_until_interrupted(f: &LabCluster) {
 }
 
 fn stopped_dovecot_is_reported_alone(f: &LabCluster) {
+    let _restore = common::Restore(|| f.ssh_quietly("mbox-2", "systemctl start dovecot"));
     f.ssh("mbox-2", "systemctl stop dovecot");
     let (code, report) = status_json(f, &[]);
     assert_eq!(code, 1, "{report:#}");
     for name in ["imap", "pop3", "lmtp", "doveadm"] {
         let s = service(&report, "mbox-2", name);
         assert_eq!(s["state"], "stopped", "{s}");
-        assert_eq!(s["probe"]["ok"], false, "{s}");
+        // doveadm listens on loopback only: systemd's word is all there is for it.
+        if name != "doveadm" {
+            assert_eq!(s["probe"]["ok"], false, "{s}");
+        }
         assert_eq!(s["unit_state"]["active"], "inactive", "{s}");
     }
     // Nothing else is marked down.
@@ -290,6 +294,7 @@ fn stopped_dovecot_is_reported_alone(f: &LabCluster) {
 
 fn vip_follows_keepalived(f: &LabCluster) {
     // keepalived's check (doveadm service status imap-login) fails on mbox-1: the VIP moves.
+    let _restore = common::Restore(|| f.ssh_quietly("mbox-1", "systemctl start dovecot"));
     f.ssh("mbox-1", "systemctl stop dovecot");
     let report = wait_for_vip_on(f, "mbox-2");
     assert_eq!(service(&report, "mbox-2", "keepalived")["detail"], format!("holds {VIP}"));
@@ -299,6 +304,9 @@ fn vip_follows_keepalived(f: &LabCluster) {
 
 fn powered_off_host_is_unreachable_not_fatal(f: &LabCluster) {
     let mbox2 = f.cluster.host("mbox-2").unwrap();
+    let _restore = common::Restore(|| {
+        let _ = lab::up(&f.cluster, &common::lab_packages(), &mut |_| {});
+    });
     lab::stop_host(&f.cluster, mbox2).unwrap();
     let started = Instant::now();
     let (code, report) = status_json(f, &["--connect-timeout", "3"]);
@@ -319,5 +327,4 @@ fn powered_off_host_is_unreachable_not_fatal(f: &LabCluster) {
     assert_eq!(code, 1);
     let at = text.find("Host mbox-2.tgg.net.id\n\tUnreachable\n\t\t").unwrap_or_else(|| panic!("{text}"));
     assert!(text[..at].contains("Host ldap.tgg.net.id\n\tldap                    Running\n"), "{text}");
-    lab::up(&f.cluster, &common::lab_packages(), &mut |_| {}).unwrap();
 }

@@ -109,6 +109,14 @@ impl LabCluster {
         (out.status.code().unwrap_or(-1), report, out)
     }
 
+    /// Like `ssh`, but a failure is ignored: for putting things back from a `Restore`, where a
+    /// panic would abort the test binary.
+    pub fn ssh_quietly(&self, host: &str, cmd: &str) {
+        if let Some(h) = self.cluster.host(host) {
+            let _ = lab::container::ssh(&LabPaths::for_cluster(&self.cluster), h, cmd);
+        }
+    }
+
     pub fn ssh(&self, host: &str, cmd: &str) -> String {
         let h = self.cluster.host(host).unwrap();
         lab::container::ssh(&LabPaths::for_cluster(&self.cluster), h, cmd).unwrap_or_else(|e| panic!("{host}: {e}"))
@@ -198,4 +206,15 @@ impl<T: Send + 'static> Shared<T> {
 /// The teardown of a `LabCluster`: its hosts and bridge removed.
 pub fn lab_down(f: &LabCluster) {
     let _ = lab::down(&f.cluster, true);
+}
+
+/// Runs its closure when dropped, a failing assertion's unwinding included: a scenario that
+/// breaks something on the shared lab puts it back even when it fails, so the scenarios after
+/// it start from a working cluster.
+pub struct Restore<F: FnMut()>(pub F);
+
+impl<F: FnMut()> Drop for Restore<F> {
+    fn drop(&mut self) {
+        (self.0)();
+    }
 }
