@@ -1,7 +1,8 @@
 //! Accounts against a deployed lab with real clients: `account add|list|show|remove|import`,
 //! `move-account` under load (a sender every 100 ms, an IMAP session through the proxy),
 //! killed during the online copy and during the cutover then resumed or aborted, and
-//! `rebalance` of a lab whose accounts all live on one host.
+//! `rebalance` of a lab whose accounts all live on one host, `passwd` and each account status
+//! checked with SMTP, IMAP and POP3.
 
 mod common;
 
@@ -196,6 +197,18 @@ fn s6_two_admins_cannot_both_start_a_move() {
 #[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
 fn s7_no_message_was_bounced() {
     LAB.run(no_message_was_bounced);
+}
+
+#[test]
+#[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
+fn s8_a_new_password_works_at_once_and_the_old_one_stops() {
+    LAB.run(a_new_password_works_at_once_and_the_old_one_stops);
+}
+
+#[test]
+#[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
+fn s9_each_status_does_what_it_says() {
+    LAB.run(each_status_does_what_it_says);
 }
 
 /// Two admins, each with a copy of the inventory and state (so separate journals and
@@ -546,4 +559,140 @@ fn rebalance_evens_out_one_full_host(f: &Fixture) {
         let (ok, out) = py(&["check", &f.address(MTA), user, &password(f, user)]);
         assert!(ok, "{user}: {out}");
     }
+}
+
+/// Logs in through the proxy over IMAP (993), POP3 (995) and SMTP AUTH (587): "ok" or why not,
+/// one word per protocol.
+const LOGINS: &str = r#"
+import imaplib, poplib, smtplib, ssl, sys
+host, user, pw = sys.argv[1:4]
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+out = []
+try:
+    m = imaplib.IMAP4_SSL(host, 993, ssl_context=ctx); m.login(user, pw); m.logout(); out.append("imap:ok")
+except Exception as e:
+    out.append("imap:refused")
+try:
+    p = poplib.POP3_SSL(host, 995, context=ctx); p.user(user); p.pass_(pw); p.quit(); out.append("pop3:ok")
+except Exception as e:
+    out.append("pop3:refused")
+try:
+    s = smtplib.SMTP(host, 587, timeout=10); s.starttls(context=ctx); s.login(user, pw); s.quit(); out.append("smtp:ok")
+except smtplib.SMTPAuthenticationError:
+    out.append("smtp:refused")
+print(" ".join(out))
+"#;
+
+/// Sends one message to `rcpt` on port 25: the server's answer to RCPT, or "accepted".
+const SEND_ONE: &str = r#"
+import smtplib, sys
+host, rcpt, subject = sys.argv[1:4]
+s = smtplib.SMTP(host, 25, timeout=10)
+try:
+    s.sendmail("tester@example.org", [rcpt], f"From: tester@example.org\r\nTo: {rcpt}\r\nSubject: {subject}\r\n\r\nbody\r\n")
+    print("accepted")
+except smtplib.SMTPRecipientsRefused as e:
+    print("refused", list(e.recipients.values())[0][0])
+s.quit()
+"#;
+
+fn logins(f: &Fixture, user: &str, pw: &str) -> String {
+    let (ok, out) = common::python(LOGINS, &[&f.address(MTA), user, pw]);
+    assert!(ok, "{out}");
+    out.trim().to_string()
+}
+
+fn send_one(f: &Fixture, rcpt: &str, subject: &str) -> String {
+    let (ok, out) = common::python(SEND_ONE, &[&f.address(MTA), rcpt, subject]);
+    assert!(ok, "{out}");
+    out.trim().to_string()
+}
+
+/// A new account on mbox-1 with `pw`, for a scenario of its own.
+fn fresh_account(f: &Fixture, user: &str, pw: &str) {
+    let file = f.dir.path().join(format!("{user}.pw"));
+    std::fs::write(&file, format!("{pw}\n")).unwrap();
+    let (code, _, err) =
+        mailctl(f, &["account", "add", user, "--mailbox", "mbox-1", "--password-file", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+}
+
+/// Messages in `user`'s INBOX on mbox-1 whose subject is `subject`.
+fn delivered(f: &Fixture, user: &str, subject: &str) -> usize {
+    let out = f.ssh("mbox-1", &format!("doveadm search -u {user} mailbox INBOX header subject '{subject}' | wc -l"));
+    out.trim().parse().unwrap_or(0)
+}
+
+fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ok() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn a_new_password_works_at_once_and_the_old_one_stops(f: &Fixture) {
+    let user = "pwtest@tgg.net.id";
+    fresh_account(f, user, "first-Secret-1");
+    // Logged in once, so every cache on the way holds the old password.
+    assert_eq!(logins(f, user, "first-Secret-1"), "imap:ok pop3:ok smtp:ok");
+    let file = f.dir.path().join("new.pw");
+    std::fs::write(&file, "second-Secret-2\n").unwrap();
+    let (code, out, err) = mailctl(f, &["account", "passwd", user, "--password-file", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("password set") && !out.contains("second-Secret-2") && !err.contains("second-Secret-2"));
+    // Right away, no waiting for a cache to expire: the new one works, the old one does not.
+    assert_eq!(logins(f, user, "second-Secret-2"), "imap:ok pop3:ok smtp:ok");
+    assert_eq!(logins(f, user, "first-Secret-1"), "imap:refused pop3:refused smtp:refused");
+    // An unknown account is said so, and nothing is asked.
+    let (code, _, err) =
+        mailctl(f, &["account", "passwd", "nobody-here@tgg.net.id", "--password-file", file.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no account nobody-here@tgg.net.id"), "{err}");
+}
+
+fn each_status_does_what_it_says(f: &Fixture) {
+    let user = "sttest@tgg.net.id";
+    let pw = "status-Secret-3";
+    fresh_account(f, user, pw);
+    assert_eq!(logins(f, user, pw), "imap:ok pop3:ok smtp:ok");
+    let set = |state: &str| {
+        let (code, out, err) = mailctl(f, &["account", "set-status", user, state]);
+        assert_eq!(code, 0, "{state}: {err}");
+        out
+    };
+    let state_of = || lives_on(f, user).1;
+
+    // locked: no login anywhere, mail still delivered.
+    set("locked");
+    assert_eq!(state_of(), "locked");
+    assert_eq!(logins(f, user, pw), "imap:refused pop3:refused smtp:refused");
+    assert_eq!(send_one(f, user, "while-locked"), "accepted");
+    wait_until("mail to a locked account is delivered", || delivered(f, user, "while-locked") == 1);
+
+    // maintenance: no login, mail held in the MTA's queue, delivered once active again.
+    set("maintenance");
+    assert_eq!(logins(f, user, pw), "imap:refused pop3:refused smtp:refused");
+    assert_eq!(send_one(f, user, "during-maintenance"), "accepted");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(delivered(f, user, "during-maintenance"), 0, "held, not delivered");
+    assert!(f.ssh(MTA, "postqueue -j").contains(user), "held in the queue");
+    let out = set("active");
+    assert!(out.contains("maintenance → active"), "{out}");
+    wait_until("held mail is delivered after maintenance", || delivered(f, user, "during-maintenance") == 1);
+    assert_eq!(logins(f, user, pw), "imap:ok pop3:ok smtp:ok");
+
+    // closed: no login, mail refused with a permanent error.
+    set("closed");
+    assert_eq!(logins(f, user, pw), "imap:refused pop3:refused smtp:refused");
+    let answer = send_one(f, user, "after-close");
+    assert!(answer.starts_with("refused 55"), "{answer}");
+    assert_eq!(set("closed").trim(), format!("{user} is closed already"));
+
+    // Not a status one may set; nothing connects.
+    let (code, _, err) = mailctl(f, &["account", "set-status", user, "moving"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not a status to set"), "{err}");
+    set("active");
+    assert_eq!(logins(f, user, pw), "imap:ok pop3:ok smtp:ok");
 }

@@ -395,3 +395,52 @@ fn fake_steps_fail_like_real_ones() {
     assert!(rt.block_on(host.run_ok("x", "true")).is_ok(), "only once");
     assert_eq!(fail(2, "no").status, Some(2));
 }
+
+// ---------------------------------------------------------------- statuses and passwords
+
+#[test]
+fn a_status_change_reaches_every_host_that_asks_the_directory() {
+    use mailctl::accounts::entry::AccountState;
+    use mailctl::ops::accounts;
+    let w = MoveWorld::new(&[SITI]);
+    let rt = runtime();
+    let change = rt.block_on(accounts::set_state(&w.ops(), SITI, AccountState::Maintenance)).unwrap();
+    assert_eq!((change.from, change.to), (AccountState::Active, AccountState::Maintenance));
+    assert_eq!(w.attr(SITI, "mailctlState").as_deref(), Some("maintenance"));
+    // MTA maps reloaded, every Dovecot's cache flushed, sessions closed.
+    let transport = w.fleet.steps_on("transport");
+    assert!(transport.contains(&"postfix reload".to_string()), "{transport:?}");
+    for host in ["transport", "mbox-1", "mbox-2"] {
+        assert!(w.fleet.steps_on(host).contains(&"doveadm auth cache flush".to_string()), "{host}");
+    }
+    assert!(w.fleet.steps_on("mbox-1").contains(&"kick sessions".to_string()));
+    // Leaving maintenance releases the held mail.
+    assert!(!transport.contains(&"postqueue -f".to_string()));
+    rt.block_on(accounts::set_state(&w.ops(), SITI, AccountState::Active)).unwrap();
+    assert_eq!(w.fleet.steps_on("transport").last().map(String::as_str), Some("postqueue -f"));
+}
+
+#[test]
+fn a_status_change_is_refused_while_the_account_moves() {
+    use mailctl::accounts::entry::AccountState;
+    let w = MoveWorld::new(&[SITI]);
+    w.fleet.fail_step(None, "postfix reload", 2);
+    w.run(SITI, Mode::Start("mbox-2".into())).expect_err("left mid-cutover");
+    let rt = runtime();
+    let e = rt.block_on(mailctl::ops::accounts::set_state(&w.ops(), SITI, AccountState::Locked)).unwrap_err();
+    assert!(format!("{e:#}").contains("middle of a move"), "{e:#}");
+    assert_eq!(w.attr(SITI, "mailctlState").as_deref(), Some("moving"));
+}
+
+#[test]
+fn a_password_is_stored_hashed_and_every_cache_forgets_the_old_one() {
+    let w = MoveWorld::new(&[SITI]);
+    let rt = runtime();
+    rt.block_on(mailctl::ops::accounts::set_password(&w.ops(), SITI, "n3w-Secret")).unwrap();
+    let stored = w.attr(SITI, "userPassword").unwrap();
+    assert!(stored.starts_with("{SSHA}") && !stored.contains("n3w-Secret"), "{stored}");
+    assert!(mailctl::state::ssha_matches(&stored, "n3w-Secret"));
+    for host in ["transport", "mbox-1", "mbox-2"] {
+        assert!(w.fleet.steps_on(host).contains(&"doveadm auth cache flush".to_string()), "{host}");
+    }
+}

@@ -2,12 +2,23 @@
 
 use serde::Serialize;
 
-/// `mailctlState`. Absent means active; the MTAs defer mail for `moving`, Dovecot and the
-/// MTAs refuse `closed`.
+/// `mailctlState`, Zimbra's account status. Absent means active.
+///
+/// | state       | logins (IMAP, POP3, SMTP AUTH) | mail to it                      |
+/// |-------------|--------------------------------|---------------------------------|
+/// | active      | yes                            | delivered                       |
+/// | locked      | refused                        | delivered                       |
+/// | maintenance | refused                        | deferred in the MTAs' queues    |
+/// | closed      | refused                        | refused (550, unknown user)     |
+/// | moving      | held, then let in              | deferred (a move's cutover)     |
+///
+/// The templates (dovecot-ldap.conf.ext, postfix/ldap-*.cf) spell the same table as filters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(into = "String")]
 pub enum AccountState {
     Active,
+    Locked,
+    Maintenance,
     Moving,
     Closed,
     /// A value mailctl did not write; shown as it is, never treated as active.
@@ -18,6 +29,8 @@ impl AccountState {
     pub fn parse(value: Option<&str>) -> AccountState {
         match value {
             None | Some("active") => AccountState::Active,
+            Some("locked") => AccountState::Locked,
+            Some("maintenance") => AccountState::Maintenance,
             Some("moving") => AccountState::Moving,
             Some("closed") => AccountState::Closed,
             Some(other) => AccountState::Other(other.to_string()),
@@ -27,10 +40,29 @@ impl AccountState {
     pub fn as_str(&self) -> &str {
         match self {
             AccountState::Active => "active",
+            AccountState::Locked => "locked",
+            AccountState::Maintenance => "maintenance",
             AccountState::Moving => "moving",
             AccountState::Closed => "closed",
             AccountState::Other(s) => s,
         }
+    }
+}
+
+impl AccountState {
+    /// A state an admin may set (`moving` belongs to move-account).
+    pub fn settable(text: &str) -> Result<AccountState, String> {
+        match AccountState::parse(Some(text)) {
+            AccountState::Moving | AccountState::Other(_) => {
+                Err(format!("`{}` is not a status to set: active, locked, maintenance or closed", text.escape_debug()))
+            }
+            state => Ok(state),
+        }
+    }
+
+    /// Whether a user with this state may log in.
+    pub fn may_log_in(&self) -> bool {
+        matches!(self, AccountState::Active | AccountState::Moving)
     }
 }
 

@@ -188,3 +188,84 @@ async fn delete_homes(s: &super::AccountSessions, user: &str, hosts: &[&Host]) -
     }
     Ok(deleted)
 }
+
+#[derive(Debug, Serialize)]
+pub struct StateChange {
+    pub address: String,
+    pub from: AccountState,
+    pub to: AccountState,
+}
+
+/// Sets an account's status (see `AccountState` for what each does). Refused while the
+/// account is moving, atomically against a move starting meanwhile. Every host that asks the
+/// directory hears of it at once: the MTAs reload their maps, every Dovecot forgets its cached
+/// login, sessions are closed when logins stop; leaving `maintenance` releases the mail held
+/// for it.
+pub async fn set_state(ops: &Ops<'_>, user: &str, to: AccountState) -> anyhow::Result<StateChange> {
+    let cluster = ops.cluster;
+    with_sessions(ops, async |s| {
+        let layout = Layout::new(cluster);
+        let entry =
+            entry::read(s.ldap.as_mut(), &layout, user).await?.with_context(|| format!("no account {user} in the directory"))?;
+        if !entry.is_settled() {
+            bail!("{user} is in the middle of a move: finish it (`move-account --resume`) or roll it back (`--abort`) first");
+        }
+        let change = StateChange { address: user.to_string(), from: entry.state.clone(), to: to.clone() };
+        if entry.state == to {
+            return Ok(change);
+        }
+        let changes = [("mailctlState", vec![to.as_str()])];
+        if !s.ldap.replace_if(&entry.dn, &changes, "(!(mailctlMoveTarget=*))").await? {
+            bail!("{user} was claimed by a move while its status was being set: nothing was changed");
+        }
+        let dovecots = dovecot_hosts(ops);
+        let (reload, flush) = tokio::join!(s.fleet.reload_mtas(), s.fleet.flush_auth_caches(user, &dovecots));
+        reload?;
+        flush?;
+        if !to.may_log_in() {
+            s.fleet.kick(user, &mailbox_names(ops)).await?;
+        }
+        if entry.state == AccountState::Maintenance {
+            s.fleet.flush_mta_queues().await?;
+        }
+        Ok(change)
+    })
+    .await
+}
+
+#[derive(Debug, Serialize)]
+pub struct PasswordSet {
+    pub address: String,
+    /// The inventory gives the account a password of its own: the next deploy sets it back.
+    pub inventory_sets_it: bool,
+}
+
+/// Sets an account's password (stored as SSHA) and makes every Dovecot forget the old one at
+/// once, so it stops working now rather than when a cache entry expires.
+pub async fn set_password(ops: &Ops<'_>, user: &str, password: &str) -> anyhow::Result<PasswordSet> {
+    let cluster = ops.cluster;
+    with_sessions(ops, async |s| {
+        let layout = Layout::new(cluster);
+        let entry = entry::read(s.ldap.as_mut(), &layout, user)
+            .await?
+            .with_context(|| format!("no account {user} in the directory"))?;
+        let hash = crate::state::ssha(password);
+        s.ldap.replace(&entry.dn, &[("userPassword", vec![hash.as_str()])]).await?;
+        s.fleet.flush_auth_caches(user, &dovecot_hosts(ops)).await?;
+        let inventory_sets_it = cluster.accounts.iter().any(|a| a.address == user && a.password.is_some());
+        Ok(PasswordSet { address: user.to_string(), inventory_sets_it })
+    })
+    .await
+}
+
+fn mailbox_names<'a>(ops: &Ops<'a>) -> Vec<&'a str> {
+    ops.cluster.hosts_with(Role::Mailbox).map(|h| h.name.as_str()).collect()
+}
+
+/// Every host whose Dovecot answers logins: mailbox hosts, and the MTAs' SASL service (the
+/// proxies are flushed by `Fleet` itself).
+fn dovecot_hosts<'a>(ops: &Ops<'a>) -> Vec<&'a str> {
+    let mut names = mailbox_names(ops);
+    names.extend(ops.cluster.hosts_with(Role::Mta).map(|h| h.name.as_str()));
+    names
+}

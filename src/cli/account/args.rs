@@ -12,7 +12,12 @@ mailctl account list inventories/lab.yaml --mailbox mbox-2 --format json\n  \
 mailctl account show inventories/lab.yaml budi@tgg.net.id\n  \
 mailctl account import inventories/lab.yaml staff.csv   # columns: address,name,mailbox,password_file\n  \
 mailctl account remove inventories/lab.yaml ani@tgg.net.id --purge\n  \
-mailctl account purge-moved inventories/lab.yaml siti@tgg.net.id")]
+mailctl account purge-moved inventories/lab.yaml siti@tgg.net.id\n  \
+mailctl account passwd inventories/lab.yaml siti@tgg.net.id --password-file new.pw\n  \
+mailctl account set-status inventories/lab.yaml siti@tgg.net.id locked\n\n\
+Statuses: active; locked (no login, mail still delivered); maintenance (no login, mail held \
+in the MTAs' queues, delivered once the account is active again); closed (no login, mail \
+refused with 550).")]
 pub struct Args {
     #[command(subcommand)]
     pub command: AccountCommand,
@@ -73,6 +78,21 @@ pub enum AccountCommand {
     PurgeMoved {
         /// [INVENTORY] USER
         #[arg(num_args = 1..=2, value_name = "[INVENTORY] USER", required = true)]
+        args: Vec<String>,
+    },
+    /// Sets an account's password; the old one stops working at once on every host.
+    Passwd {
+        /// [INVENTORY] USER
+        #[arg(num_args = 1..=2, value_name = "[INVENTORY] USER", required = true)]
+        args: Vec<String>,
+        /// The password is the file's first line. Without it a terminal is asked.
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+    },
+    /// Sets an account's status: active, locked, maintenance or closed.
+    SetStatus {
+        /// [INVENTORY] USER STATUS
+        #[arg(num_args = 2..=3, value_name = "[INVENTORY] USER STATUS", required = true)]
         args: Vec<String>,
     },
 }

@@ -2,17 +2,18 @@
 //! (`crate::ops::accounts`), read and written with ldap3 over the LDAP provider's SSH session.
 
 mod args;
+mod input;
 mod print;
 
 pub use args::{AccountCommand, Args};
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use super::support::{EXIT_FAILED, EXIT_USAGE, Globals};
 use crate::accounts::address;
-use crate::accounts::manage::{self, NewAccount};
-use crate::inventory::model::{Cluster, Role};
+use crate::accounts::entry::AccountState;
+use crate::accounts::manage;
+use crate::inventory::model::Role;
 use crate::observe::Silent;
 use crate::ops::accounts;
 
@@ -38,7 +39,9 @@ pub fn exec(cli: &Globals, args: &Args) -> anyhow::Result<u8> {
         | AccountCommand::Show { args }
         | AccountCommand::Remove { args, .. }
         | AccountCommand::Import { args, .. }
-        | AccountCommand::PurgeMoved { args } => inventory_and(args),
+        | AccountCommand::PurgeMoved { args }
+        | AccountCommand::Passwd { args, .. } => inventory_and(args),
+        AccountCommand::SetStatus { args } => inventory_and(&args[..args.len() - 1]),
     };
     let path = super::support::inventory_path(cli, &inventory);
     let cluster = match super::support::load_inventory(&path) {
@@ -94,7 +97,7 @@ pub fn exec(cli: &Globals, args: &Args) -> anyhow::Result<u8> {
                     }
                 }
                 AccountCommand::Add { mailbox, password_file, name, .. } => {
-                    let account = match new_account(&cluster, user, mailbox, password_file.as_deref(), name) {
+                    let account = match input::new_account(&cluster, user, mailbox, password_file.as_deref(), name) {
                         Ok(a) => a,
                         Err(e) => return usage(e),
                     };
@@ -114,36 +117,28 @@ pub fn exec(cli: &Globals, args: &Args) -> anyhow::Result<u8> {
                         accounts::purge_moved(ops, &user.full).await
                     })?)
                 }
+                AccountCommand::Passwd { password_file, .. } => {
+                    let password = match input::password(password_file.as_deref(), &user.full) {
+                        Ok(p) => p,
+                        Err(e) => return usage(e),
+                    };
+                    let set = super::support::run_op(&cluster, &path, &Silent, async |ops| {
+                        accounts::set_password(ops, &user.full, &password).await
+                    })?;
+                    print::password_set(cli, &set, &path)
+                }
+                AccountCommand::SetStatus { args } => {
+                    let to = match AccountState::settable(&args[args.len() - 1]) {
+                        Ok(s) => s,
+                        Err(e) => return usage(e),
+                    };
+                    let change = super::support::run_op(&cluster, &path, &Silent, async |ops| {
+                        accounts::set_state(ops, &user.full, to).await
+                    })?;
+                    print::state_changed(cli, &change)
+                }
                 AccountCommand::List { .. } | AccountCommand::Import { .. } => unreachable!("matched above"),
             }
         }
     }
-}
-
-fn new_account(
-    cluster: &Cluster,
-    address: address::Address,
-    mailbox: &str,
-    password_file: Option<&Path>,
-    name: &Option<String>,
-) -> Result<NewAccount, String> {
-    let mailbox = manage::mailbox_choice(cluster, mailbox).map_err(|e| format!("--mailbox: {e}"))?;
-    let password = password(password_file, &address.full)?;
-    Ok(NewAccount { address, name: name.clone(), mailbox, password: Some(password), origin: String::new() })
-}
-
-/// The new account's password: from the file, else asked twice on a terminal.
-fn password(file: Option<&Path>, user: &str) -> Result<String, String> {
-    if let Some(f) = file {
-        return manage::read_password(f).map_err(|e| format!("--password-file {}: {e}", f.display()));
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err("no terminal to ask the password on: give --password-file FILE".into());
-    }
-    let first = rpassword::prompt_password(format!("password for {user}: ")).map_err(|e| e.to_string())?;
-    let second = rpassword::prompt_password("again: ").map_err(|e| e.to_string())?;
-    if first.is_empty() || first != second {
-        return Err("the passwords were empty or differed; nothing was changed".into());
-    }
-    Ok(first)
 }

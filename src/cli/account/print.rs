@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::cli::support::{EXIT_OK, Format, Globals, print_json};
-use crate::ops::accounts::{AccountInfo, Added, PurgedMoved, Removed, Shown};
+use crate::ops::accounts::{AccountInfo, Added, PasswordSet, PurgedMoved, Removed, Shown, StateChange};
 
 pub fn list(cli: &Globals, accounts: &[AccountInfo]) -> anyhow::Result<u8> {
     if cli.format == Format::Json {
@@ -74,6 +74,33 @@ pub fn purged(p: &PurgedMoved) -> anyhow::Result<u8> {
         outln!("{}: no old copy outside {}", p.address, p.home);
     } else {
         outln!("{}: old copy deleted on {} (it lives on {})", p.address, p.deleted_on.join(", "), p.home);
+    }
+    Ok(EXIT_OK)
+}
+
+pub fn password_set(cli: &Globals, set: &PasswordSet, inventory: &Path) -> anyhow::Result<u8> {
+    if cli.format == Format::Json {
+        print_json(set)?;
+    } else {
+        outln!("{}: password set; the old one no longer works", set.address);
+    }
+    if set.inventory_sets_it {
+        eprintln!(
+            "warning: {} has a password in {}: the next deploy sets that one again unless it is changed there",
+            set.address,
+            inventory.display()
+        );
+    }
+    Ok(EXIT_OK)
+}
+
+pub fn state_changed(cli: &Globals, c: &StateChange) -> anyhow::Result<u8> {
+    if cli.format == Format::Json {
+        print_json(c)?;
+    } else if c.from == c.to {
+        outln!("{} is {} already", c.address, c.to);
+    } else {
+        outln!("{}: {} → {}", c.address, c.from, c.to);
     }
     Ok(EXIT_OK)
 }
