@@ -2,7 +2,7 @@
 //! `move-account` under load (a sender every 100 ms, an IMAP session through the proxy),
 //! killed during the online copy and during the cutover then resumed or aborted, and
 //! `rebalance` of a lab whose accounts all live on one host, `passwd` and each account status
-//! checked with SMTP, IMAP and POP3.
+//! checked with SMTP, IMAP and POP3, aliases and forwarding checked by delivery.
 
 mod common;
 
@@ -159,56 +159,62 @@ static LAB: common::Shared<Fixture> = common::Shared::new(new_fixture, common::l
 
 #[test]
 #[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
-fn s1_add_show_remove_import() {
+fn s01_add_show_remove_import() {
     LAB.run(add_show_remove_import);
 }
 
 #[test]
 #[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
-fn s2_move_under_load() {
+fn s02_move_under_load() {
     LAB.run(move_under_load);
 }
 
 #[test]
 #[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
-fn s3_killed_during_copy_then_resumed() {
+fn s03_killed_during_copy_then_resumed() {
     LAB.run(killed_during_copy_then_resumed);
 }
 
 #[test]
 #[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
-fn s4_killed_during_cutover_then_resumed_and_aborted() {
+fn s04_killed_during_cutover_then_resumed_and_aborted() {
     LAB.run(killed_during_cutover_then_resumed_and_aborted);
 }
 
 #[test]
 #[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
-fn s5_rebalance_evens_out_one_full_host() {
+fn s05_rebalance_evens_out_one_full_host() {
     LAB.run(rebalance_evens_out_one_full_host);
 }
 
 #[test]
 #[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
-fn s6_two_admins_cannot_both_start_a_move() {
+fn s06_two_admins_cannot_both_start_a_move() {
     LAB.run(two_admins_cannot_both_start_a_move);
 }
 
 #[test]
 #[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
-fn s7_no_message_was_bounced() {
+fn s07_no_message_was_bounced() {
     LAB.run(no_message_was_bounced);
 }
 
 #[test]
 #[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
-fn s8_a_new_password_works_at_once_and_the_old_one_stops() {
+fn s08_a_new_password_works_at_once_and_the_old_one_stops() {
     LAB.run(a_new_password_works_at_once_and_the_old_one_stops);
 }
 
 #[test]
 #[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
-fn s9_each_status_does_what_it_says() {
+fn s09_each_status_does_what_it_says() {
     LAB.run(each_status_does_what_it_says);
+}
+
+#[test]
+#[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
+fn s10_aliases_and_forwarding_route_mail() {
+    LAB.run(aliases_and_forwarding_route_mail);
 }
 
 /// Two admins, each with a copy of the inventory and state (so separate journals and
@@ -695,4 +701,73 @@ fn each_status_does_what_it_says(f: &Fixture) {
     assert!(err.contains("not a status to set"), "{err}");
     set("active");
     assert_eq!(logins(f, user, pw), "imap:ok pop3:ok smtp:ok");
+}
+
+fn aliases_and_forwarding_route_mail(f: &Fixture) {
+    let (owner, other) = ("altest@tgg.net.id", "fwtarget@gec-course.com");
+    fresh_account(f, owner, "alias-Secret-4");
+    fresh_account(f, other, "fwd-Secret-5");
+    let run = |args: &[&str]| {
+        let (code, out, err) = mailctl(f, args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        out
+    };
+    // An alias leads to its account, once.
+    run(&["account", "alias", "add", owner, "info@tgg.net.id"]);
+    assert!(run(&["account", "alias", "list", owner]).contains("info@tgg.net.id"));
+    assert_eq!(send_one(f, "info@tgg.net.id", "to-the-alias"), "accepted");
+    wait_until("mail to an alias reaches its account", || delivered(f, owner, "to-the-alias") == 1);
+    // One address, one use: an alias of another, an account, or an existing address is refused.
+    let (code, _, err) = mailctl(f, &["account", "alias", "add", other, "info@tgg.net.id"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("is an alias of altest@tgg.net.id"), "{err}");
+    let (code, _, err) = mailctl(f, &["account", "alias", "add", owner, other]);
+    assert_eq!(code, 1);
+    assert!(err.contains("is an account"), "{err}");
+    let pw = f.dir.path().join("x.pw");
+    std::fs::write(&pw, "x-Secret-6\n").unwrap();
+    let (code, _, err) = mailctl(f, &["account", "add", "info@tgg.net.id", "--password-file", pw.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("is an alias of"), "{err}");
+    let (code, _, err) = mailctl(f, &["account", "alias", "add", owner, "info@example.org"]);
+    assert_eq!(code, 2, "an alias must be in a domain the cluster serves: {err}");
+    // Removed, the alias is an unknown address again.
+    run(&["account", "alias", "remove", owner, "info@tgg.net.id"]);
+    assert!(send_one(f, "info@tgg.net.id", "after-removal").starts_with("refused 55"));
+
+    // Forwarding inside the cluster, without then with a copy kept.
+    run(&["account", "forward", owner, "--to", other]);
+    assert_eq!(send_one(f, owner, "forwarded-no-copy"), "accepted");
+    wait_until("forwarded mail arrives at the target", || delivered_anywhere(f, other, "forwarded-no-copy") == 1);
+    assert_eq!(delivered(f, owner, "forwarded-no-copy"), 0, "no copy kept");
+    let out = run(&["account", "forward", owner, "--to", other, "--keep-copy"]);
+    assert!(out.contains("keeping a copy"), "{out}");
+    assert_eq!(send_one(f, owner, "forwarded-with-copy"), "accepted");
+    wait_until("forwarded mail arrives at the target", || delivered_anywhere(f, other, "forwarded-with-copy") == 1);
+    wait_until("and a copy stays", || delivered(f, owner, "forwarded-with-copy") == 1);
+    // Forwarding out of the cluster: the MTA takes it and queues it for the outside (the lab
+    // has no route out, so it waits there).
+    run(&["account", "forward", owner, "--to", "someone@example.org"]);
+    assert_eq!(send_one(f, owner, "forwarded-out"), "accepted");
+    wait_until("mail forwarded outside is queued for it", || {
+        f.ssh(MTA, "postqueue -j").contains("someone@example.org")
+    });
+    // Only that message is dropped from the queue: anything else there stays for the checks after.
+    f.ssh(
+        MTA,
+        "postqueue -j | grep someone@example.org | sed -n 's/.*\"queue_id\": *\"\\([0-9A-F]*\\)\".*/\\1/p' | postsuper -d - >/dev/null 2>&1; true",
+    );
+    let (code, _, err) = mailctl(f, &["account", "forward", owner, "--to", owner]);
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot forward to itself"), "{err}");
+    run(&["account", "forward", owner, "--off"]);
+    assert_eq!(send_one(f, owner, "after-off"), "accepted");
+    wait_until("mail stays after forwarding stops", || delivered(f, owner, "after-off") == 1);
+}
+
+/// Like `delivered`, on whichever mailbox host holds `user`.
+fn delivered_anywhere(f: &Fixture, user: &str, subject: &str) -> usize {
+    let host = lives_on(f, user).0;
+    let out = f.ssh(&host, &format!("doveadm search -u {user} mailbox INBOX header subject '{subject}' | wc -l"));
+    out.trim().parse().unwrap_or(0)
 }

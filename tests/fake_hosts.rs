@@ -444,3 +444,43 @@ fn a_password_is_stored_hashed_and_every_cache_forgets_the_old_one() {
         assert!(w.fleet.steps_on(host).contains(&"doveadm auth cache flush".to_string()), "{host}");
     }
 }
+
+#[test]
+fn an_address_is_one_account_or_one_alias() {
+    use mailctl::inventory::address::parse;
+    use mailctl::ops::accounts;
+    let w = MoveWorld::new(&[SITI, "budi@tgg.net.id"]);
+    let rt = runtime();
+    let info = parse("info@tgg.net.id").unwrap();
+    let added = rt.block_on(accounts::alias(&w.ops(), SITI, &info, true)).unwrap();
+    assert_eq!(added.aliases, ["info@tgg.net.id"]);
+    assert_eq!(w.attr(SITI, "mailLocalAddress").as_deref(), Some("info@tgg.net.id"));
+    let e = rt.block_on(accounts::alias(&w.ops(), "budi@tgg.net.id", &info, true)).unwrap_err();
+    assert!(format!("{e:#}").contains("is an alias of siti@tgg.net.id"), "{e:#}");
+    let budi = parse("budi@tgg.net.id").unwrap();
+    let e = rt.block_on(accounts::alias(&w.ops(), SITI, &budi, true)).unwrap_err();
+    assert!(format!("{e:#}").contains("is an account"), "{e:#}");
+    // Adding it again is a no-op; removing it empties the attribute.
+    rt.block_on(accounts::alias(&w.ops(), SITI, &info, true)).unwrap();
+    let removed = rt.block_on(accounts::alias(&w.ops(), SITI, &info, false)).unwrap();
+    assert!(removed.aliases.is_empty());
+    assert_eq!(w.attr(SITI, "mailLocalAddress"), None);
+    assert!(w.fleet.steps_on("transport").contains(&"postfix reload".to_string()));
+}
+
+#[test]
+fn forwarding_is_stored_with_its_copy_flag_and_never_to_itself() {
+    use mailctl::inventory::address::parse;
+    use mailctl::ops::accounts;
+    let w = MoveWorld::new(&[SITI]);
+    let rt = runtime();
+    let out = parse("siti@example.org").unwrap();
+    let f = rt.block_on(accounts::forward(&w.ops(), SITI, std::slice::from_ref(&out), true)).unwrap();
+    assert!(f.keep_copy);
+    assert_eq!(w.attr(SITI, "mailctlForward").as_deref(), Some("siti@example.org"));
+    assert_eq!(w.attr(SITI, "mailctlForwardKeepCopy").as_deref(), Some("TRUE"));
+    let me = parse(SITI).unwrap();
+    assert!(rt.block_on(accounts::forward(&w.ops(), SITI, &[me], false)).is_err());
+    rt.block_on(accounts::forward(&w.ops(), SITI, &[], true)).unwrap();
+    assert_eq!((w.attr(SITI, "mailctlForward"), w.attr(SITI, "mailctlForwardKeepCopy")), (None, None));
+}

@@ -15,6 +15,11 @@ pub struct AccountEntry {
     pub state: AccountState,
     /// Set while a move to that FQDN is in progress.
     pub move_target: Option<String>,
+    /// Other addresses that lead to this account (`mailLocalAddress`).
+    pub aliases: Vec<String>,
+    /// Where its mail is forwarded (`mailctlForward`), and whether it keeps a copy.
+    pub forward: Vec<String>,
+    pub keep_copy: bool,
 }
 
 impl AccountEntry {
@@ -24,10 +29,27 @@ impl AccountEntry {
     }
 }
 
-const ATTRS: [&str; 5] = ["mail", "cn", "mailHost", "mailctlState", "mailctlMoveTarget"];
+const ATTRS: [&str; 8] = [
+    "mail",
+    "cn",
+    "mailHost",
+    "mailctlState",
+    "mailctlMoveTarget",
+    "mailLocalAddress",
+    "mailctlForward",
+    "mailctlForwardKeepCopy",
+];
 
 /// The filter an entry must match for a move to claim it: active and not claimed.
 pub const MOVABLE: &str = "(&(mailctlState=active)(!(mailctlMoveTarget=*)))";
+
+/// Every value of `attr` (names compared without case, as LDAP does).
+fn all_values(e: &SearchEntry, attr: &str) -> Vec<String> {
+    let mut out: Vec<String> =
+        e.attrs.iter().filter(|(k, _)| k.eq_ignore_ascii_case(attr)).flat_map(|(_, v)| v.clone()).collect();
+    out.sort();
+    out
+}
 
 fn from_search(e: &SearchEntry) -> AccountEntry {
     let v = first_values(e);
@@ -38,6 +60,9 @@ fn from_search(e: &SearchEntry) -> AccountEntry {
         mail_host: v.get("mailhost").cloned().unwrap_or_default(),
         state: AccountState::parse(v.get("mailctlstate").map(String::as_str)),
         move_target: v.get("mailctlmovetarget").cloned(),
+        aliases: all_values(e, "mailLocalAddress"),
+        forward: all_values(e, "mailctlForward"),
+        keep_copy: v.get("mailctlforwardkeepcopy").is_some_and(|b| b.eq_ignore_ascii_case("TRUE")),
     }
 }
 
@@ -65,4 +90,26 @@ pub async fn read_all(
     let mut out: Vec<AccountEntry> = entries.iter().map(from_search).collect();
     out.sort_by(|a, b| a.address.cmp(&b.address));
     Ok(out)
+}
+
+/// What an address is in the directory: an account's own, or another account's alias. One
+/// place decides it, for adding accounts and aliases alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AddressUse {
+    Account,
+    AliasOf(String),
+}
+
+/// Whether `address` is taken, and by what.
+pub async fn address_use(
+    ldap: &mut dyn DirectoryClient,
+    layout: &Layout,
+    address: &str,
+) -> anyhow::Result<Option<AddressUse>> {
+    let a = ldap3::ldap_escape(address);
+    let filter = format!("(&(objectClass=inetLocalMailRecipient)(|(mail={a})(mailLocalAddress={a})))");
+    let found = ldap.search(&layout.accounts_base(), &filter, &ATTRS).await?;
+    Ok(found.iter().map(from_search).next().map(|e| {
+        if e.address.eq_ignore_ascii_case(address) { AddressUse::Account } else { AddressUse::AliasOf(e.address) }
+    }))
 }

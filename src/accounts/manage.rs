@@ -24,12 +24,6 @@ pub struct NewAccount {
     pub origin: String,
 }
 
-/// Every account in the directory: (address, mailHost FQDN).
-pub async fn existing(ldap: &mut dyn DirectoryClient, layout: &Layout) -> anyhow::Result<Vec<(String, String)>> {
-    let entries = super::entry::read_all(ldap, layout, None).await?;
-    Ok(entries.into_iter().map(|e| (e.address, e.mail_host)).collect())
-}
-
 /// Writes one account's entry on `host`.
 pub async fn add(
     ldap: &mut dyn DirectoryClient,

@@ -10,6 +10,7 @@ use crate::accounts::mailstore;
 use crate::accounts::manage::{self, NewAccount};
 use crate::accounts::placement::Placer;
 use crate::directory::Layout;
+use crate::inventory::address::Address;
 use crate::inventory::model::{Host, Role};
 
 #[derive(Debug, Serialize)]
@@ -20,6 +21,10 @@ pub struct AccountInfo {
     pub mailbox: String,
     pub mail_host: String,
     pub state: AccountState,
+    pub aliases: Vec<String>,
+    /// Where its mail is forwarded (empty: not forwarded), and whether it keeps a copy.
+    pub forward: Vec<String>,
+    pub keep_copy: bool,
 }
 
 fn info(ops: &Ops<'_>, e: AccountEntry) -> AccountInfo {
@@ -29,6 +34,9 @@ fn info(ops: &Ops<'_>, e: AccountEntry) -> AccountInfo {
         name: e.name,
         mail_host: e.mail_host,
         state: e.state,
+        aliases: e.aliases,
+        forward: e.forward,
+        keep_copy: e.keep_copy,
     }
 }
 
@@ -59,7 +67,8 @@ pub async fn show(ops: &Ops<'_>, address: &str) -> anyhow::Result<Shown> {
 pub struct Added {
     pub address: String,
     pub mailbox: String,
-    /// added, exists (already there, skipped), would_add (dry run)
+    /// added, exists (already there, skipped), alias (another account's alias, skipped),
+    /// would_add (dry run)
     pub result: &'static str,
 }
 
@@ -70,7 +79,11 @@ pub async fn add_many(ops: &Ops<'_>, accounts: &[NewAccount], dry_run: bool) -> 
     let single = accounts.len() == 1;
     with_directory(ops, async |ldap| {
         let layout = Layout::new(cluster);
-        let existing = manage::existing(ldap, &layout).await?;
+        let entries = entry::read_all(ldap, &layout, None).await?;
+        let existing: Vec<(String, String)> =
+            entries.iter().map(|e| (e.address.clone(), e.mail_host.clone())).collect();
+        let alias_owner =
+            |a: &str| entries.iter().find(|e| e.aliases.iter().any(|x| x == a)).map(|e| e.address.clone());
         let mut placer = Placer::new(cluster, existing.iter().map(|(_, h)| h.as_str()));
         let mut results = Vec::new();
         for account in accounts {
@@ -81,6 +94,13 @@ pub async fn add_many(ops: &Ops<'_>, accounts: &[NewAccount], dry_run: bool) -> 
                     bail!("{address} exists already (on {on})");
                 }
                 results.push(Added { address, mailbox: on, result: "exists" });
+                continue;
+            }
+            if let Some(owner) = alias_owner(&address) {
+                if single {
+                    bail!("{address} is an alias of {owner}: remove it there first (`mailctl account alias remove`)");
+                }
+                results.push(Added { address, mailbox: owner, result: "alias" });
                 continue;
             }
             let host = match &account.mailbox {
@@ -268,4 +288,81 @@ fn dovecot_hosts<'a>(ops: &Ops<'a>) -> Vec<&'a str> {
     let mut names = mailbox_names(ops);
     names.extend(ops.cluster.hosts_with(Role::Mta).map(|h| h.name.as_str()));
     names
+}
+
+#[derive(Debug, Serialize)]
+pub struct Aliases {
+    pub address: String,
+    pub aliases: Vec<String>,
+}
+
+/// Adds `alias` to `user` (or removes it): mail to the alias reaches the account, and the
+/// account may send as it. An address is one account's or one alias, never both
+/// (`entry::address_use`).
+pub async fn alias(ops: &Ops<'_>, user: &str, alias: &Address, add: bool) -> anyhow::Result<Aliases> {
+    let cluster = ops.cluster;
+    with_sessions(ops, async |s| {
+        let layout = Layout::new(cluster);
+        let entry = entry::read(s.ldap.as_mut(), &layout, user)
+            .await?
+            .with_context(|| format!("no account {user} in the directory"))?;
+        let mut aliases = entry.aliases.clone();
+        if add {
+            match entry::address_use(s.ldap.as_mut(), &layout, &alias.full).await? {
+                Some(entry::AddressUse::Account) => bail!("{} is an account: it cannot be an alias too", alias.full),
+                Some(entry::AddressUse::AliasOf(owner)) if owner != user => {
+                    bail!("{} is an alias of {owner} already", alias.full)
+                }
+                Some(entry::AddressUse::AliasOf(_)) => return Ok(Aliases { address: user.to_string(), aliases }),
+                None => aliases.push(alias.full.clone()),
+            }
+        } else if !aliases.contains(&alias.full) {
+            bail!("{} is not an alias of {user} (its aliases: {})", alias.full, shown(&aliases));
+        } else {
+            aliases.retain(|a| *a != alias.full);
+        }
+        aliases.sort();
+        let values: Vec<&str> = aliases.iter().map(String::as_str).collect();
+        s.ldap.replace(&entry.dn, &[("mailLocalAddress", values)]).await?;
+        s.fleet.reload_mtas().await?;
+        Ok(Aliases { address: user.to_string(), aliases })
+    })
+    .await
+}
+
+#[derive(Debug, Serialize)]
+pub struct Forwarding {
+    pub address: String,
+    /// Empty: not forwarded.
+    pub to: Vec<String>,
+    pub keep_copy: bool,
+}
+
+/// Forwards `user`'s mail to `to` (inside the cluster or out), keeping a copy in the account
+/// when asked; an empty `to` stops forwarding.
+pub async fn forward(ops: &Ops<'_>, user: &str, to: &[Address], keep_copy: bool) -> anyhow::Result<Forwarding> {
+    if to.iter().any(|a| a.full == user) {
+        bail!("{user} cannot forward to itself: use --keep-copy to keep its mail");
+    }
+    let cluster = ops.cluster;
+    with_sessions(ops, async |s| {
+        let layout = Layout::new(cluster);
+        let entry = entry::read(s.ldap.as_mut(), &layout, user)
+            .await?
+            .with_context(|| format!("no account {user} in the directory"))?;
+        let targets: Vec<&str> = to.iter().map(|a| a.full.as_str()).collect();
+        let keep = if keep_copy && !to.is_empty() { vec!["TRUE"] } else { vec![] };
+        s.ldap.replace(&entry.dn, &[("mailctlForward", targets), ("mailctlForwardKeepCopy", keep)]).await?;
+        s.fleet.reload_mtas().await?;
+        Ok(Forwarding {
+            address: user.to_string(),
+            to: to.iter().map(|a| a.full.clone()).collect(),
+            keep_copy: keep_copy && !to.is_empty(),
+        })
+    })
+    .await
+}
+
+fn shown(list: &[String]) -> String {
+    if list.is_empty() { "none".to_string() } else { list.join(", ") }
 }

@@ -14,7 +14,9 @@ mailctl account import inventories/lab.yaml staff.csv   # columns: address,name,
 mailctl account remove inventories/lab.yaml ani@tgg.net.id --purge\n  \
 mailctl account purge-moved inventories/lab.yaml siti@tgg.net.id\n  \
 mailctl account passwd inventories/lab.yaml siti@tgg.net.id --password-file new.pw\n  \
-mailctl account set-status inventories/lab.yaml siti@tgg.net.id locked\n\n\
+mailctl account set-status inventories/lab.yaml siti@tgg.net.id locked\n  \
+mailctl account alias add inventories/lab.yaml siti@tgg.net.id info@tgg.net.id\n  \
+mailctl account forward inventories/lab.yaml siti@tgg.net.id --to siti@example.org --keep-copy\n\n\
 Statuses: active; locked (no login, mail still delivered); maintenance (no login, mail held \
 in the MTAs' queues, delivered once the account is active again); closed (no login, mail \
 refused with 550).")]
@@ -93,6 +95,49 @@ pub enum AccountCommand {
     SetStatus {
         /// [INVENTORY] USER STATUS
         #[arg(num_args = 2..=3, value_name = "[INVENTORY] USER STATUS", required = true)]
+        args: Vec<String>,
+    },
+    /// An account's aliases: other addresses that lead to it (and that it may send as).
+    Alias {
+        #[command(subcommand)]
+        command: AliasCommand,
+    },
+    /// Forwards an account's mail (--to, inside the cluster or out), with --keep-copy or not;
+    /// --off stops forwarding.
+    Forward {
+        /// [INVENTORY] USER
+        #[arg(num_args = 1..=2, value_name = "[INVENTORY] USER", required = true)]
+        args: Vec<String>,
+        /// Where to forward (comma-separated or repeated).
+        #[arg(long, value_delimiter = ',', value_name = "ADDRESSES", required_unless_present = "off")]
+        to: Vec<String>,
+        /// Deliver to the account too.
+        #[arg(long, conflicts_with = "off")]
+        keep_copy: bool,
+        /// Stop forwarding.
+        #[arg(long, conflicts_with = "to")]
+        off: bool,
+    },
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum AliasCommand {
+    /// Adds ALIAS to USER; refused when the address is an account or another's alias.
+    Add {
+        /// [INVENTORY] USER ALIAS
+        #[arg(num_args = 2..=3, value_name = "[INVENTORY] USER ALIAS", required = true)]
+        args: Vec<String>,
+    },
+    /// Removes ALIAS from USER: mail to it is refused from then on.
+    Remove {
+        /// [INVENTORY] USER ALIAS
+        #[arg(num_args = 2..=3, value_name = "[INVENTORY] USER ALIAS", required = true)]
+        args: Vec<String>,
+    },
+    /// USER's aliases.
+    List {
+        /// [INVENTORY] USER
+        #[arg(num_args = 1..=2, value_name = "[INVENTORY] USER", required = true)]
         args: Vec<String>,
     },
 }

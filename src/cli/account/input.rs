@@ -2,11 +2,28 @@
 //! file or the terminal (never from argv).
 
 use std::io::IsTerminal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use crate::cli::support::EXIT_USAGE;
 
 use crate::accounts::address;
 use crate::accounts::manage::{self, NewAccount};
 use crate::inventory::model::Cluster;
+
+/// `[INVENTORY] X` positional arguments: the inventory when given, and X.
+pub fn inventory_and(args: &[String]) -> (Option<PathBuf>, String) {
+    match args {
+        [x] => (None, x.clone()),
+        [inv, x, ..] => (Some(PathBuf::from(inv)), x.clone()),
+        [] => (None, String::new()),
+    }
+}
+
+/// A usage error: said, exit 2.
+pub fn usage(message: String) -> anyhow::Result<u8> {
+    eprintln!("error: {message}");
+    Ok(EXIT_USAGE)
+}
 
 pub fn new_account(
     cluster: &Cluster,

@@ -4,36 +4,27 @@
 mod args;
 mod input;
 mod print;
+mod routing;
 
-pub use args::{AccountCommand, Args};
+pub use args::{AccountCommand, AliasCommand, Args};
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use super::support::{EXIT_FAILED, EXIT_USAGE, Globals};
+use super::support::{EXIT_FAILED, Globals};
 use crate::accounts::address;
 use crate::accounts::entry::AccountState;
 use crate::accounts::manage;
 use crate::inventory::model::Role;
 use crate::observe::Silent;
 use crate::ops::accounts;
-
-/// `[INVENTORY] X` positional arguments: the inventory when given, and X.
-fn inventory_and(args: &[String]) -> (Option<PathBuf>, String) {
-    match args {
-        [x] => (None, x.clone()),
-        [inv, x, ..] => (Some(PathBuf::from(inv)), x.clone()),
-        [] => (None, String::new()),
-    }
-}
-
-/// A usage error: said, exit 2.
-fn usage(message: String) -> anyhow::Result<u8> {
-    eprintln!("error: {message}");
-    Ok(EXIT_USAGE)
-}
+use input::{inventory_and, usage};
 
 pub fn exec(cli: &Globals, args: &Args) -> anyhow::Result<u8> {
     let (inventory, operand) = match &args.command {
+        AccountCommand::Alias { command } => return routing::alias(cli, command),
+        AccountCommand::Forward { args, to, keep_copy, off } => {
+            return routing::forward(cli, args, to, *keep_copy, *off);
+        }
         AccountCommand::List { inventory, .. } => (inventory.clone(), String::new()),
         AccountCommand::Add { args, .. }
         | AccountCommand::Show { args }
@@ -137,7 +128,10 @@ pub fn exec(cli: &Globals, args: &Args) -> anyhow::Result<u8> {
                     })?;
                     print::state_changed(cli, &change)
                 }
-                AccountCommand::List { .. } | AccountCommand::Import { .. } => unreachable!("matched above"),
+                AccountCommand::List { .. }
+                | AccountCommand::Import { .. }
+                | AccountCommand::Alias { .. }
+                | AccountCommand::Forward { .. } => unreachable!("matched above"),
             }
         }
     }

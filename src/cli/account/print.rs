@@ -3,7 +3,9 @@
 use std::path::Path;
 
 use crate::cli::support::{EXIT_OK, Format, Globals, print_json};
-use crate::ops::accounts::{AccountInfo, Added, PasswordSet, PurgedMoved, Removed, Shown, StateChange};
+use crate::ops::accounts::{
+    AccountInfo, Added, Aliases, Forwarding, PasswordSet, PurgedMoved, Removed, Shown, StateChange,
+};
 
 pub fn list(cli: &Globals, accounts: &[AccountInfo]) -> anyhow::Result<u8> {
     if cli.format == Format::Json {
@@ -34,6 +36,12 @@ pub fn one(cli: &Globals, shown: &Shown) -> anyhow::Result<u8> {
         a.mail_host,
         a.state
     );
+    if !a.aliases.is_empty() {
+        outln!("aliases:  {}", a.aliases.join(", "));
+    }
+    if !a.forward.is_empty() {
+        outln!("forward:  {}{}", a.forward.join(", "), if a.keep_copy { " (keeping a copy)" } else { "" });
+    }
     outln!("placement: {}", placer.explain());
     Ok(EXIT_OK)
 }
@@ -101,6 +109,29 @@ pub fn state_changed(cli: &Globals, c: &StateChange) -> anyhow::Result<u8> {
         outln!("{} is {} already", c.address, c.to);
     } else {
         outln!("{}: {} → {}", c.address, c.from, c.to);
+    }
+    Ok(EXIT_OK)
+}
+
+pub fn aliases(cli: &Globals, a: &Aliases) -> anyhow::Result<u8> {
+    if cli.format == Format::Json {
+        print_json(a)?;
+    } else if a.aliases.is_empty() {
+        outln!("{}: no aliases", a.address);
+    } else {
+        outln!("{}: aliases {}", a.address, a.aliases.join(", "));
+    }
+    Ok(EXIT_OK)
+}
+
+pub fn forwarding(cli: &Globals, f: &Forwarding) -> anyhow::Result<u8> {
+    if cli.format == Format::Json {
+        print_json(f)?;
+    } else if f.to.is_empty() {
+        outln!("{}: not forwarded", f.address);
+    } else {
+        let copy = if f.keep_copy { ", keeping a copy" } else { ", no copy kept" };
+        outln!("{}: forwarded to {}{copy}", f.address, f.to.join(", "));
     }
     Ok(EXIT_OK)
 }

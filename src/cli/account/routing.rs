@@ -1,0 +1,64 @@
+//! `mailctl account alias|forward`: where mail to an address goes.
+
+use super::AliasCommand;
+use super::input::{inventory_and, usage};
+use super::print;
+use crate::cli::support::{Globals, inventory_path, load_inventory, run_op};
+use crate::inventory::address::{self, Address};
+use crate::observe::Silent;
+use crate::ops::accounts;
+
+pub fn alias(cli: &Globals, command: &AliasCommand) -> anyhow::Result<u8> {
+    let (args, add) = match command {
+        AliasCommand::Add { args } => (&args[..], Some(true)),
+        AliasCommand::Remove { args } => (&args[..], Some(false)),
+        AliasCommand::List { args } => (&args[..], None),
+    };
+    let (inventory, user) = inventory_and(if add.is_some() { &args[..args.len() - 1] } else { args });
+    let path = inventory_path(cli, &inventory);
+    let cluster = match load_inventory(&path) {
+        Ok(l) => l.cluster,
+        Err(code) => return Ok(code),
+    };
+    let user = match crate::accounts::address::parse(&user, &cluster) {
+        Ok(u) => u.full,
+        Err(e) => return usage(e),
+    };
+    let Some(add) = add else {
+        let shown = run_op(&cluster, &path, &Silent, async |ops| accounts::show(ops, &user).await)?;
+        return print::aliases(cli, &accounts::Aliases { address: user, aliases: shown.account.aliases });
+    };
+    // An alias is one of the cluster's own addresses: mail to it must reach this cluster.
+    let alias = match crate::accounts::address::parse(&args[args.len() - 1], &cluster) {
+        Ok(a) => a,
+        Err(e) => return usage(e),
+    };
+    let result = run_op(&cluster, &path, &Silent, async |ops| accounts::alias(ops, &user, &alias, add).await)?;
+    print::aliases(cli, &result)
+}
+
+pub fn forward(cli: &Globals, args: &[String], to: &[String], keep_copy: bool, off: bool) -> anyhow::Result<u8> {
+    let (inventory, user) = inventory_and(args);
+    let path = inventory_path(cli, &inventory);
+    let cluster = match load_inventory(&path) {
+        Ok(l) => l.cluster,
+        Err(code) => return Ok(code),
+    };
+    let user = match crate::accounts::address::parse(&user, &cluster) {
+        Ok(u) => u.full,
+        Err(e) => return usage(e),
+    };
+    // Forwarding may leave the cluster: any well-formed address will do.
+    let targets: Result<Vec<Address>, String> = if off {
+        Ok(Vec::new())
+    } else {
+        to.iter().map(|t| address::parse(t).map_err(|e| format!("--to: {e}"))).collect()
+    };
+    let targets = match targets {
+        Ok(t) => t,
+        Err(e) => return usage(e),
+    };
+    let result =
+        run_op(&cluster, &path, &Silent, async |ops| accounts::forward(ops, &user, &targets, keep_copy).await)?;
+    print::forwarding(cli, &result)
+}
