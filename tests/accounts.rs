@@ -2,7 +2,8 @@
 //! `move-account` under load (a sender every 100 ms, an IMAP session through the proxy),
 //! killed during the online copy and during the cutover then resumed or aborted, and
 //! `rebalance` of a lab whose accounts all live on one host, `passwd` and each account status
-//! checked with SMTP, IMAP and POP3, aliases and forwarding checked by delivery.
+//! checked with SMTP, IMAP and POP3, aliases, forwarding and distribution lists checked by
+//! delivery.
 
 mod common;
 
@@ -215,6 +216,12 @@ fn s09_each_status_does_what_it_says() {
 #[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
 fn s10_aliases_and_forwarding_route_mail() {
     LAB.run(aliases_and_forwarding_route_mail);
+}
+
+#[test]
+#[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
+fn s11_a_list_reaches_every_member_once() {
+    LAB.run(a_list_reaches_every_member_once);
 }
 
 /// Two admins, each with a copy of the inventory and state (so separate journals and
@@ -770,4 +777,59 @@ fn delivered_anywhere(f: &Fixture, user: &str, subject: &str) -> usize {
     let host = lives_on(f, user).0;
     let out = f.ssh(&host, &format!("doveadm search -u {user} mailbox INBOX header subject '{subject}' | wc -l"));
     out.trim().parse().unwrap_or(0)
+}
+
+fn a_list_reaches_every_member_once(f: &Fixture) {
+    let run = |args: &[&str]| {
+        let (code, out, err) = mailctl(f, args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        out
+    };
+    let inv = f.inventory();
+    let inv = inv.to_str().unwrap();
+    // Members on both mailbox hosts, one of them twice (as itself and through an alias), and
+    // one outside the cluster.
+    let (a, b) = ("lista@tgg.net.id", "listb@gec-course.com");
+    fresh_account(f, a, "list-Secret-7");
+    let pw = f.dir.path().join("listb.pw");
+    std::fs::write(&pw, "list-Secret-8\n").unwrap();
+    run(&["account", "add", b, "--mailbox", "mbox-2", "--password-file", pw.to_str().unwrap()]);
+    run(&["account", "alias", "add", a, "lista.alias@tgg.net.id"]);
+    run(&["list", "create", inv, "staff@tgg.net.id"]);
+    let out = run(&["list", "add", inv, "staff@tgg.net.id", a, b, "lista.alias@tgg.net.id", "partner@example.org"]);
+    assert!(out.contains("4 member(s)"), "{out}");
+    assert_eq!(send_one(f, "staff@tgg.net.id", "to-the-list"), "accepted");
+    wait_until("a member on mbox-1 gets it", || delivered(f, a, "to-the-list") >= 1);
+    wait_until("a member on mbox-2 gets it", || delivered_anywhere(f, b, "to-the-list") == 1);
+    wait_until("the outside member's copy is queued", || f.ssh(MTA, "postqueue -j").contains("partner@example.org"));
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(delivered(f, a, "to-the-list"), 1, "once, though listed twice");
+    f.ssh(
+        MTA,
+        "postqueue -j | grep partner@example.org | sed -n 's/.*\"queue_id\": *\"\\([0-9A-F]*\\)\".*/\\1/p' | postsuper -d - >/dev/null 2>&1; true",
+    );
+    // One address, one use; no lists in lists; members of our domains must exist.
+    for (args, why) in [
+        (vec!["list", "create", inv, a], "is an account"),
+        (vec!["list", "create", inv, "lista.alias@tgg.net.id"], "is an alias of"),
+        (vec!["list", "create", inv, "staff@tgg.net.id"], "exists already"),
+        (vec!["account", "alias", "add", b, "staff@tgg.net.id"], "is a distribution list"),
+        (vec!["list", "add", inv, "staff@tgg.net.id", "nobody@tgg.net.id"], "no account or alias"),
+    ] {
+        let (code, _, err) = mailctl(f, &args);
+        assert_eq!(code, 1, "{args:?}");
+        assert!(err.contains(why), "{args:?}: {err}");
+    }
+    run(&["list", "create", inv, "inner@tgg.net.id"]);
+    let (code, _, err) = mailctl(f, &["list", "add", inv, "staff@tgg.net.id", "inner@tgg.net.id"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("lists inside lists are refused"), "{err}");
+    // Removing a member and deleting the list.
+    run(&["list", "remove", inv, "staff@tgg.net.id", b]);
+    let shown: Value =
+        serde_json::from_str(&run(&["list", "show", inv, "staff@tgg.net.id", "--format", "json"])).unwrap();
+    assert!(!shown["members"].as_array().unwrap().iter().any(|m| m == b), "{shown}");
+    run(&["list", "delete", inv, "staff@tgg.net.id"]);
+    run(&["list", "delete", inv, "inner@tgg.net.id"]);
+    assert!(send_one(f, "staff@tgg.net.id", "after-delete").starts_with("refused 55"));
 }

@@ -484,3 +484,26 @@ fn forwarding_is_stored_with_its_copy_flag_and_never_to_itself() {
     rt.block_on(accounts::forward(&w.ops(), SITI, &[], true)).unwrap();
     assert_eq!((w.attr(SITI, "mailctlForward"), w.attr(SITI, "mailctlForwardKeepCopy")), (None, None));
 }
+
+#[test]
+fn a_list_takes_members_that_exist_and_no_list_inside() {
+    use mailctl::inventory::address::parse;
+    use mailctl::ops::lists::{Change, run};
+    let w = MoveWorld::new(&[SITI]);
+    let rt = runtime();
+    let staff = parse("staff@tgg.net.id").unwrap();
+    let p = |a: &str| parse(a).unwrap();
+    rt.block_on(run(&w.ops(), &staff, Change::Create, &[])).unwrap();
+    let l = rt.block_on(run(&w.ops(), &staff, Change::Add, &[p(SITI), p("partner@example.org")])).unwrap();
+    assert_eq!(l.members, ["partner@example.org", SITI]);
+    let e = rt.block_on(run(&w.ops(), &staff, Change::Add, &[p("ghost@tgg.net.id")])).unwrap_err();
+    assert!(format!("{e:#}").contains("no account or alias"), "{e:#}");
+    let inner = p("inner@tgg.net.id");
+    rt.block_on(run(&w.ops(), &inner, Change::Create, &[])).unwrap();
+    let e = rt.block_on(run(&w.ops(), &staff, Change::Add, std::slice::from_ref(&inner))).unwrap_err();
+    assert!(format!("{e:#}").contains("lists inside lists"), "{e:#}");
+    let e = rt.block_on(run(&w.ops(), &p(SITI), Change::Create, &[])).unwrap_err();
+    assert!(format!("{e:#}").contains("is an account"), "{e:#}");
+    rt.block_on(run(&w.ops(), &staff, Change::Delete, &[])).unwrap();
+    assert!(rt.block_on(run(&w.ops(), &staff, Change::Show, &[])).is_err());
+}

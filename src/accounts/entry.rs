@@ -98,6 +98,7 @@ pub async fn read_all(
 pub enum AddressUse {
     Account,
     AliasOf(String),
+    List,
 }
 
 /// Whether `address` is taken, and by what.
@@ -109,7 +110,10 @@ pub async fn address_use(
     let a = ldap3::ldap_escape(address);
     let filter = format!("(&(objectClass=inetLocalMailRecipient)(|(mail={a})(mailLocalAddress={a})))");
     let found = ldap.search(&layout.accounts_base(), &filter, &ATTRS).await?;
-    Ok(found.iter().map(from_search).next().map(|e| {
-        if e.address.eq_ignore_ascii_case(address) { AddressUse::Account } else { AddressUse::AliasOf(e.address) }
-    }))
+    if let Some(e) = found.iter().map(from_search).next() {
+        let account = e.address.eq_ignore_ascii_case(address);
+        return Ok(Some(if account { AddressUse::Account } else { AddressUse::AliasOf(e.address) }));
+    }
+    let list = ldap.search(&layout.lists_base(), &format!("(&(objectClass=mailctlList)(mail={a}))"), &["mail"]).await?;
+    Ok((!list.is_empty()).then_some(AddressUse::List))
 }

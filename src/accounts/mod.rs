@@ -6,6 +6,7 @@ pub mod address;
 pub mod entry;
 pub mod fleet;
 pub mod journal;
+pub mod lists;
 pub mod mailstore;
 pub mod manage;
 pub mod mover;

@@ -19,6 +19,7 @@ mod account;
 mod completions;
 mod deploy;
 mod lab;
+mod list;
 mod move_account;
 mod provision;
 mod rebalance;
@@ -64,6 +65,8 @@ pub enum Command {
     MoveAccount(move_account::Args),
     /// Even out the mailbox hosts by moving accounts (plan; --apply runs it).
     Rebalance(rebalance::Args),
+    /// Distribution lists: create, delete, add, remove, show.
+    List(list::Args),
     /// Shell completions and man pages, generated from these definitions.
     Completions(completions::Args),
 }
@@ -86,6 +89,7 @@ pub fn run() -> ExitCode {
         Command::Account(args) => account::exec(&cli.globals, args),
         Command::MoveAccount(args) => move_account::exec(&cli.globals, args),
         Command::Rebalance(args) => rebalance::exec(&cli.globals, args),
+        Command::List(args) => list::exec(&cli.globals, args),
         Command::Completions(args) => completions::exec(args, Cli::command()),
     };
     match code {

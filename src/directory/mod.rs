@@ -31,6 +31,12 @@ impl Layout {
     pub fn accounts_base(&self) -> String {
         format!("ou=accounts,{}", self.suffix)
     }
+    pub fn lists_base(&self) -> String {
+        format!("ou=lists,{}", self.suffix)
+    }
+    pub fn list_dn(&self, address: &str) -> String {
+        format!("cn={address},{}", self.lists_base())
+    }
     pub fn services_base(&self) -> String {
         format!("ou=services,{}", self.suffix)
     }
@@ -168,6 +174,7 @@ pub fn plan_from(
         &mut plan,
         Entry::new(layout.services_base()).with("objectClass", &["organizationalUnit"]).with("ou", &["services"]),
     );
+    add(&mut plan, Entry::new(layout.lists_base()).with("objectClass", &["organizationalUnit"]).with("ou", &["lists"]));
     for (dn, name, password) in [
         (layout.reader_dn(), "mail-reader", &services.reader),
         (layout.replicator_dn(), "replicator", &services.replicator),
@@ -291,7 +298,7 @@ mod tests {
         let layout = Layout::new(&c);
         let passwords = resolve_passwords(&c).unwrap();
         let plan = plan_from(&[], &layout, &c, &services(), &passwords).unwrap();
-        assert_eq!(plan.added.len(), 5 + c.accounts.len());
+        assert_eq!(plan.added.len(), 6 + c.accounts.len());
         let text = format!("{:?}", plan.changes);
         assert!(text.contains("mbox-2."), "{text}");
         assert!(!passwords.values().any(|pw| text.contains(pw.as_str())), "plaintext in a change");

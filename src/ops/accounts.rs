@@ -84,6 +84,7 @@ pub async fn add_many(ops: &Ops<'_>, accounts: &[NewAccount], dry_run: bool) -> 
             entries.iter().map(|e| (e.address.clone(), e.mail_host.clone())).collect();
         let alias_owner =
             |a: &str| entries.iter().find(|e| e.aliases.iter().any(|x| x == a)).map(|e| e.address.clone());
+        let list_addresses = crate::accounts::lists::addresses(ldap, &layout).await?;
         let mut placer = Placer::new(cluster, existing.iter().map(|(_, h)| h.as_str()));
         let mut results = Vec::new();
         for account in accounts {
@@ -94,6 +95,13 @@ pub async fn add_many(ops: &Ops<'_>, accounts: &[NewAccount], dry_run: bool) -> 
                     bail!("{address} exists already (on {on})");
                 }
                 results.push(Added { address, mailbox: on, result: "exists" });
+                continue;
+            }
+            if list_addresses.contains(&address) {
+                if single {
+                    bail!("{address} is a distribution list");
+                }
+                results.push(Added { address, mailbox: String::new(), result: "list" });
                 continue;
             }
             if let Some(owner) = alias_owner(&address) {
@@ -310,6 +318,7 @@ pub async fn alias(ops: &Ops<'_>, user: &str, alias: &Address, add: bool) -> any
         if add {
             match entry::address_use(s.ldap.as_mut(), &layout, &alias.full).await? {
                 Some(entry::AddressUse::Account) => bail!("{} is an account: it cannot be an alias too", alias.full),
+                Some(entry::AddressUse::List) => bail!("{} is a distribution list", alias.full),
                 Some(entry::AddressUse::AliasOf(owner)) if owner != user => {
                     bail!("{} is an alias of {owner} already", alias.full)
                 }

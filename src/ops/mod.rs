@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod deploy;
+pub mod lists;
 pub mod move_account;
 pub mod provision;
 pub mod rebalance;

@@ -50,6 +50,7 @@ struct ClusterCtx<'a> {
 struct LdapCtx<'a> {
     suffix: &'a str,
     accounts_base: String,
+    lists_base: String,
     services_base: String,
     admin_dn: String,
     admin_password_ssha: String,
@@ -185,6 +186,7 @@ impl SharedContext {
         let ldap = LdapCtx {
             suffix,
             accounts_base: layout.accounts_base(),
+            lists_base: layout.lists_base(),
             services_base: layout.services_base(),
             admin_dn: layout.admin_dn(),
             admin_password_ssha: state.secret_ssha(secret::LDAP_ADMIN.0, secret::LDAP_ADMIN.1),
