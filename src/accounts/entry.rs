@@ -27,6 +27,17 @@ impl AccountEntry {
     pub fn is_settled(&self) -> bool {
         self.state != AccountState::Moving && self.move_target.is_none()
     }
+
+    /// An error saying what to do when the account is in the middle of a move.
+    pub fn ensure_settled(&self) -> anyhow::Result<()> {
+        if !self.is_settled() {
+            anyhow::bail!(
+                "{} is in the middle of a move: finish it (`move-account --resume`) or roll it back (`--abort`) first",
+                self.address
+            );
+        }
+        Ok(())
+    }
 }
 
 const ATTRS: [&str; 8] = [
@@ -74,6 +85,11 @@ pub async fn read(
 ) -> anyhow::Result<Option<AccountEntry>> {
     let dn = layout.account_dn(address);
     Ok(ldap.read(&dn, &ATTRS).await?.as_ref().map(from_search))
+}
+
+/// The entry of `address`; its absence is the error.
+pub async fn existing(ldap: &mut dyn DirectoryClient, layout: &Layout, address: &str) -> anyhow::Result<AccountEntry> {
+    read(ldap, layout, address).await?.ok_or_else(|| anyhow::anyhow!("no account {address} in the directory"))
 }
 
 /// Every account (on `mail_host` only, when given), sorted by address.

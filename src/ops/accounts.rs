@@ -148,11 +148,8 @@ pub async fn remove(ops: &Ops<'_>, user: &str, purge: bool) -> anyhow::Result<Re
     let cluster = ops.cluster;
     with_sessions(ops, async |s| {
         let layout = Layout::new(cluster);
-        let entry =
-            entry::read(s.ldap.as_mut(), &layout, user).await?.with_context(|| format!("no account {user} in the directory"))?;
-        if !entry.is_settled() {
-            bail!("{user} is in the middle of a move: finish it (`move-account --resume`) or roll it back (`--abort`) first");
-        }
+        let entry = entry::existing(s.ldap.as_mut(), &layout, user).await?;
+        entry.ensure_settled()?;
         if let Some(h) = cluster.host_by_fqdn(&entry.mail_host) {
             let (messages, bytes) = mailstore::totals(&mailstore::folders(s.fleet.get(&h.name), user).await?);
             if messages > 0 && !purge {
@@ -188,9 +185,7 @@ pub async fn purge_moved(ops: &Ops<'_>, user: &str) -> anyhow::Result<PurgedMove
     let cluster = ops.cluster;
     with_sessions(ops, async |s| {
         let layout = Layout::new(cluster);
-        let entry = entry::read(s.ldap.as_mut(), &layout, user)
-            .await?
-            .with_context(|| format!("no account {user} in the directory"))?;
+        let entry = entry::existing(s.ldap.as_mut(), &layout, user).await?;
         if entry.state != AccountState::Active || entry.move_target.is_some() {
             bail!("{user} is in the middle of a move: its old copy is still needed");
         }
@@ -233,11 +228,8 @@ pub async fn set_state(ops: &Ops<'_>, user: &str, to: AccountState) -> anyhow::R
     let cluster = ops.cluster;
     with_sessions(ops, async |s| {
         let layout = Layout::new(cluster);
-        let entry =
-            entry::read(s.ldap.as_mut(), &layout, user).await?.with_context(|| format!("no account {user} in the directory"))?;
-        if !entry.is_settled() {
-            bail!("{user} is in the middle of a move: finish it (`move-account --resume`) or roll it back (`--abort`) first");
-        }
+        let entry = entry::existing(s.ldap.as_mut(), &layout, user).await?;
+        entry.ensure_settled()?;
         let change = StateChange { address: user.to_string(), from: entry.state.clone(), to: to.clone() };
         if entry.state == to {
             return Ok(change);
@@ -274,9 +266,7 @@ pub async fn set_password(ops: &Ops<'_>, user: &str, password: &str) -> anyhow::
     let cluster = ops.cluster;
     with_sessions(ops, async |s| {
         let layout = Layout::new(cluster);
-        let entry = entry::read(s.ldap.as_mut(), &layout, user)
-            .await?
-            .with_context(|| format!("no account {user} in the directory"))?;
+        let entry = entry::existing(s.ldap.as_mut(), &layout, user).await?;
         let hash = crate::state::ssha(password);
         s.ldap.replace(&entry.dn, &[("userPassword", vec![hash.as_str()])]).await?;
         s.fleet.flush_auth_caches(user, &dovecot_hosts(ops)).await?;
@@ -311,9 +301,7 @@ pub async fn alias(ops: &Ops<'_>, user: &str, alias: &Address, add: bool) -> any
     let cluster = ops.cluster;
     with_sessions(ops, async |s| {
         let layout = Layout::new(cluster);
-        let entry = entry::read(s.ldap.as_mut(), &layout, user)
-            .await?
-            .with_context(|| format!("no account {user} in the directory"))?;
+        let entry = entry::existing(s.ldap.as_mut(), &layout, user).await?;
         let mut aliases = entry.aliases.clone();
         if add {
             match entry::address_use(s.ldap.as_mut(), &layout, &alias.full).await? {
@@ -356,9 +344,7 @@ pub async fn forward(ops: &Ops<'_>, user: &str, to: &[Address], keep_copy: bool)
     let cluster = ops.cluster;
     with_sessions(ops, async |s| {
         let layout = Layout::new(cluster);
-        let entry = entry::read(s.ldap.as_mut(), &layout, user)
-            .await?
-            .with_context(|| format!("no account {user} in the directory"))?;
+        let entry = entry::existing(s.ldap.as_mut(), &layout, user).await?;
         let targets: Vec<&str> = to.iter().map(|a| a.full.as_str()).collect();
         let keep = if keep_copy && !to.is_empty() { vec!["TRUE"] } else { vec![] };
         s.ldap.replace(&entry.dn, &[("mailctlForward", targets), ("mailctlForwardKeepCopy", keep)]).await?;

@@ -5,7 +5,7 @@
 
 use anyhow::{Context, bail};
 
-use super::{Ops, with_sessions};
+use super::{Ops, with_directory, with_sessions};
 use crate::accounts::entry::{self, AddressUse};
 use crate::accounts::lists::{self, List};
 use crate::directory::Layout;
@@ -25,6 +25,12 @@ pub enum Change {
 pub async fn run(ops: &Ops<'_>, address: &Address, change: Change, members: &[Address]) -> anyhow::Result<List> {
     let cluster = ops.cluster;
     let list = address.full.as_str();
+    if change == Change::Show {
+        // Reading needs the directory only, not a session to every host.
+        let layout = Layout::new(cluster);
+        let found = with_directory(ops, async |ldap| lists::read(ldap, &layout, list).await).await?;
+        return found.with_context(|| format!("no list {list}: create it with `mailctl list create {list}`"));
+    }
     with_sessions(ops, async |s| {
         let layout = Layout::new(cluster);
         let ldap = s.ldap.as_mut();

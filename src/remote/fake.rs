@@ -3,7 +3,6 @@
 //! can be made to fail. They are held to the real contract by the lab tests, which run the
 //! same operations against real hosts.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -201,13 +200,4 @@ impl Connector for FakeFleet {
     ) -> BoxFuture<'a, Result<Box<dyn DirectoryClient>, DirectoryError>> {
         Box::pin(async move { Ok(self.inner.directory.client()) })
     }
-}
-
-/// Counts of steps by host, for assertions.
-pub fn count_steps(log: &[(String, String)]) -> BTreeMap<String, usize> {
-    let mut out = BTreeMap::new();
-    for (h, _) in log {
-        *out.entry(h.clone()).or_insert(0) += 1;
-    }
-    out
 }

@@ -3,7 +3,10 @@
 use super::AliasCommand;
 use super::input::{inventory_and, usage};
 use super::print;
-use crate::cli::support::{Globals, inventory_path, load_inventory, run_op};
+use std::path::PathBuf;
+
+use crate::cli::support::{EXIT_USAGE, Globals, inventory_path, load_inventory, run_op};
+use crate::inventory::Cluster;
 use crate::inventory::address::{self, Address};
 use crate::observe::Silent;
 use crate::ops::accounts;
@@ -14,15 +17,9 @@ pub fn alias(cli: &Globals, command: &AliasCommand) -> anyhow::Result<u8> {
         AliasCommand::Remove { args } => (&args[..], Some(false)),
         AliasCommand::List { args } => (&args[..], None),
     };
-    let (inventory, user) = inventory_and(if add.is_some() { &args[..args.len() - 1] } else { args });
-    let path = inventory_path(cli, &inventory);
-    let cluster = match load_inventory(&path) {
-        Ok(l) => l.cluster,
+    let (cluster, path, user) = match account_of(cli, if add.is_some() { &args[..args.len() - 1] } else { args }) {
+        Ok(found) => found,
         Err(code) => return Ok(code),
-    };
-    let user = match crate::accounts::address::parse(&user, &cluster) {
-        Ok(u) => u.full,
-        Err(e) => return usage(e),
     };
     let Some(add) = add else {
         let shown = run_op(&cluster, &path, &Silent, async |ops| accounts::show(ops, &user).await)?;
@@ -38,15 +35,9 @@ pub fn alias(cli: &Globals, command: &AliasCommand) -> anyhow::Result<u8> {
 }
 
 pub fn forward(cli: &Globals, args: &[String], to: &[String], keep_copy: bool, off: bool) -> anyhow::Result<u8> {
-    let (inventory, user) = inventory_and(args);
-    let path = inventory_path(cli, &inventory);
-    let cluster = match load_inventory(&path) {
-        Ok(l) => l.cluster,
+    let (cluster, path, user) = match account_of(cli, args) {
+        Ok(found) => found,
         Err(code) => return Ok(code),
-    };
-    let user = match crate::accounts::address::parse(&user, &cluster) {
-        Ok(u) => u.full,
-        Err(e) => return usage(e),
     };
     // Forwarding may leave the cluster: any well-formed address will do.
     let targets: Result<Vec<Address>, String> = if off {
@@ -61,4 +52,19 @@ pub fn forward(cli: &Globals, args: &[String], to: &[String], keep_copy: bool, o
     let result =
         run_op(&cluster, &path, &Silent, async |ops| accounts::forward(ops, &user, &targets, keep_copy).await)?;
     print::forwarding(cli, &result)
+}
+
+/// `[INVENTORY] USER`: the cluster, its inventory's path and the checked address, or the
+/// exit code once the problem is said.
+fn account_of(cli: &Globals, args: &[String]) -> Result<(Cluster, PathBuf, String), u8> {
+    let (inventory, user) = inventory_and(args);
+    let path = inventory_path(cli, &inventory);
+    let cluster = load_inventory(&path)?.cluster;
+    match crate::accounts::address::parse(&user, &cluster) {
+        Ok(u) => Ok((cluster, path, u.full)),
+        Err(e) => {
+            eprintln!("error: {e}");
+            Err(EXIT_USAGE)
+        }
+    }
 }
