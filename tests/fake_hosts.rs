@@ -179,6 +179,13 @@ impl Mailboxes {
                 ok("")
             }
             "postqueue -j" => ok(""),
+            "doveadm quota get" => {
+                let mut out = "Username\tQuota name\tType\tValue\tLimit\t%\n".to_string();
+                for (_, u) in self.homes.keys().filter(|(h, _)| h == host) {
+                    out += &format!("{u}\tUser quota\tSTORAGE\t2048\t1048576\t0\n{u}\tUser quota\tMESSAGE\t15\t-\t0\n");
+                }
+                ok(&out)
+            }
             _ => ok(""),
         }
     }
@@ -443,6 +450,57 @@ fn a_password_is_stored_hashed_and_every_cache_forgets_the_old_one() {
     for host in ["transport", "mbox-1", "mbox-2"] {
         assert!(w.fleet.steps_on(host).contains(&"doveadm auth cache flush".to_string()), "{host}");
     }
+}
+
+#[test]
+fn account_list_asks_each_mailbox_host_once_for_every_mailbox_use() {
+    use mailctl::ops::accounts;
+    let w = MoveWorld::new(&[SITI, "budi@tgg.net.id"]);
+    let rt = runtime();
+    let listing = rt.block_on(accounts::list(&w.ops(), None, true)).unwrap();
+    let siti = listing.accounts.iter().find(|a| a.address == SITI).unwrap();
+    let usage = siti.usage.clone().expect("siti's use");
+    assert_eq!((usage.bytes, usage.messages, usage.storage_limit), (2048 * 1024, 15, Some(1 << 30)));
+    for host in ["mbox-1", "mbox-2"] {
+        let asked = w.fleet.steps_on(host).iter().filter(|s| *s == "doveadm quota get").count();
+        assert_eq!(asked, 1, "{host}: one call for all its accounts");
+    }
+    // Without use, the mailbox hosts are not asked; a host that cannot answer is named and the
+    // listing still comes back.
+    let before = w.fleet.log().len();
+    rt.block_on(accounts::list(&w.ops(), None, false)).unwrap();
+    assert!(w.fleet.log()[before..].iter().all(|(h, _)| h == "ldap"), "{:?}", &w.fleet.log()[before..]);
+    w.fleet.unreachable("mbox-1");
+    let listing = rt.block_on(accounts::list(&w.ops(), None, true)).unwrap();
+    assert_eq!(listing.accounts.len(), 2);
+    assert!(listing.accounts.iter().all(|a| a.usage.is_none()));
+    assert_eq!(listing.usage_failed.iter().map(|(h, _)| h.as_str()).collect::<Vec<_>>(), ["mbox-1"]);
+}
+
+#[test]
+fn a_class_or_own_quota_sets_the_limits_dovecot_reads_and_releases_deferred_mail() {
+    use mailctl::inventory::model::ClassOfService;
+    use mailctl::ops::quota::{LimitChange, set_limits};
+    let mut w = MoveWorld::new(&[SITI]);
+    w.cluster.classes.push(ClassOfService { name: "staff".into(), quota: Some(10 << 30), messages: Some(5000) });
+    let rt = runtime();
+    let set = rt.block_on(set_limits(&w.ops(), SITI, LimitChange::Class(Some("staff".into())))).unwrap();
+    assert_eq!((set.limits.storage, set.limits.from.as_str()), (10 << 30, "class staff"));
+    assert_eq!(w.attr(SITI, "mailctlStorageLimit"), Some((10u64 << 30).to_string()));
+    assert_eq!(w.attr(SITI, "mailctlMessageLimit").as_deref(), Some("5000"));
+    // Its own quota wins over the class; `default` hands it back to the class.
+    rt.block_on(set_limits(&w.ops(), SITI, LimitChange::Quota(Some(1 << 20)))).unwrap();
+    assert_eq!(w.attr(SITI, "mailctlStorageLimit"), Some((1u64 << 20).to_string()));
+    rt.block_on(set_limits(&w.ops(), SITI, LimitChange::Quota(None))).unwrap();
+    assert_eq!(w.attr(SITI, "mailctlQuota"), None);
+    assert_eq!(w.attr(SITI, "mailctlStorageLimit"), Some((10u64 << 30).to_string()));
+    // No class and no own quota: the cluster's default from dovecot.conf, nothing stored.
+    rt.block_on(set_limits(&w.ops(), SITI, LimitChange::Class(None))).unwrap();
+    assert_eq!((w.attr(SITI, "mailctlStorageLimit"), w.attr(SITI, "mailctlMessageLimit")), (None, None));
+    assert!(w.fleet.steps_on("mbox-1").contains(&"doveadm auth cache flush".to_string()));
+    assert_eq!(w.fleet.steps_on("transport").last().map(String::as_str), Some("postqueue -f"));
+    let e = rt.block_on(set_limits(&w.ops(), SITI, LimitChange::Class(Some("nobody".into())))).unwrap_err();
+    assert!(format!("{e:#}").contains("no class of service `nobody`"), "{e:#}");
 }
 
 #[test]

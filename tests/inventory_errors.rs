@@ -119,6 +119,25 @@ fn account_pinned_to_a_host_that_is_not_a_mailbox() {
 }
 
 #[test]
+fn classes_of_service_and_quotas_are_checked_where_written() {
+    let classes =
+        "classes_of_service:\n  - { name: staff, quota: 5G }\n  - { name: Staff!, quota: 5X }\n  - { name: staff }\n";
+    let text = format!(
+        "{}{classes}",
+        with("    mailbox: mbox\n", "    mailbox: mbox\n    class: teachers\n    quota: lots\n")
+    );
+    assert_error(&text, 20, 12, "class `teachers`");
+    assert_error(&text, 21, 12, "invalid quota `lots`");
+    assert_error(&text, 25, 13, "invalid class of service name `Staff!`");
+    assert_error(&text, 25, 28, "unknown unit");
+    assert_error(&text, 26, 13, "defined twice");
+    let ok = format!("{}{}", with("    mailbox: mbox\n", "    mailbox: mbox\n    class: staff\n"), &classes[..51]);
+    let cluster = inventory::parse(&ok, Path::new("t.yaml")).unwrap().cluster;
+    assert_eq!(cluster.class("staff").unwrap().quota, Some(5 << 30));
+    assert_eq!(cluster.accounts[0].class.as_deref(), Some("staff"));
+}
+
+#[test]
 fn vip_host_that_does_not_exist() {
     let text = format!("{BASE}vips:\n  - address: 10.0.0.50\n    hosts: [mta, proxy-2]\n");
     assert_error(&text, 23, 18, "VIP host `proxy-2` does not exist");

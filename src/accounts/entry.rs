@@ -20,6 +20,9 @@ pub struct AccountEntry {
     /// Where its mail is forwarded (`mailctlForward`), and whether it keeps a copy.
     pub forward: Vec<String>,
     pub keep_copy: bool,
+    /// Its class of service (`mailctlClassOfService`) and own quota in bytes (`mailctlQuota`).
+    pub class: Option<String>,
+    pub quota: Option<u64>,
 }
 
 impl AccountEntry {
@@ -40,7 +43,7 @@ impl AccountEntry {
     }
 }
 
-const ATTRS: [&str; 8] = [
+const ATTRS: [&str; 10] = [
     "mail",
     "cn",
     "mailHost",
@@ -49,6 +52,8 @@ const ATTRS: [&str; 8] = [
     "mailLocalAddress",
     "mailctlForward",
     "mailctlForwardKeepCopy",
+    "mailctlClassOfService",
+    "mailctlQuota",
 ];
 
 /// The filter an entry must match for a move to claim it: active and not claimed.
@@ -74,6 +79,8 @@ fn from_search(e: &SearchEntry) -> AccountEntry {
         aliases: all_values(e, "mailLocalAddress"),
         forward: all_values(e, "mailctlForward"),
         keep_copy: v.get("mailctlforwardkeepcopy").is_some_and(|b| b.eq_ignore_ascii_case("TRUE")),
+        class: v.get("mailctlclassofservice").cloned(),
+        quota: v.get("mailctlquota").and_then(|q| q.parse().ok()),
     }
 }
 

@@ -11,4 +11,5 @@ pub mod mailstore;
 pub mod manage;
 pub mod mover;
 pub mod placement;
+pub mod quota;
 pub mod rebalance;

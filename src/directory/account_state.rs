@@ -13,9 +13,10 @@ use serde::Serialize;
 /// | moving      | held, then let in              | deferred (a move's cutover)     |
 ///
 /// The templates (dovecot-ldap.conf.ext, postfix/ldap-*.cf) spell the same table as filters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(into = "String")]
 pub enum AccountState {
+    #[default]
     Active,
     Locked,
     Maintenance,

@@ -12,6 +12,7 @@ pub mod memory;
 use std::collections::BTreeMap;
 
 use crate::accounts::placement::Placer;
+use crate::accounts::quota;
 use crate::inventory::model::{Account, Cluster, Host};
 use crate::remote::RemoteError;
 use crate::state::{ssha, ssha_matches};
@@ -209,12 +210,65 @@ pub fn plan_from(
                     plan.warnings.push(format!("{}: no mailbox host to place it on", account.address));
                     continue;
                 };
-                add(&mut plan, account_entry(layout, account, host, password));
+                match account_entry(layout, cluster, account, host, password.map(|p| ssha(p))) {
+                    Ok(entry) => add(&mut plan, entry),
+                    Err(why) => plan.warnings.push(format!("{}: {why}", account.address)),
+                }
             }
             Some(existing) => account_changes(&mut plan, existing, account, password, cluster),
         }
     }
+    directory_only_changes(&mut plan, existing, cluster);
     Ok(plan)
+}
+
+/// Accounts the inventory does not list keep their class and own quota; their limits follow
+/// the inventory's classes and default all the same.
+fn directory_only_changes(plan: &mut DirectoryPlan, existing: &[Entry], cluster: &Cluster) {
+    let listed: std::collections::BTreeSet<String> = cluster.accounts.iter().map(|a| a.address.clone()).collect();
+    let accounts =
+        existing.iter().filter(|e| e.values("objectClass").iter().any(|c| c.eq_ignore_ascii_case("mailctlAccount")));
+    for entry in accounts.filter(|e| e.get("mail").is_some_and(|m| !listed.contains(m))) {
+        let mut changes = Vec::new();
+        let class = entry.get("mailctlClassOfService");
+        let own = entry.get("mailctlQuota").and_then(|q| q.parse().ok());
+        match quota_changes(entry, cluster, class, own, &mut changes) {
+            Ok(()) => push_changes(plan, entry, changes),
+            Err(why) => plan.warnings.push(format!(
+                "{}: {why}; it keeps its last limits (define the class again, or `mailctl account class`)",
+                entry.get("mail").unwrap_or_default()
+            )),
+        }
+    }
+}
+
+fn push_changes(plan: &mut DirectoryPlan, existing: &Entry, changes: Vec<(String, Vec<String>)>) {
+    if !changes.is_empty() {
+        plan.changes.push(Change::Replace { dn: existing.dn.clone(), attrs: changes });
+        plan.changed.push(existing.dn.clone());
+    }
+}
+
+/// The class, own quota and derived limits an entry should carry, where it differs.
+fn quota_changes(
+    existing: &Entry,
+    cluster: &Cluster,
+    class: Option<&str>,
+    own: Option<u64>,
+    changes: &mut Vec<(String, Vec<String>)>,
+) -> Result<(), String> {
+    let limits = quota::limits(cluster, class, own)?;
+    let own = own.map(|q| q.to_string());
+    let wanted = [
+        ("mailctlClassOfService", class.map(|c| vec![c.to_string()]).unwrap_or_default()),
+        ("mailctlQuota", own.map(|q| vec![q]).unwrap_or_default()),
+    ];
+    for (attr, values) in wanted.into_iter().chain(quota::directory_values(cluster, &limits)) {
+        if existing.values(attr) != values.as_slice() {
+            changes.push((attr.to_string(), values));
+        }
+    }
+    Ok(())
 }
 
 fn suffix_entry(layout: &Layout, cluster: &Cluster) -> Result<Entry, DirectoryError> {
@@ -228,7 +282,14 @@ fn suffix_entry(layout: &Layout, cluster: &Cluster) -> Result<Entry, DirectoryEr
     }
 }
 
-pub fn account_entry(layout: &Layout, account: &Account, host: &Host, password: Option<&String>) -> Entry {
+/// A new account's entry. `password` is the stored hash. An unknown class is the error.
+pub fn account_entry(
+    layout: &Layout,
+    cluster: &Cluster,
+    account: &Account,
+    host: &Host,
+    password: Option<String>,
+) -> Result<Entry, String> {
     let cn = account.name.clone().unwrap_or_else(|| account.local_part.clone());
     let mut entry = Entry::new(layout.account_dn(&account.address))
         .with("objectClass", &["inetOrgPerson", "inetLocalMailRecipient", "mailctlAccount"])
@@ -238,10 +299,22 @@ pub fn account_entry(layout: &Layout, account: &Account, host: &Host, password: 
         .with("sn", &[&account.local_part])
         .with("mailHost", &[&host.fqdn])
         .with("mailctlState", &[account_state::AccountState::Active.as_str()]);
-    if let Some(pw) = password {
-        entry = entry.with("userPassword", &[&ssha(pw)]);
+    if let Some(hash) = password {
+        entry = entry.with("userPassword", &[&hash]);
     }
-    entry
+    if let Some(class) = &account.class {
+        entry = entry.with("mailctlClassOfService", &[class]);
+    }
+    if let Some(quota) = account.quota {
+        entry = entry.with("mailctlQuota", &[&quota.to_string()]);
+    }
+    let limits = quota::limits(cluster, account.class.as_deref(), account.quota)?;
+    for (attr, values) in quota::directory_values(cluster, &limits) {
+        if !values.is_empty() {
+            entry = entry.with(attr, &values.iter().map(String::as_str).collect::<Vec<_>>());
+        }
+    }
+    Ok(entry)
 }
 
 /// Name and password follow the inventory. The mailbox host never changes here: moving
@@ -264,10 +337,12 @@ fn account_changes(
     {
         changes.push(("userPassword".into(), vec![ssha(pw)]));
     }
-    if !changes.is_empty() {
-        plan.changes.push(Change::Replace { dn: existing.dn.clone(), attrs: changes });
-        plan.changed.push(existing.dn.clone());
+    let class = account.class.as_deref().or(existing.get("mailctlClassOfService"));
+    let own = account.quota.or_else(|| existing.get("mailctlQuota").and_then(|q| q.parse().ok()));
+    if let Err(why) = quota_changes(existing, cluster, class, own, &mut changes) {
+        plan.warnings.push(format!("{}: {why}", account.address));
     }
+    push_changes(plan, existing, changes);
     if let (Some(pinned), Some(current)) =
         (account.mailbox.as_deref().and_then(|n| cluster.host(n)), existing.get("mailHost"))
         && !pinned.fqdn.eq_ignore_ascii_case(current)
@@ -326,5 +401,52 @@ mod tests {
         let plan = plan_from(&existing, &layout, &c, &services(), &passwords).unwrap();
         assert!(plan.is_empty());
         assert_eq!(plan.warnings.len(), 1);
+    }
+
+    #[test]
+    fn limits_follow_own_quota_then_class_then_cluster_and_deploy_keeps_them_current() {
+        let mut c = cluster();
+        let layout = Layout::new(&c);
+        let passwords = resolve_passwords(&c).unwrap();
+        c.accounts[0].class = Some("students".into());
+        c.accounts[1].class = Some("students".into());
+        c.accounts[1].quota = Some(3 << 30);
+        let first = plan_from(&[], &layout, &c, &services(), &passwords).unwrap();
+        let mut existing: Vec<Entry> = first
+            .changes
+            .into_iter()
+            .filter_map(|c| match c {
+                Change::Add(e) => Some(e),
+                Change::Replace { .. } => None,
+            })
+            .collect();
+        let of = |entries: &[Entry], i: usize| {
+            let e = entries.iter().find(|e| e.get("mail") == Some(c.accounts[i].address.as_str())).unwrap().clone();
+            (e.get("mailctlStorageLimit").map(String::from), e.get("mailctlMessageLimit").map(String::from))
+        };
+        assert_eq!(of(&existing, 0), (Some((200u64 << 20).to_string()), Some("20000".into())));
+        assert_eq!(of(&existing, 1), (Some((3u64 << 30).to_string()), Some("20000".into())));
+        assert_eq!(of(&existing, 2), (None, None), "the cluster default is dovecot.conf's");
+
+        // The class grows in the inventory: deploy rewrites its accounts' limits, and those of
+        // accounts the inventory does not list.
+        existing
+            .iter_mut()
+            .find(|e| e.get("mail") == Some(c.accounts[2].address.as_str()))
+            .unwrap()
+            .attrs
+            .insert("mailctlclassofservice".into(), vec!["students".into()]);
+        let listed_only: Vec<_> = c.accounts.drain(2..3).collect();
+        c.classes.iter_mut().find(|k| k.name == "students").unwrap().quota = Some(2 << 30);
+        let plan = plan_from(&existing, &layout, &c, &services(), &passwords).unwrap();
+        let text = format!("{:?}", plan.changes);
+        assert_eq!(plan.changed.len(), 2, "{text}");
+        assert!(text.contains(&(2u64 << 30).to_string()), "{text}");
+        assert!(plan.changed.iter().any(|dn| dn.contains(&listed_only[0].address)), "{:?}", plan.changed);
+
+        // A class the inventory lost: a warning, the limits kept.
+        c.classes.retain(|k| k.name != "students");
+        let plan = plan_from(&existing, &layout, &c, &services(), &passwords).unwrap();
+        assert!(plan.warnings.iter().any(|w| w.contains("students")), "{:?}", plan.warnings);
     }
 }

@@ -3,7 +3,7 @@
 //! would read specially. Checked once here; everything after uses `Address`.
 
 /// A checked address, lower-cased.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Address {
     pub full: String,
     pub local: String,

@@ -22,7 +22,9 @@ pub struct Cluster {
     /// The name mail clients use (IMAP, POP3, SMTP submission, webmail).
     pub public_name: String,
     pub ldap_suffix: String,
-    pub quota: Option<String>,
+    /// Bytes (0: unlimited) for an account with no class or quota of its own; None: no quota.
+    pub quota: Option<u64>,
+    pub classes: Vec<ClassOfService>,
     pub message_size_mb: u32,
     pub hosts: Vec<Host>,
     pub accounts: Vec<Account>,
@@ -108,6 +110,19 @@ pub struct Account {
     /// The mailbox host the inventory pins this account to.
     pub mailbox: Option<String>,
     pub password: Option<SecretRef>,
+    pub class: Option<String>,
+    /// Bytes (0: unlimited).
+    pub quota: Option<u64>,
+}
+
+/// A named quota and limits accounts reference (`classes_of_service` in the inventory).
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassOfService {
+    pub name: String,
+    /// Bytes (0: unlimited); None: the cluster's.
+    pub quota: Option<u64>,
+    /// Most messages a mailbox holds; None: no limit.
+    pub messages: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -192,6 +207,10 @@ pub struct Lab {
 }
 
 impl Cluster {
+    pub fn class(&self, name: &str) -> Option<&ClassOfService> {
+        self.classes.iter().find(|c| c.name == name)
+    }
+
     /// The LDAP host writes go to: the provider, never a replica. Validation makes sure
     /// there is exactly one.
     pub fn ldap_provider(&self) -> Option<&Host> {

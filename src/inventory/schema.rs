@@ -18,6 +18,9 @@ pub struct InventoryFile {
     pub hosts: S<Vec<HostSpec>>,
     #[serde(default)]
     pub accounts: Vec<AccountSpec>,
+    /// Named quotas and limits that accounts reference (`class:`), like Zimbra's COS.
+    #[serde(default)]
+    pub classes_of_service: Vec<ClassSpec>,
     #[serde(default)]
     pub rate_limit: Option<RateLimitSpec>,
     #[serde(default)]
@@ -47,7 +50,8 @@ pub struct ClusterSpec {
     pub public_name: Option<S<String>>,
     #[serde(default)]
     pub ldap_suffix: Option<S<String>>,
-    /// Mailbox quota per account, e.g. "2G"; none when absent.
+    /// Mailbox quota of an account with no class or quota of its own, e.g. "2G"; none when
+    /// absent.
     #[serde(default)]
     pub quota: Option<S<String>>,
     /// Largest message accepted, in megabytes.
@@ -197,6 +201,24 @@ pub struct AccountSpec {
     pub mailbox: Option<S<String>>,
     #[serde(default)]
     pub password: Option<S<String>>,
+    /// A class of service from `classes_of_service`.
+    #[serde(default)]
+    pub class: Option<S<String>>,
+    /// The account's own quota, over its class's and the cluster's.
+    #[serde(default)]
+    pub quota: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassSpec {
+    pub name: S<String>,
+    /// Mailbox quota, e.g. "10G" or "unlimited"; the cluster's when absent.
+    #[serde(default)]
+    pub quota: Option<S<String>>,
+    /// Most messages a mailbox may hold; no limit when absent.
+    #[serde(default)]
+    pub messages: Option<S<u64>>,
 }
 
 #[derive(Debug, Deserialize)]

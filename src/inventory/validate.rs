@@ -51,12 +51,13 @@ impl Validator<'_, '_> {
             None => domain_to_suffix(&first_domain),
         };
         let quota = c.quota.as_ref().map(|q| self.quota(q));
+        let classes = self.classes(&f.classes_of_service);
         self.in_range(&c.message_size_mb, 1, MAX_MESSAGE_SIZE_MB, "cluster.message_size_mb", "megabytes");
 
         let hosts = self.hosts(&f.hosts, &f.ssh, f.proxmox.as_ref());
         self.required_roles(&hosts, &f);
         self.replicas(&f.hosts.value, &hosts);
-        let accounts = self.accounts(&f.accounts, &domains, &hosts);
+        let accounts = self.accounts(&f.accounts, &domains, &hosts, &classes);
         self.capacities(&f.hosts.value, &hosts, &accounts);
         let rate_limit = f.rate_limit.as_ref().map(|r| self.rate_limit(r, &domains, &hosts));
         let vips = self.vips(&f.vips, &hosts);
@@ -74,6 +75,7 @@ impl Validator<'_, '_> {
             public_name,
             ldap_suffix,
             quota,
+            classes,
             message_size_mb: c.message_size_mb.value,
             hosts,
             accounts,
@@ -176,17 +178,40 @@ impl Validator<'_, '_> {
         s.value.clone()
     }
 
-    fn quota(&mut self, q: &S<String>) -> String {
-        let t = q.value.trim();
-        let digits = t.trim_end_matches(['K', 'M', 'G', 'T']);
-        if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) || t.len() - digits.len() > 1 {
+    fn quota(&mut self, q: &S<String>) -> u64 {
+        crate::accounts::quota::parse_size(&q.value).unwrap_or_else(|why| {
             self.rep.error(
                 q.referenced,
-                format!("invalid quota `{}`", q.value),
-                Some("a size such as 500M or 2G".to_string()),
+                format!("invalid quota {why}"),
+                Some("a size such as 500M, 2G or unlimited".into()),
             );
+            0
+        })
+    }
+
+    fn classes(&mut self, specs: &[schema::ClassSpec]) -> Vec<ClassOfService> {
+        let mut seen: HashMap<String, u64> = HashMap::new();
+        let mut out = Vec::new();
+        for spec in specs {
+            let name = spec.name.value.clone();
+            if !is_class_name(&name) {
+                self.rep.error(
+                    spec.name.referenced,
+                    format!("invalid class of service name `{name}`"),
+                    Some("1 to 64 lowercase letters, digits, - and _".into()),
+                );
+            }
+            if let Some(line) = seen.insert(name.clone(), spec.name.referenced.line()) {
+                self.rep.error(
+                    spec.name.referenced,
+                    format!("class of service `{name}` is defined twice"),
+                    Some(format!("it is first defined at line {line}")),
+                );
+            }
+            let quota = spec.quota.as_ref().map(|q| self.quota(q));
+            out.push(ClassOfService { name, quota, messages: spec.messages.as_ref().map(|m| m.value) });
         }
-        t.to_string()
+        out
     }
 
     fn hosts(
@@ -464,7 +489,13 @@ impl Validator<'_, '_> {
         }
     }
 
-    fn accounts(&mut self, specs: &[schema::AccountSpec], domains: &[String], hosts: &[Host]) -> Vec<Account> {
+    fn accounts(
+        &mut self,
+        specs: &[schema::AccountSpec],
+        domains: &[String],
+        hosts: &[Host],
+        classes: &[ClassOfService],
+    ) -> Vec<Account> {
         let mut seen: HashMap<String, u64> = HashMap::new();
         let mut out = Vec::new();
         for a in specs {
@@ -513,7 +544,27 @@ impl Validator<'_, '_> {
                     Some(_) => {}
                 }
             }
+            if let Some(c) = &a.class
+                && !classes.iter().any(|k| k.name == c.value)
+            {
+                let known: Vec<&str> = classes.iter().map(|k| k.name.as_str()).collect();
+                self.rep.error(
+                    c.referenced,
+                    format!(
+                        "account `{address}` is in class `{}`, which `classes_of_service` does not define",
+                        c.value
+                    ),
+                    Some(if known.is_empty() {
+                        "define it under classes_of_service".into()
+                    } else {
+                        format!("classes: {}", known.join(", "))
+                    }),
+                );
+            }
+            let quota = a.quota.as_ref().map(|q| self.quota(q));
             out.push(Account {
+                class: a.class.as_ref().map(|c| c.value.clone()),
+                quota,
                 address: address.clone(),
                 local_part: local.to_string(),
                 domain: domain.to_string(),
@@ -1022,6 +1073,12 @@ pub fn certificate_pem_problem(bytes: &[u8]) -> Option<&'static str> {
         }
         None
     })
+}
+
+/// A class of service's name: it lands in the directory and in messages.
+fn is_class_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
 /// Postfix's message_size_limit and Dovecot's quota grace both stay sane below 2 GiB.

@@ -9,6 +9,7 @@ use crate::accounts::entry::{self, AccountEntry, AccountState};
 use crate::accounts::mailstore;
 use crate::accounts::manage::{self, NewAccount};
 use crate::accounts::placement::Placer;
+use crate::accounts::quota::{self, Limits, Usage};
 use crate::directory::Layout;
 use crate::inventory::address::Address;
 use crate::inventory::model::{Host, Role};
@@ -25,11 +26,19 @@ pub struct AccountInfo {
     /// Where its mail is forwarded (empty: not forwarded), and whether it keeps a copy.
     pub forward: Vec<String>,
     pub keep_copy: bool,
+    pub class: Option<String>,
+    /// Its own quota in bytes (0: unlimited).
+    pub quota: Option<u64>,
+    /// What applies, and from where; None when its class is not in the inventory any more.
+    pub limits: Option<Limits>,
+    /// Its mailbox's size and use, when asked for and its host answered.
+    pub usage: Option<Usage>,
 }
 
 fn info(ops: &Ops<'_>, e: AccountEntry) -> AccountInfo {
     AccountInfo {
         mailbox: manage::host_name(ops.cluster, &e.mail_host),
+        limits: quota::limits(ops.cluster, e.class.as_deref(), e.quota).ok(),
         address: e.address,
         name: e.name,
         mail_host: e.mail_host,
@@ -37,14 +46,44 @@ fn info(ops: &Ops<'_>, e: AccountEntry) -> AccountInfo {
         aliases: e.aliases,
         forward: e.forward,
         keep_copy: e.keep_copy,
+        class: e.class,
+        quota: e.quota,
+        usage: None,
     }
 }
 
-/// Every account (on the mailbox host with FQDN `mail_host`, when given), by address.
-pub async fn list(ops: &Ops<'_>, mail_host: Option<&str>) -> anyhow::Result<Vec<AccountInfo>> {
+/// `account list`: the accounts, and the mailbox hosts that could not report use.
+#[derive(Debug, Serialize)]
+pub struct Listing {
+    pub accounts: Vec<AccountInfo>,
+    /// (host, why) for each mailbox host that did not answer `doveadm quota get`.
+    pub usage_failed: Vec<(String, String)>,
+}
+
+/// Every account (on the mailbox host with FQDN `mail_host`, when given), by address; with
+/// `usage`, each mailbox's size and quota use, asked of every mailbox host at once while the
+/// directory is read.
+pub async fn list(ops: &Ops<'_>, mail_host: Option<&str>, usage: bool) -> anyhow::Result<Listing> {
     let layout = Layout::new(ops.cluster);
-    let entries = with_directory(ops, async |ldap| entry::read_all(ldap, &layout, mail_host).await).await?;
-    Ok(entries.into_iter().map(|e| info(ops, e)).collect())
+    let hosts: Vec<&Host> = ops
+        .cluster
+        .hosts_with(Role::Mailbox)
+        .filter(|h| usage && mail_host.is_none_or(|f| h.fqdn.eq_ignore_ascii_case(f)))
+        .collect();
+    let (entries, used) = tokio::join!(
+        with_directory(ops, async |ldap| entry::read_all(ldap, &layout, mail_host).await),
+        super::quota::usage(ops, &hosts)
+    );
+    let mut used = used;
+    let accounts = entries?
+        .into_iter()
+        .map(|e| {
+            let mut a = info(ops, e);
+            a.usage = used.by_user.remove(&a.address);
+            a
+        })
+        .collect();
+    Ok(Listing { accounts, usage_failed: used.failed })
 }
 
 /// One account, and where the next new account would go (and why).
@@ -54,12 +93,18 @@ pub struct Shown {
 }
 
 pub async fn show(ops: &Ops<'_>, address: &str) -> anyhow::Result<Shown> {
-    let accounts = list(ops, None).await?;
+    let accounts = list(ops, None, false).await?.accounts;
     let placer = Placer::new(ops.cluster, accounts.iter().map(|a| a.mail_host.as_str()));
-    let account = accounts
+    let mut account = accounts
         .into_iter()
         .find(|a| a.address == address)
         .with_context(|| format!("no account {address} in the directory"))?;
+    if let Some(host) = ops.cluster.host_by_fqdn(&account.mail_host) {
+        let conn = ops.connector.connect(host).await?;
+        let out = conn.run_ok("doveadm quota get", &quota::usage_script_for(address)?).await;
+        conn.close().await;
+        account.usage = quota::parse_usage_of(&out?.stdout_text(), address).map_err(anyhow::Error::msg)?;
+    }
     Ok(Shown { account, placer })
 }
 
@@ -68,7 +113,8 @@ pub struct Added {
     pub address: String,
     pub mailbox: String,
     /// added, exists (already there, skipped), alias (another account's alias, skipped),
-    /// would_add (dry run)
+    /// list (a distribution list's address, skipped), alias_in_use (one of its aliases is
+    /// taken, skipped; `mailbox` names the alias), would_add (dry run)
     pub result: &'static str,
 }
 
@@ -111,6 +157,16 @@ pub async fn add_many(ops: &Ops<'_>, accounts: &[NewAccount], dry_run: bool) -> 
                 results.push(Added { address, mailbox: owner, result: "alias" });
                 continue;
             }
+            let taken = |a: &String| {
+                existing.iter().any(|(x, _)| x == a) || alias_owner(a).is_some() || list_addresses.contains(a)
+            };
+            if let Some(a) = account.aliases.iter().find(|a| taken(a)) {
+                if single {
+                    bail!("{address}: its alias {a} is in use already");
+                }
+                results.push(Added { address, mailbox: a.clone(), result: "alias_in_use" });
+                continue;
+            }
             let host = match &account.mailbox {
                 Some(name) => {
                     let h = cluster.host(name).context("mailbox host")?;
@@ -123,7 +179,7 @@ pub async fn add_many(ops: &Ops<'_>, accounts: &[NewAccount], dry_run: bool) -> 
                 }
             };
             if !dry_run {
-                manage::add(ldap, &layout, account, host).await?;
+                manage::add(ldap, &layout, cluster, account, host).await?;
             }
             let result = if dry_run { "would_add" } else { "added" };
             results.push(Added { address, mailbox: host.name.clone(), result });

@@ -6,9 +6,11 @@
 
 pub mod accounts;
 pub mod deploy;
+pub mod export;
 pub mod lists;
 pub mod move_account;
 pub mod provision;
+pub mod quota;
 pub mod rebalance;
 
 use std::path::Path;

@@ -29,7 +29,8 @@ struct ClusterCtx<'a> {
     timezone: &'a str,
     ntp_servers: &'a [String],
     public_name: &'a str,
-    quota: Option<&'a str>,
+    /// Bytes (0: unlimited); None: no quota.
+    quota: Option<u64>,
     message_size_bytes: u64,
     /// Lab hosts have no DNS and no route out.
     lab: bool,
@@ -215,7 +216,7 @@ impl SharedContext {
             timezone: &cluster.timezone,
             ntp_servers: &cluster.ntp_servers,
             public_name: &cluster.public_name,
-            quota: cluster.quota.as_deref(),
+            quota: cluster.quota,
             message_size_bytes: cluster.message_size_mb as u64 * 1024 * 1024,
             lab: cluster.lab.is_some(),
             public_addresses: public_addresses.clone(),

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use crate::cli::support::EXIT_USAGE;
 
 use crate::accounts::address;
-use crate::accounts::manage::{self, NewAccount};
+use crate::accounts::manage::{self, NewAccount, Password};
+use crate::accounts::quota;
 use crate::inventory::model::Cluster;
 
 /// `[INVENTORY] X` positional arguments: the inventory when given, and X.
@@ -25,16 +26,36 @@ pub fn usage(message: String) -> anyhow::Result<u8> {
     Ok(EXIT_USAGE)
 }
 
-pub fn new_account(
-    cluster: &Cluster,
-    address: address::Address,
-    mailbox: &str,
-    password_file: Option<&Path>,
-    name: &Option<String>,
-) -> Result<NewAccount, String> {
-    let mailbox = manage::mailbox_choice(cluster, mailbox).map_err(|e| format!("--mailbox: {e}"))?;
-    let password = password(password_file, &address.full)?;
-    Ok(NewAccount { address, name: name.clone(), mailbox, password: Some(password), origin: String::new() })
+/// What `account add` was given, beyond the address.
+pub struct AddOptions<'a> {
+    pub mailbox: &'a str,
+    pub password_file: Option<&'a Path>,
+    pub name: &'a Option<String>,
+    pub class: &'a Option<String>,
+    pub quota: &'a Option<String>,
+}
+
+pub fn new_account(cluster: &Cluster, address: address::Address, o: &AddOptions) -> Result<NewAccount, String> {
+    let mailbox = manage::mailbox_choice(cluster, o.mailbox).map_err(|e| format!("--mailbox: {e}"))?;
+    if let Some(c) = o.class {
+        class(cluster, c)?;
+    }
+    let quota = o.quota.as_deref().map(quota::parse_size).transpose().map_err(|e| format!("--quota: {e}"))?;
+    let password = password(o.password_file, &address.full)?;
+    Ok(NewAccount {
+        address,
+        name: o.name.clone(),
+        mailbox,
+        password: Some(Password::Plain(password)),
+        class: o.class.clone(),
+        quota,
+        ..NewAccount::default()
+    })
+}
+
+/// A class of service the inventory defines.
+pub fn class(cluster: &Cluster, name: &str) -> Result<(), String> {
+    quota::limits(cluster, Some(name), None).map(drop)
 }
 
 /// The new account's password: from the file, else asked twice on a terminal.

@@ -1,9 +1,13 @@
-//! `mailctl account add|list|show|remove|import|purge-moved`: the directory's accounts
+//! `mailctl account add|list|show|remove|import|purge-moved|passwd|set-status` (alias and
+//! forward in `routing`, quota and class in `limits`, `rename`, `export`): the directory's accounts
 //! (`crate::ops::accounts`), read and written with ldap3 over the LDAP provider's SSH session.
 
 mod args;
+mod export;
 mod input;
+mod limits;
 mod print;
+mod rename;
 mod routing;
 
 pub use args::{AccountCommand, AliasCommand, Args};
@@ -22,6 +26,10 @@ use input::{inventory_and, usage};
 pub fn exec(cli: &Globals, args: &Args) -> anyhow::Result<u8> {
     let (inventory, operand) = match &args.command {
         AccountCommand::Alias { command } => return routing::alias(cli, command),
+        AccountCommand::Quota { args } => return limits::quota(cli, args),
+        AccountCommand::Class { args } => return limits::class(cli, args),
+        AccountCommand::Rename { args } => return rename::exec(cli, args),
+        AccountCommand::Export { inventory, out } => return export::exec(cli, inventory, out.as_deref()),
         AccountCommand::Forward { args, to, keep_copy, off } => {
             return routing::forward(cli, args, to, *keep_copy, *off);
         }
@@ -53,7 +61,7 @@ pub fn exec(cli: &Globals, args: &Args) -> anyhow::Result<u8> {
                 usage(format!("{} problem(s) in {operand}; nothing was written", problems.len()))
             }
         },
-        AccountCommand::List { mailbox, .. } => {
+        AccountCommand::List { mailbox, no_usage, .. } => {
             let fqdn = match mailbox {
                 None => None,
                 Some(name) => match cluster.host(name).filter(|h| h.has(Role::Mailbox)) {
@@ -63,12 +71,10 @@ pub fn exec(cli: &Globals, args: &Args) -> anyhow::Result<u8> {
                     }
                 },
             };
-            print::list(
-                cli,
-                &super::support::run_op(&cluster, &path, &Silent, async |ops| {
-                    accounts::list(ops, fqdn.as_deref()).await
-                })?,
-            )
+            let listing = super::support::run_op(&cluster, &path, &Silent, async |ops| {
+                accounts::list(ops, fqdn.as_deref(), !no_usage).await
+            })?;
+            print::list(cli, &listing, !no_usage)
         }
         command => {
             let user = match address::parse(&operand, &cluster) {
@@ -87,8 +93,10 @@ pub fn exec(cli: &Globals, args: &Args) -> anyhow::Result<u8> {
                         }
                     }
                 }
-                AccountCommand::Add { mailbox, password_file, name, .. } => {
-                    let account = match input::new_account(&cluster, user, mailbox, password_file.as_deref(), name) {
+                AccountCommand::Add { mailbox, password_file, name, class, quota, .. } => {
+                    let options =
+                        input::AddOptions { mailbox, password_file: password_file.as_deref(), name, class, quota };
+                    let account = match input::new_account(&cluster, user, &options) {
                         Ok(a) => a,
                         Err(e) => return usage(e),
                     };
@@ -131,7 +139,11 @@ pub fn exec(cli: &Globals, args: &Args) -> anyhow::Result<u8> {
                 AccountCommand::List { .. }
                 | AccountCommand::Import { .. }
                 | AccountCommand::Alias { .. }
-                | AccountCommand::Forward { .. } => unreachable!("matched above"),
+                | AccountCommand::Forward { .. }
+                | AccountCommand::Quota { .. }
+                | AccountCommand::Class { .. }
+                | AccountCommand::Rename { .. }
+                | AccountCommand::Export { .. } => unreachable!("matched above"),
             }
         }
     }

@@ -2,22 +2,51 @@
 
 use std::path::Path;
 
-use crate::cli::support::{EXIT_OK, Format, Globals, print_json};
+use crate::accounts::quota;
+use crate::cli::support::{EXIT_FAILED, EXIT_OK, Format, Globals, print_json};
 use crate::ops::accounts::{
-    AccountInfo, Added, Aliases, Forwarding, PasswordSet, PurgedMoved, Removed, Shown, StateChange,
+    AccountInfo, Added, Aliases, Forwarding, Listing, PasswordSet, PurgedMoved, Removed, Shown, StateChange,
 };
 
-pub fn list(cli: &Globals, accounts: &[AccountInfo]) -> anyhow::Result<u8> {
+/// The table, or JSON; a mailbox host that did not report use is a warning and exit 1, the
+/// listing still printed.
+pub fn list(cli: &Globals, listing: &Listing, usage: bool) -> anyhow::Result<u8> {
+    let accounts = &listing.accounts;
     if cli.format == Format::Json {
-        print_json(&accounts)?;
-        return Ok(EXIT_OK);
+        print_json(listing)?;
+    } else {
+        let mut t = crate::ui::table(["address", "name", "mailbox", "state", "messages", "used", "quota"]);
+        for a in accounts {
+            let (messages, used, quota) =
+                if usage { use_columns(a) } else { (String::new(), String::new(), limit_column(a)) };
+            let row = [a.address.clone(), a.name.clone(), a.mailbox.clone(), a.state.to_string()];
+            t.add_row(row.into_iter().chain([messages, used, quota]));
+        }
+        outln!("{t}\n{} account(s)", accounts.len());
     }
-    let mut t = crate::ui::table(["address", "name", "mailbox", "state"]);
-    for a in accounts {
-        t.add_row([a.address.clone(), a.name.clone(), a.mailbox.clone(), a.state.to_string()]);
+    for (host, why) in &listing.usage_failed {
+        eprintln!("warning: {host} did not report mailbox use: {why}");
     }
-    outln!("{t}\n{} account(s)", accounts.len());
-    Ok(EXIT_OK)
+    Ok(if listing.usage_failed.is_empty() { EXIT_OK } else { EXIT_FAILED })
+}
+
+/// `120`, `12.3M` and `2G (1%)`, as the mailbox host reports them.
+fn use_columns(a: &AccountInfo) -> (String, String, String) {
+    match &a.usage {
+        None => ("?".into(), "?".into(), limit_column(a)),
+        Some(u) => {
+            let limit = match (u.storage_limit, u.percent()) {
+                (Some(l), Some(p)) => format!("{} ({p}%)", quota::format_size(l)),
+                _ => "unlimited".into(),
+            };
+            (u.messages.to_string(), quota::human_size(u.bytes), limit)
+        }
+    }
+}
+
+/// The quota the directory gives (or `?` for a class the inventory lost).
+fn limit_column(a: &AccountInfo) -> String {
+    a.limits.as_ref().map(|l| quota::format_size(l.storage)).unwrap_or_else(|| "?".into())
 }
 
 pub fn one(cli: &Globals, shown: &Shown) -> anyhow::Result<u8> {
@@ -41,6 +70,17 @@ pub fn one(cli: &Globals, shown: &Shown) -> anyhow::Result<u8> {
     }
     if !a.forward.is_empty() {
         outln!("forward:  {}{}", a.forward.join(", "), if a.keep_copy { " (keeping a copy)" } else { "" });
+    }
+    match &a.limits {
+        Some(l) => {
+            let messages = if l.messages > 0 { format!(", at most {} messages", l.messages) } else { String::new() };
+            outln!("quota:    {} (from {}){messages}", quota::format_size(l.storage), l.from);
+        }
+        None => outln!("quota:    ? (class {} is not in the inventory)", a.class.as_deref().unwrap_or_default()),
+    }
+    if let Some(u) = &a.usage {
+        let percent = u.percent().map(|p| format!(", {p}% of its quota")).unwrap_or_default();
+        outln!("used:     {} in {} message(s){percent}", quota::human_size(u.bytes), u.messages);
     }
     outln!("placement: {}", placer.explain());
     Ok(EXIT_OK)

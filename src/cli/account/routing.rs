@@ -56,7 +56,7 @@ pub fn forward(cli: &Globals, args: &[String], to: &[String], keep_copy: bool, o
 
 /// `[INVENTORY] USER`: the cluster, its inventory's path and the checked address, or the
 /// exit code once the problem is said.
-fn account_of(cli: &Globals, args: &[String]) -> Result<(Cluster, PathBuf, String), u8> {
+pub(super) fn account_of(cli: &Globals, args: &[String]) -> Result<(Cluster, PathBuf, String), u8> {
     let (inventory, user) = inventory_and(args);
     let path = inventory_path(cli, &inventory);
     let cluster = load_inventory(&path)?.cluster;

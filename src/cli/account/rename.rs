@@ -1,0 +1,3 @@
+pub fn exec(_cli: &crate::cli::support::Globals, _args: &[String]) -> anyhow::Result<u8> {
+    todo!()
+}
