@@ -115,6 +115,8 @@ fn deploy_runs_stages_in_playbook_order_across_hosts() {
 #[derive(Default)]
 struct Mailboxes {
     homes: BTreeMap<(String, String), Vec<[u64; 3]>>,
+    /// `postqueue -j` lines the MTA answers (deferred mail); `postsuper -r` empties it.
+    queue: String,
 }
 
 const STATUS_HEADER: &str = "mailbox\tmessages\tuidnext\tuidvalidity\tguid\thighestmodseq\tvsize";
@@ -129,6 +131,19 @@ fn user_in(script: &str) -> Option<String> {
     let path: String = path.chars().take_while(|c| !c.is_whitespace() && *c != '\'').collect();
     let (domain, local) = path.split_once('/')?;
     Some(format!("{local}@{domain}"))
+}
+
+/// Every mail home path in a script, as addresses, in order.
+fn homes_in(script: &str) -> Vec<String> {
+    script
+        .split("/var/vmail/")
+        .skip(1)
+        .filter_map(|p| {
+            let p: String = p.chars().take_while(|c| !c.is_whitespace() && *c != '\'').collect();
+            let (domain, local) = p.split_once('/')?;
+            Some(format!("{local}@{domain}"))
+        })
+        .collect()
 }
 
 /// The host a doveadm command pulls from (the script's `# from FQDN` line), as its short name.
@@ -174,11 +189,28 @@ impl Mailboxes {
                     ok(&out)
                 }
             },
+            "rename the mail home" => {
+                let homes = homes_in(script);
+                let (old, new) = ((host.to_string(), homes[0].clone()), (host.to_string(), homes[1].clone()));
+                match (self.homes.contains_key(&old), self.homes.contains_key(&new)) {
+                    (true, true) => ok("both\n"),
+                    (false, _) => ok("nothing\n"),
+                    (true, false) => {
+                        let mail = self.homes.remove(&old).unwrap();
+                        self.homes.insert(new, mail);
+                        ok("moved\n")
+                    }
+                }
+            }
             "remove the mail home" => {
                 self.homes.remove(&key);
                 ok("")
             }
-            "postqueue -j" => ok(""),
+            "postqueue -j" => ok(&self.queue),
+            "postsuper -r" => {
+                self.queue.clear();
+                ok("")
+            }
             "doveadm quota get" => {
                 let mut out = "Username\tQuota name\tType\tValue\tLimit\t%\n".to_string();
                 for (_, u) in self.homes.keys().filter(|(h, _)| h == host) {
@@ -501,6 +533,88 @@ fn a_class_or_own_quota_sets_the_limits_dovecot_reads_and_releases_deferred_mail
     assert_eq!(w.fleet.steps_on("transport").last().map(String::as_str), Some("postqueue -f"));
     let e = rt.block_on(set_limits(&w.ops(), SITI, LimitChange::Class(Some("nobody".into())))).unwrap_err();
     assert!(format!("{e:#}").contains("no class of service `nobody`"), "{e:#}");
+}
+
+// ---------------------------------------------------------------- rename
+
+const RENAMED: &str = "siti.rahma@gec-course.com";
+
+fn rename(w: &MoveWorld, old: &str, new: &str) -> anyhow::Result<mailctl::ops::rename::Renamed> {
+    use mailctl::inventory::address::parse;
+    runtime().block_on(mailctl::ops::rename::run(&w.ops(), &parse(old).unwrap(), &parse(new).unwrap()))
+}
+
+/// The renamed account as the directory and the mailbox host have it afterwards.
+fn assert_renamed(w: &MoveWorld) {
+    let layout = Layout::new(&w.cluster);
+    assert!(w.fleet.directory().get(&layout.account_dn(SITI), "mail").is_none(), "the old entry is gone");
+    assert_eq!(w.attr(RENAMED, "mail").as_deref(), Some(RENAMED));
+    assert_eq!(w.attr(RENAMED, "uid").as_deref(), Some(RENAMED));
+    assert_eq!(w.attr(RENAMED, "mailLocalAddress").as_deref(), Some(SITI), "the old address stays as an alias");
+    assert_eq!(w.attr(RENAMED, "mailctlState").as_deref(), Some("active"));
+    assert_eq!((w.attr(RENAMED, "mailctlMoveTarget"), w.attr(RENAMED, "mailctlHoldUntil")), (None, None));
+    assert!(w.has_home("mbox-1", RENAMED) && !w.has_home("mbox-1", SITI));
+}
+
+#[test]
+fn a_rename_moves_the_home_readdresses_the_entry_and_repoints_lists_and_forwards() {
+    use mailctl::inventory::address::parse;
+    use mailctl::ops::{accounts, lists};
+    let w = MoveWorld::new(&[SITI, "budi@tgg.net.id"]);
+    let rt = runtime();
+    let staff = parse("staff@tgg.net.id").unwrap();
+    rt.block_on(lists::run(&w.ops(), &staff, lists::Change::Create, &[])).unwrap();
+    rt.block_on(lists::run(&w.ops(), &staff, lists::Change::Add, &[parse(SITI).unwrap()])).unwrap();
+    rt.block_on(accounts::forward(&w.ops(), "budi@tgg.net.id", &[parse(SITI).unwrap()], true)).unwrap();
+    let r = rename(&w, SITI, RENAMED).unwrap();
+    assert_renamed(&w);
+    assert_eq!((r.lists, r.forwards), (vec!["staff@tgg.net.id".to_string()], vec!["budi@tgg.net.id".to_string()]));
+    assert_eq!(r.homes_renamed_on, ["mbox-1"]);
+    let list = w.fleet.directory().get(&Layout::new(&w.cluster).list_dn("staff@tgg.net.id"), "mailctlMember");
+    assert_eq!(list.as_deref(), Some(RENAMED));
+    assert_eq!(w.attr("budi@tgg.net.id", "mailctlForward").as_deref(), Some(RENAMED));
+    // Held mail is sent back through cleanup so the old address becomes the new one.
+    assert!(w.fleet.steps_on("transport").contains(&"postqueue -f".to_string()));
+    // Running it again finds it done; the new name taken or the old one missing are refused.
+    assert!(rename(&w, SITI, RENAMED).unwrap().already_done);
+    assert!(format!("{:#}", rename(&w, RENAMED, "budi@tgg.net.id").unwrap_err()).contains("both accounts"));
+    assert!(format!("{:#}", rename(&w, "nobody@tgg.net.id", "x@tgg.net.id").unwrap_err()).contains("no account"));
+    // An alias of another account is not free either.
+    assert!(format!("{:#}", rename(&w, "budi@tgg.net.id", SITI).unwrap_err()).contains("alias of"));
+}
+
+#[test]
+fn a_rename_killed_at_any_step_is_finished_by_running_it_again() {
+    for step in ["postfix reload", "rename the mail home", "postqueue -j", "postsuper -r", "postqueue -f"] {
+        let w = MoveWorld::new(&[SITI]);
+        w.mail.lock().unwrap().queue =
+            format!(r#"{{"queue_name": "deferred", "queue_id": "A1B2", "recipients": [{{"address": "{SITI}"}}]}}"#)
+                + "\n";
+        w.fleet.fail_step(None, step, 1);
+        let first = rename(&w, SITI, RENAMED);
+        assert!(first.is_err(), "{step}: the injected failure stops it");
+        // Meanwhile nothing bounces: the account is held (maintenance) under one name or the other.
+        let held = [SITI, RENAMED].iter().any(|a| w.attr(a, "mailctlState").as_deref() == Some("maintenance"));
+        let done = w.attr(RENAMED, "mailctlState").as_deref() == Some("active");
+        assert!(held || done, "{step}: neither held nor finished");
+        let again = rename(&w, SITI, RENAMED).unwrap();
+        assert!(again.resumed || again.already_done, "{step}: {again:?}");
+        assert_renamed(&w);
+        assert!(w.mail.lock().unwrap().queue.is_empty(), "{step}: the held mail was requeued");
+    }
+}
+
+#[test]
+fn a_rename_is_refused_while_the_account_moves_or_is_not_active() {
+    use mailctl::accounts::entry::AccountState;
+    let w = MoveWorld::new(&[SITI]);
+    runtime().block_on(mailctl::ops::accounts::set_state(&w.ops(), SITI, AccountState::Locked)).unwrap();
+    assert!(format!("{:#}", rename(&w, SITI, RENAMED).unwrap_err()).contains("make it active first"));
+    let w = MoveWorld::new(&[SITI]);
+    w.fleet.fail_step(None, "postfix reload", 2);
+    w.run(SITI, Mode::Start("mbox-2".into())).expect_err("left mid-cutover");
+    assert!(format!("{:#}", rename(&w, SITI, RENAMED).unwrap_err()).contains("middle of a move"));
+    assert!(w.has_home("mbox-1", SITI), "nothing was renamed");
 }
 
 #[test]

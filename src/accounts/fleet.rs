@@ -52,9 +52,11 @@ impl Fleet {
     }
 
     /// `postfix reload` on every MTA: the queue manager and trivial-rewrite cache routes, so
-    /// a changed state or mailHost only counts for mail after a reload.
+    /// a changed state or mailHost only counts for mail after a reload. The reload is
+    /// asynchronous: this returns once the old queue manager (and with it its trivial-rewrite
+    /// connection and cache) has exited, so no stale route is used after it.
     pub async fn reload_mtas(&self) -> anyhow::Result<()> {
-        self.on_each(&self.mtas, "postfix reload", "postfix reload 2>&1").await.map(drop)
+        self.on_each(&self.mtas, "postfix reload", RELOAD_AND_WAIT).await.map(drop)
     }
 
     /// Deferred mail goes out now (mail for a moved account to its new host).
@@ -109,6 +111,53 @@ impl Fleet {
     }
 }
 
+/// `postfix reload`, then up to 10 s for the queue manager running before it to exit.
+const RELOAD_AND_WAIT: &str = r#"old=$(pgrep -d ' ' -x qmgr)
+postfix reload 2>&1 || exit 1
+for i in $(seq 400); do
+  alive=
+  for p in $old; do kill -0 "$p" 2>/dev/null && alive=1; done
+  [ -z "$alive" ] && exit 0
+  sleep 0.025
+done
+echo "the queue manager running before the reload ($old) is still running after 10 s" >&2
+exit 1"#;
+
+impl Fleet {
+    /// Sends the queued mail for `user` back through cleanup (`postsuper -r`), so its
+    /// recipient is rewritten by today's aliases (a renamed account's old address becomes
+    /// its new one), then tries it at once. Returns how many messages were requeued.
+    pub async fn requeue_for(&self, user: &str) -> anyhow::Result<usize> {
+        let outputs = self.on_each(&self.mtas, "postqueue -j", "postqueue -j").await?;
+        let mut jobs = Vec::new();
+        for (mta, out) in self.mtas.iter().zip(&outputs) {
+            let ids = queue_ids(&out.stdout_text(), user);
+            if !ids.is_empty() {
+                jobs.push((mta.as_str(), ids.len(), format!("postsuper -r {} 2>&1 && postqueue -f", ids.join(" "))));
+            }
+        }
+        let results = join_all(jobs.iter().map(|(h, _, script)| self.get(h).run_ok("postsuper -r", script))).await;
+        results.into_iter().try_for_each(|r| r.map(drop))?;
+        Ok(jobs.iter().map(|(_, n, _)| n).sum())
+    }
+}
+
+/// Queue IDs of the messages in `postqueue -j` output with a recipient `user`; only IDs made of
+/// letters and digits (Postfix's own), since they reach a shell.
+fn queue_ids(json_lines: &str, user: &str) -> Vec<String> {
+    json_lines
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| {
+            m["recipients"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|r| r["address"].as_str().is_some_and(|a| a.eq_ignore_ascii_case(user))))
+        })
+        .filter_map(|m| m["queue_id"].as_str().map(String::from))
+        .filter(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric()))
+        .collect()
+}
+
 /// True when `postqueue -j` output has a message for `user` in the active queue.
 fn active_for(json_lines: &str, user: &str) -> bool {
     queue_entries(json_lines, user, Some("active")) > 0
@@ -156,5 +205,7 @@ mod tests {
         assert_eq!(queue_entries(QUEUE, "siti@tgg.net.id", None), 2);
         assert_eq!(queue_entries(QUEUE, "budi@tgg.net.id", Some("deferred")), 0);
         assert!(!active_for("Mail queue is empty\n", "siti@tgg.net.id"));
+        assert_eq!(queue_ids(QUEUE, "siti@tgg.net.id"), ["A1", "B2"]);
+        assert!(queue_ids(r#"{"queue_id": "A1;rm", "recipients": [{"address": "x@y"}]}"#, "x@y").is_empty());
     }
 }

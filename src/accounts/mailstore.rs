@@ -222,6 +222,40 @@ pub async fn usage(session: &dyn RemoteHost) -> anyhow::Result<Vec<(String, u64)
         .collect())
 }
 
+/// What renaming a mail home found on one host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HomeRename {
+    /// The old home is now the new one.
+    Moved,
+    /// No old home here (none ever, or moved by an earlier run).
+    Nothing,
+}
+
+/// Renames `old`'s mail home to `new`'s on this host, in one `mv` on one filesystem (atomic,
+/// nothing copied). Idempotent: a run that finds the work done does nothing. Refused when
+/// both exist: which one holds the mail is for a person to decide.
+pub async fn rename_home(session: &dyn RemoteHost, old: &str, new: &str) -> anyhow::Result<HomeRename> {
+    let (from, to) = (quote(&home_dir(old)?), quote(&home_dir(new)?));
+    let script = format!(
+        "if [ -e {from} ] && [ -e {to} ]; then echo both; exit 0; fi
+         [ -e {from} ] || {{ echo nothing; exit 0; }}
+         install -d -o {uid} -g {uid} -m 0700 {parent} && mv -T {from} {to} && echo moved",
+        uid = crate::conventions::VMAIL_UID,
+        parent = quote(&format!("{MAIL_ROOT}/{}", new.split_once('@').map(|(_, d)| d).unwrap_or_default())),
+    );
+    let out = session.run_ok("rename the mail home", &script).await?;
+    match out.stdout_text().trim() {
+        "moved" => Ok(HomeRename::Moved),
+        "nothing" => Ok(HomeRename::Nothing),
+        "both" => bail!(
+            "both {} and {} exist on this host: move or merge one by hand (`doveadm sync`), then run the rename again",
+            home_dir(old)?,
+            home_dir(new)?
+        ),
+        other => bail!("renaming the mail home said {other:?}"),
+    }
+}
+
 /// Totals over folders: (messages, bytes).
 pub fn totals(folders: &[Folder]) -> (u64, u64) {
     folders.iter().fold((0, 0), |(m, b), f| (m + f.messages, b + f.vsize))

@@ -49,6 +49,10 @@ pub trait DirectoryClient: Send {
 
     fn delete<'a>(&'a mut self, dn: &'a str) -> BoxFuture<'a, Result<(), DirectoryError>>;
 
+    /// Gives the entry at `dn` the RDN `new_rdn` under the same parent, in one operation
+    /// (modrdn): the old RDN value is dropped, the new one set.
+    fn rename<'a>(&'a mut self, dn: &'a str, new_rdn: &'a str) -> BoxFuture<'a, Result<(), DirectoryError>>;
+
     fn close(self: Box<Self>) -> BoxFuture<'static, ()>;
 }
 

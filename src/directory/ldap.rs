@@ -112,6 +112,11 @@ impl Ldap {
         }
     }
 
+    async fn rename_op(&mut self, dn: &str, new_rdn: &str) -> Result<(), DirectoryError> {
+        self.ldap.modifydn(dn, new_rdn, true, None).await.and_then(|r| r.success()).map_err(err("modrdn"))?;
+        Ok(())
+    }
+
     async fn delete_op(&mut self, dn: &str) -> Result<(), DirectoryError> {
         self.ldap.delete(dn).await.and_then(|r| r.success()).map_err(err("delete"))?;
         Ok(())
@@ -163,6 +168,10 @@ impl DirectoryClient for Ldap {
 
     fn delete<'a>(&'a mut self, dn: &'a str) -> BoxFuture<'a, Result<(), DirectoryError>> {
         Box::pin(self.delete_op(dn))
+    }
+
+    fn rename<'a>(&'a mut self, dn: &'a str, new_rdn: &'a str) -> BoxFuture<'a, Result<(), DirectoryError>> {
+        Box::pin(self.rename_op(dn, new_rdn))
     }
 
     fn close(mut self: Box<Self>) -> BoxFuture<'static, ()> {

@@ -144,6 +144,33 @@ impl DirectoryClient for MemoryDirectory {
         })
     }
 
+    fn rename<'a>(&'a mut self, dn: &'a str, new_rdn: &'a str) -> BoxFuture<'a, Result<(), DirectoryError>> {
+        Box::pin(async move {
+            let mut entries = self.entries.lock().unwrap();
+            let (old_rdn, parent) = dn.split_once(',').unwrap_or((dn, ""));
+            let new_dn = format!("{new_rdn},{parent}");
+            if entries.contains_key(&new_dn.to_ascii_lowercase()) {
+                return Err(DirectoryError::Ldap {
+                    step: "modrdn".into(),
+                    message: format!("entryAlreadyExists: {new_dn}"),
+                });
+            }
+            let mut attrs = entries.remove(&dn.to_ascii_lowercase()).ok_or_else(|| Self::no_such(dn, "modrdn"))?;
+            let (old_attr, old_value) = old_rdn.split_once('=').unwrap_or_default();
+            let (new_attr, new_value) = new_rdn.split_once('=').unwrap_or_default();
+            for (k, values) in attrs.iter_mut() {
+                if k.eq_ignore_ascii_case(old_attr) {
+                    values.retain(|v| !v.eq_ignore_ascii_case(old_value));
+                }
+            }
+            attrs.retain(|_, v| !v.is_empty());
+            let key = attrs.keys().find(|k| k.eq_ignore_ascii_case(new_attr)).cloned().unwrap_or(new_attr.to_string());
+            attrs.entry(key).or_default().push(new_value.to_string());
+            entries.insert(new_dn.to_ascii_lowercase(), attrs);
+            Ok(())
+        })
+    }
+
     fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
         Box::pin(async {})
     }

@@ -201,6 +201,12 @@ pub fn plan_from(
         let dn = layout.account_dn(&account.address);
         let password = passwords.get(&account.address);
         match by_dn.get(&dn.to_ascii_lowercase()) {
+            None if let Some(owner) = address_owner(existing, &account.address) => {
+                plan.warnings.push(format!(
+                    "{}: not created, the address belongs to {owner} (an alias or a list; `account rename` leaves the old address as an alias): take it out of the inventory",
+                    account.address
+                ));
+            }
             None => {
                 let host = match &account.mailbox {
                     Some(name) => cluster.host(name).inspect(|h| placer.count(&h.fqdn)),
@@ -220,6 +226,18 @@ pub fn plan_from(
     }
     directory_only_changes(&mut plan, existing, cluster);
     Ok(plan)
+}
+
+/// The entry (an account through its aliases, or a list) that uses `address` already.
+fn address_owner(existing: &[Entry], address: &str) -> Option<String> {
+    existing
+        .iter()
+        .find(|e| {
+            e.values("mailLocalAddress").iter().any(|a| a.eq_ignore_ascii_case(address))
+                || (e.values("objectClass").iter().any(|c| c.eq_ignore_ascii_case("mailctlList"))
+                    && e.get("mail").is_some_and(|m| m.eq_ignore_ascii_case(address)))
+        })
+        .map(|e| e.get("mail").unwrap_or(&e.dn).to_string())
 }
 
 /// Accounts the inventory does not list keep their class and own quota; their limits follow

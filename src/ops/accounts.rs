@@ -332,13 +332,13 @@ pub async fn set_password(ops: &Ops<'_>, user: &str, password: &str) -> anyhow::
     .await
 }
 
-fn mailbox_names<'a>(ops: &Ops<'a>) -> Vec<&'a str> {
+pub(super) fn mailbox_names<'a>(ops: &Ops<'a>) -> Vec<&'a str> {
     ops.cluster.hosts_with(Role::Mailbox).map(|h| h.name.as_str()).collect()
 }
 
 /// Every host whose Dovecot answers logins: mailbox hosts, and the MTAs' SASL service (the
 /// proxies are flushed by `Fleet` itself).
-fn dovecot_hosts<'a>(ops: &Ops<'a>) -> Vec<&'a str> {
+pub(super) fn dovecot_hosts<'a>(ops: &Ops<'a>) -> Vec<&'a str> {
     let mut names = mailbox_names(ops);
     names.extend(ops.cluster.hosts_with(Role::Mta).map(|h| h.name.as_str()));
     names

@@ -12,6 +12,7 @@ pub mod move_account;
 pub mod provision;
 pub mod quota;
 pub mod rebalance;
+pub mod rename;
 
 use std::path::Path;
 
