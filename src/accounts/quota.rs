@@ -129,9 +129,15 @@ impl Usage {
     }
 }
 
-/// The use of every account a mailbox host stores, in one call: the backend's userdb
-/// iterates only the accounts that live there.
-pub const USAGE_SCRIPT: &str = "doveadm -f tab quota get -A";
+/// The use of every mail home a mailbox host has, in one call. Only existing homes are asked
+/// about: doveadm would create a home for an account that has none (an account never written
+/// to is empty, and reported so by the caller).
+pub const USAGE_SCRIPT: &str = r#"cd /var/vmail 2>/dev/null || exit 0
+list=$(mktemp) || exit 1
+trap 'rm -f "$list"' EXIT
+for d in */*; do [ -d "$d" ] && printf '%s@%s\n' "${d#*/}" "${d%%/*}"; done > "$list"
+[ -s "$list" ] || exit 0
+doveadm -f tab quota get -F "$list""#;
 
 /// One account's use, asked of its mailbox host; no output when it has no mail home there
 /// (doveadm would create one).
@@ -153,9 +159,12 @@ pub fn parse_usage_of(text: &str, user: &str) -> Result<Option<Usage>, String> {
     Ok(parse_usage(&prefixed)?.remove(user))
 }
 
-/// Reads `doveadm -f tab quota get -A`: `Username, Quota name, Type, Value, Limit, %`, one
+/// Reads `doveadm -f tab quota get -A` (or `-F`): `Username, Quota name, Type, Value, Limit, %`, one
 /// line per user and type; storage in kibibytes, `-` for no limit.
 pub fn parse_usage(text: &str) -> Result<BTreeMap<String, Usage>, String> {
+    if text.trim().is_empty() {
+        return Ok(BTreeMap::new());
+    }
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let header: Vec<&str> = lines.next().unwrap_or_default().split('\t').collect();
     let col = |name: &str| {
@@ -229,6 +238,7 @@ mod tests {
         assert_eq!(u["budi@tgg.net.id"].storage_limit, None);
         assert_eq!(u["budi@tgg.net.id"].message_limit, Some(1000));
         assert!(parse_usage("Username\tType\n").is_err());
+        assert!(parse_usage("").unwrap().is_empty(), "no mail homes at all");
         assert!(parse_usage("Username\tType\tValue\tLimit\nx\tSTORAGE\tlots\t-\n").is_err());
     }
 }

@@ -74,12 +74,11 @@ pub async fn list(ops: &Ops<'_>, mail_host: Option<&str>, usage: bool) -> anyhow
         with_directory(ops, async |ldap| entry::read_all(ldap, &layout, mail_host).await),
         super::quota::usage(ops, &hosts)
     );
-    let mut used = used;
     let accounts = entries?
         .into_iter()
         .map(|e| {
             let mut a = info(ops, e);
-            a.usage = used.by_user.remove(&a.address);
+            a.usage = used.of(&a.mailbox, &a.address);
             a
         })
         .collect();
@@ -90,6 +89,8 @@ pub async fn list(ops: &Ops<'_>, mail_host: Option<&str>, usage: bool) -> anyhow
 pub struct Shown {
     pub account: AccountInfo,
     pub placer: Placer,
+    /// Why its mailbox host did not report the mailbox's use.
+    pub usage_failed: Option<String>,
 }
 
 pub async fn show(ops: &Ops<'_>, address: &str) -> anyhow::Result<Shown> {
@@ -99,13 +100,22 @@ pub async fn show(ops: &Ops<'_>, address: &str) -> anyhow::Result<Shown> {
         .into_iter()
         .find(|a| a.address == address)
         .with_context(|| format!("no account {address} in the directory"))?;
+    let mut usage_failed = None;
     if let Some(host) = ops.cluster.host_by_fqdn(&account.mail_host) {
-        let conn = ops.connector.connect(host).await?;
-        let out = conn.run_ok("doveadm quota get", &quota::usage_script_for(address)?).await;
-        conn.close().await;
-        account.usage = quota::parse_usage_of(&out?.stdout_text(), address).map_err(anyhow::Error::msg)?;
+        match usage_of(ops, host, address).await {
+            Ok(u) => account.usage = u,
+            Err(e) => usage_failed = Some(format!("{}: {e:#}", host.name)),
+        }
     }
-    Ok(Shown { account, placer })
+    Ok(Shown { account, placer, usage_failed })
+}
+
+/// One account's use, asked of its mailbox host.
+async fn usage_of(ops: &Ops<'_>, host: &Host, address: &str) -> anyhow::Result<Option<Usage>> {
+    let conn = ops.connector.connect(host).await?;
+    let out = conn.run_ok("doveadm quota get", &quota::usage_script_for(address)?).await;
+    conn.close().await;
+    quota::parse_usage_of(&out?.stdout_text(), address).map_err(anyhow::Error::msg)
 }
 
 #[derive(Debug, Serialize)]

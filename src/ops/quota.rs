@@ -14,11 +14,21 @@ use crate::directory::Layout;
 use crate::inventory::model::Host;
 use crate::remote::connector::connect_each;
 
-/// Every mailbox's use on `hosts`, by address; hosts that could not say, with why.
+/// Every mail home's use on `hosts`, by host name then address; hosts that could not say,
+/// with why. A host may hold old copies of accounts that live elsewhere (left by moves):
+/// an account's use is the one its own host reports.
 #[derive(Debug, Default)]
 pub struct UsageReport {
-    pub by_user: BTreeMap<String, Usage>,
+    pub by_host: BTreeMap<String, BTreeMap<String, Usage>>,
     pub failed: Vec<(String, String)>,
+}
+
+impl UsageReport {
+    /// `address`'s use on `host`: empty when the host answered without a home for it, None
+    /// when the host did not answer.
+    pub fn of(&self, host: &str, address: &str) -> Option<Usage> {
+        self.by_host.get(host).map(|homes| homes.get(address).cloned().unwrap_or_default())
+    }
 }
 
 /// Asks every host at once: one SSH connection and one doveadm call each.
@@ -39,7 +49,9 @@ pub async fn usage(ops: &Ops<'_>, hosts: &[&Host]) -> UsageReport {
     let mut report = UsageReport::default();
     for (host, result) in asked {
         match result {
-            Ok(map) => report.by_user.extend(map),
+            Ok(map) => {
+                report.by_host.insert(host, map);
+            }
             Err(why) => report.failed.push((host, why)),
         }
     }

@@ -13,7 +13,8 @@ use crate::ops::accounts::{
 pub fn list(cli: &Globals, listing: &Listing, usage: bool) -> anyhow::Result<u8> {
     let accounts = &listing.accounts;
     if cli.format == Format::Json {
-        print_json(listing)?;
+        // An array of accounts, as before use was reported; hosts that failed go to stderr.
+        print_json(accounts)?;
     } else {
         let mut t = crate::ui::table(["address", "name", "mailbox", "state", "messages", "used", "quota"]);
         for a in accounts {
@@ -83,6 +84,10 @@ pub fn one(cli: &Globals, shown: &Shown) -> anyhow::Result<u8> {
         outln!("used:     {} in {} message(s){percent}", quota::human_size(u.bytes), u.messages);
     }
     outln!("placement: {}", placer.explain());
+    if let Some(why) = &shown.usage_failed {
+        eprintln!("warning: no mailbox use from {why}");
+        return Ok(EXIT_FAILED);
+    }
     Ok(EXIT_OK)
 }
 
