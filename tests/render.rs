@@ -48,7 +48,16 @@ fn tgg_routes_each_account_to_its_mailbox_over_lmtp_and_defers_moves() {
     let proxy_ldap = common::file(&hosts, "transport", "/etc/dovecot/dovecot-ldap.conf.ext");
     assert!(proxy_ldap.contains("=proxy=y, =host=%{ldap:mailHost}, =delay_until=%{ldap:mailctlHoldUntil:0}"));
     let backend = common::file(&hosts, "mbox-2", "/etc/dovecot/dovecot.conf");
-    assert!(backend.contains("protocols = imap pop3 lmtp") && backend.contains("doveadm_port = 2425"));
+    assert!(backend.contains("protocols = imap pop3 lmtp") && backend.contains("port = 2425"));
+    assert!(
+        !backend.lines().any(|l| l.starts_with("doveadm_port")),
+        "doveadm_port makes local doveadm ask the passdb first"
+    );
+    // tgg's 2G default, a full mailbox deferred; an account's own limits come from LDAP.
+    assert!(backend.contains("quota_rule = *:storage=2147483648B") && backend.contains("\nquota_full_tempfail = yes"));
+    let backend_ldap = common::file(&hosts, "mbox-2", "/etc/dovecot/dovecot-ldap.conf.ext");
+    assert!(backend_ldap.contains("=quota_rule=*:storage=%{ldap:mailctlStorageLimit:2147483648}B"), "{backend_ldap}");
+    assert!(backend_ldap.contains("iterate_filter = (&(objectClass=inetOrgPerson)(mailHost=mbox-2.tgg.net.id))"));
     let zone = common::file(&hosts, "ldap", "/etc/bind/zones/db.gec-course.com");
     assert!(zone.contains("@\tIN\tMX\t10 transport.tgg.net.id.") && zone.contains("mail\tIN\tA\t172.16.0.4"));
     let hosts_file = common::file(&hosts, "mbox-1", "/etc/hosts");
