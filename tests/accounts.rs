@@ -224,6 +224,24 @@ fn s11_a_list_reaches_every_member_once() {
     LAB.run(a_list_reaches_every_member_once);
 }
 
+#[test]
+#[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
+fn s12_a_rename_under_load_loses_nothing() {
+    LAB.run(a_rename_under_load_loses_nothing);
+}
+
+#[test]
+#[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
+fn s13_a_full_mailbox_defers_mail_until_its_quota_grows() {
+    LAB.run(a_full_mailbox_defers_mail_until_its_quota_grows);
+}
+
+#[test]
+#[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
+fn s14_an_export_imports_back_with_hashes_status_class_and_aliases() {
+    LAB.run(an_export_imports_back_with_hashes_status_class_and_aliases);
+}
+
 /// Two admins, each with a copy of the inventory and state (so separate journals and
 /// locks), start a move of the same account at the same moment: the directory's
 /// compare-and-swap lets exactly one through; the account ends active on the target.
@@ -832,4 +850,224 @@ fn a_list_reaches_every_member_once(f: &Fixture) {
     run(&["list", "delete", inv, "staff@tgg.net.id"]);
     run(&["list", "delete", inv, "inner@tgg.net.id"]);
     assert!(send_one(f, "staff@tgg.net.id", "after-delete").starts_with("refused 55"));
+}
+
+/// A sender that writes to `rcpt` every 100 ms until stopped: (accepted IDs, refusals).
+struct Sender {
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Sender {
+    fn start(f: &Fixture, rcpt: &str) -> Sender {
+        let dir = tempfile::tempdir().unwrap();
+        let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+        let child = Command::new("/usr/bin/python3")
+            .arg(load_script())
+            .args(["send", &f.address(MTA), rcpt, &p("sent"), &p("stop")])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        Sender { dir, child }
+    }
+
+    fn stop(mut self) -> (Vec<String>, Vec<String>) {
+        std::fs::write(self.dir.path().join("stop"), "").unwrap();
+        self.child.wait().unwrap();
+        let sent = std::fs::read_to_string(self.dir.path().join("sent")).unwrap_or_default();
+        let (errors, ids): (Vec<String>, Vec<String>) =
+            sent.lines().map(String::from).partition(|l| l.starts_with("ERROR"));
+        (ids, errors)
+    }
+}
+
+/// Messages in `user`'s INBOX as its mailbox host counts them (duplicates included).
+fn inbox_count(f: &Fixture, user: &str) -> usize {
+    let host = lives_on(f, user).0;
+    let out = f.ssh(&host, &format!("doveadm -f tab mailbox status -u {user} messages INBOX | tail -1 | cut -f2"));
+    out.trim().parse().unwrap_or(0)
+}
+
+/// An account with folders, flags, an alias and a list membership is renamed while one
+/// sender writes to the old address and another to the new one every 100 ms, and an IMAP
+/// client is logged in: every accepted message is in the renamed mailbox exactly once, the
+/// folders and flags followed, nothing bounced, the old address keeps working as an alias.
+fn a_rename_under_load_loses_nothing(f: &Fixture) {
+    let (old, new) = ("rntest@tgg.net.id", "rn.renamed@gec-course.com");
+    let pw = "rename-Secret-9";
+    fresh_account(f, old, pw);
+    let run = |args: &[&str]| {
+        let (code, out, err) = mailctl(f, args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        out
+    };
+    run(&["account", "alias", "add", old, "rn.alias@tgg.net.id"]);
+    run(&["list", "create", "rnlist@tgg.net.id"]);
+    run(&["list", "add", "rnlist@tgg.net.id", old]);
+    fill(f, old, 20, "before");
+    wait_until("the first 20 arrive", || inbox_count(f, old) == 20);
+    f.ssh("mbox-1", &format!("doveadm mailbox create -u {old} Projects && doveadm move -u {old} Projects mailbox INBOX header subject 'before 1' && doveadm flags add -u {old} '\\Flagged' mailbox INBOX header subject 'before 2'"));
+    let before = {
+        let (ok, out) = py(&["check", &f.address(MTA), old, pw]);
+        assert!(ok, "{out}");
+        serde_json::from_str::<Value>(&out).unwrap()["folders"].clone()
+    };
+    let bounces_before = bounces(f);
+    let to_old = Sender::start(f, old);
+    let imap = {
+        let dir = tempfile::tempdir().unwrap();
+        let child = Command::new("/usr/bin/python3")
+            .arg(load_script())
+            .args([
+                "imap",
+                &f.address(MTA),
+                old,
+                pw,
+                dir.path().join("imap").to_str().unwrap(),
+                dir.path().join("stop").to_str().unwrap(),
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        (dir, child)
+    };
+    std::thread::sleep(Duration::from_secs(1));
+    // Mail to the new name starts as the rename does: refused (5xx, the sender knows) until
+    // the rename holds it, never accepted and lost.
+    let to_new = Sender::start(f, new);
+    let out = run(&["account", "rename", old, new, "--format", "json"]);
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["lists"], serde_json::json!(["rnlist@tgg.net.id"]), "{report}");
+    std::thread::sleep(Duration::from_secs(2));
+    let (ids_new, errors_new) = to_new.stop();
+    let (ids_old, errors_old) = to_old.stop();
+    std::fs::write(imap.0.path().join("stop"), "").unwrap();
+    let mut imap_child = imap.1;
+    imap_child.wait().unwrap();
+    assert!(errors_old.is_empty(), "mail to the old address was refused: {errors_old:?}");
+    assert!(errors_new.iter().all(|e| e.contains("550")), "{errors_new:?}");
+    assert!(!ids_new.is_empty(), "nothing to the new address was accepted");
+    // Sent after the rename returned, to either address: accepted.
+    assert_eq!(send_one(f, new, "after-rename-new"), "accepted");
+    assert_eq!(send_one(f, old, "after-rename-old"), "accepted");
+    assert_eq!(send_one(f, "rnlist@tgg.net.id", "after-rename-list"), "accepted");
+    let expected: BTreeSet<String> = ids_old.iter().chain(&ids_new).cloned().collect();
+    let total = before["INBOX"].as_object().unwrap().len() + expected.len() + 3;
+    wait_until("every accepted message is in the renamed mailbox", || inbox_count(f, new) == total);
+    std::thread::sleep(Duration::from_secs(2));
+    let after = {
+        let (ok, out) = py(&["check", &f.address(MTA), new, pw]);
+        assert!(ok, "{out}");
+        serde_json::from_str::<Value>(&out).unwrap()["folders"].clone()
+    };
+    let inbox: BTreeSet<String> = after["INBOX"].as_object().unwrap().keys().cloned().collect();
+    let missing: Vec<&String> = expected.difference(&inbox).collect();
+    assert!(missing.is_empty(), "lost in the rename: {missing:?}");
+    assert_eq!(inbox_count(f, new), total, "a message arrived twice");
+    assert_eq!(after["Projects"].as_object().unwrap().len(), 11, "the folder followed");
+    for folder in ["INBOX", "Projects"] {
+        for (id, flags) in before[folder].as_object().unwrap() {
+            let now: Vec<&Value> = after[folder][id].as_array().unwrap().iter().filter(|f| *f != "\\Recent").collect();
+            let was: Vec<&Value> = flags.as_array().unwrap().iter().filter(|f| *f != "\\Recent").collect();
+            assert_eq!(now, was, "{folder} {id}");
+        }
+    }
+    assert_eq!(bounces(f), bounces_before, "a message bounced during the rename");
+    // The directory: the new name, the old one and the alias lead to it, the list names it.
+    let shown: Value = serde_json::from_str(&run(&["account", "show", new, "--format", "json"])).unwrap();
+    let aliases = shown["account"]["aliases"].as_array().unwrap();
+    assert!(aliases.contains(&Value::from(old)) && aliases.contains(&Value::from("rn.alias@tgg.net.id")), "{shown}");
+    let list: Value = serde_json::from_str(&run(&["list", "show", "rnlist@tgg.net.id", "--format", "json"])).unwrap();
+    assert_eq!(list["members"], serde_json::json!([new]));
+    assert_eq!(logins(f, new, pw), "imap:ok pop3:ok smtp:ok");
+    assert!(f.ssh("mbox-1", "[ -e /var/vmail/tgg.net.id/rntest ] && echo old-home-left || echo gone").contains("gone"));
+}
+
+/// A 1M quota: once the mailbox is full, more mail waits in the MTA's queue (never bounced)
+/// and `account list` shows the use; a bigger quota through a class of service lets it in.
+fn a_full_mailbox_defers_mail_until_its_quota_grows(f: &Fixture) {
+    let user = "qtest@tgg.net.id";
+    fresh_account(f, user, "quota-Secret-4");
+    let run = |args: &[&str]| {
+        let (code, out, err) = mailctl(f, args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        out
+    };
+    assert!(run(&["account", "quota", user, "1M"]).contains("quota 1M (from account)"));
+    let bounces_before = bounces(f);
+    let (ok, out) = py(&["fill", &f.address(MTA), user, "6", "full", "300000"]);
+    assert!(ok, "{out}");
+    wait_until("the mailbox fills and the rest waits", || inbox_count(f, user) >= 3 && queue_for(f, user) >= 1);
+    std::thread::sleep(Duration::from_secs(2));
+    let held = queue_for(f, user);
+    assert_eq!(inbox_count(f, user) + held, 6, "every message delivered or waiting");
+    assert!(f.ssh(MTA, "journalctl --no-pager -q | grep qtest | grep -c 'dsn=4.2.2' || true").trim() != "0");
+    assert_eq!(bounces(f), bounces_before, "an over-quota message bounced");
+    // The listing shows the use against the quota.
+    let listed: Value = serde_json::from_str(&run(&["account", "list", "--format", "json"])).unwrap();
+    let row = listed.as_array().unwrap().iter().find(|a| a["address"] == user).unwrap().clone();
+    assert_eq!(row["usage"]["storage_limit"], 1 << 20, "{row}");
+    assert!(row["usage"]["bytes"].as_u64().unwrap() > 800_000, "{row}");
+    let table = run(&["account", "list"]);
+    assert!(table.lines().any(|l| l.contains(user) && l.contains("1M (")), "{table}");
+    // IMAP APPEND is refused over quota too (the client is told, nothing half-saved).
+    let appended =
+        f.ssh("mbox-1", &format!("head -c 400000 /dev/zero | tr '\\0' x | doveadm save -u {user} 2>&1 || true"));
+    assert!(appended.to_lowercase().contains("quota"), "{appended}");
+    // Its class's 5G instead of its own 1M: the held mail comes in.
+    run(&["account", "quota", user, "default"]);
+    assert!(run(&["account", "class", user, "staff"]).contains("quota 5G (from class staff)"));
+    wait_until("the held mail is delivered", || inbox_count(f, user) == 6);
+    assert_eq!(queue_for(f, user), 0);
+    let shown: Value = serde_json::from_str(&run(&["account", "show", user, "--format", "json"])).unwrap();
+    assert_eq!(shown["account"]["limits"]["from"], "class staff");
+    assert_eq!(shown["account"]["usage"]["messages"], 6);
+    // An unknown class is refused before anything changes.
+    let (code, _, err) = mailctl(f, &["account", "class", user, "teachers"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no class of service `teachers`"), "{err}");
+}
+
+/// `account export` writes what `import` reads: after an account is removed, importing the
+/// export brings it back with its password (as a hash), status, class, quota, aliases and
+/// forwarding; the file is private and holds no plaintext.
+fn an_export_imports_back_with_hashes_status_class_and_aliases(f: &Fixture) {
+    let user = "extest@tgg.net.id";
+    let pw = "export-Secret-5";
+    fresh_account(f, user, pw);
+    let run = |args: &[&str]| {
+        let (code, out, err) = mailctl(f, args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        out
+    };
+    run(&["account", "class", user, "students"]);
+    run(&["account", "quota", user, "300M"]);
+    run(&["account", "alias", "add", user, "ex.alias@tgg.net.id"]);
+    run(&["account", "forward", user, "--to", "ex@example.org", "--keep-copy"]);
+    let file = f.dir.path().join("accounts.csv");
+    run(&["account", "export", "--out", file.to_str().unwrap()]);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    let csv = std::fs::read_to_string(&file).unwrap();
+    assert!(!csv.contains(pw), "a plaintext password in the export");
+    let line = csv.lines().find(|l| l.starts_with(user)).unwrap();
+    assert!(
+        line.contains("{SSHA}") && line.contains(",students,300M,active,ex.alias@tgg.net.id,ex@example.org,true"),
+        "{line}"
+    );
+    run(&["account", "remove", user, "--purge"]);
+    let out = run(&["account", "import", file.to_str().unwrap()]);
+    assert!(out.contains(&format!("added      {user}")), "{out}");
+    assert!(out.lines().last().unwrap().starts_with("1 account(s) added"), "{out}");
+    let shown: Value = serde_json::from_str(&run(&["account", "show", user, "--format", "json"])).unwrap();
+    let a = &shown["account"];
+    assert_eq!((a["class"].as_str(), a["quota"].as_u64()), (Some("students"), Some(300 << 20)), "{a}");
+    assert_eq!(a["aliases"], serde_json::json!(["ex.alias@tgg.net.id"]));
+    assert_eq!(
+        (a["forward"].clone(), a["keep_copy"].clone()),
+        (serde_json::json!(["ex@example.org"]), Value::from(true))
+    );
+    // The old password works: the hash came back as it was.
+    assert_eq!(logins(f, user, pw), "imap:ok pop3:ok smtp:ok");
+    run(&["account", "forward", user, "--off"]);
 }
