@@ -11,11 +11,7 @@ INV=${1:-inventories/lab.yaml}
 COUNT=${2:-2000}
 RUNS=${3:-7}
 M=target/release/mailctl
-NAME=$(sed -n 's/^  name: //p' "$INV" | head -1)
-KEY=/var/lib/mailctl/lab/$NAME/id_ed25519
-KH=/var/lib/mailctl/lab/$NAME/known_hosts
-addr() { sed -n "s/.*name: $1, address: \([0-9.]*\).*/\1/p" "$INV"; }
-on() { local h=$1; shift; ssh -i "$KEY" -o UserKnownHostsFile="$KH" -o BatchMode=yes "root@$(addr "$h")" "$@"; }
+. scripts/lab-ssh.sh
 WORK=$(mktemp -d)
 trap 'rm -rf $WORK' EXIT
 cargo build --release --quiet

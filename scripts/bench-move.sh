@@ -12,11 +12,7 @@ M=target/release/mailctl
 LOAD=tests/accounts/mailload.py
 PY=/usr/bin/python3
 USER_=bench@tgg.net.id
-NAME=$(sed -n 's/^  name: //p' "$INV" | head -1)
-KEY=/var/lib/mailctl/lab/$NAME/id_ed25519
-KH=/var/lib/mailctl/lab/$NAME/known_hosts
-addr() { sed -n "s/.*name: $1, address: \([0-9.]*\).*/\1/p" "$INV"; }
-on() { local h=$1; shift; ssh -i "$KEY" -o UserKnownHostsFile="$KH" -o BatchMode=yes "root@$(addr "$h")" "$@"; }
+. scripts/lab-ssh.sh
 MTA=$(addr transport)
 WORK=$(mktemp -d)
 trap 'touch $WORK/stop; rm -rf $WORK' EXIT

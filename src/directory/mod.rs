@@ -397,20 +397,24 @@ mod tests {
         assert!(!passwords.values().any(|pw| text.contains(pw.as_str())), "plaintext in a change");
     }
 
+    /// The entries a plan adds, as the directory would hold them after it.
+    fn added_entries(plan: DirectoryPlan) -> Vec<Entry> {
+        plan.changes
+            .into_iter()
+            .filter_map(|c| match c {
+                Change::Add(e) => Some(e),
+                Change::Replace { .. } => None,
+            })
+            .collect()
+    }
+
     #[test]
     fn converged_directory_needs_nothing_and_moves_nobody() {
         let c = cluster();
         let layout = Layout::new(&c);
         let passwords = resolve_passwords(&c).unwrap();
         let first = plan_from(&[], &layout, &c, &services(), &passwords).unwrap();
-        let mut existing: Vec<Entry> = first
-            .changes
-            .into_iter()
-            .filter_map(|c| match c {
-                Change::Add(e) => Some(e),
-                Change::Replace { .. } => None,
-            })
-            .collect();
+        let mut existing = added_entries(first);
         assert!(plan_from(&existing, &layout, &c, &services(), &passwords).unwrap().is_empty());
         // An account that lives elsewhere than pinned is reported, not re-pointed.
         let pinned = c.accounts.iter().find(|a| a.mailbox.is_some()).unwrap();
@@ -430,14 +434,7 @@ mod tests {
         c.accounts[1].class = Some("students".into());
         c.accounts[1].quota = Some(3 << 30);
         let first = plan_from(&[], &layout, &c, &services(), &passwords).unwrap();
-        let mut existing: Vec<Entry> = first
-            .changes
-            .into_iter()
-            .filter_map(|c| match c {
-                Change::Add(e) => Some(e),
-                Change::Replace { .. } => None,
-            })
-            .collect();
+        let mut existing = added_entries(first);
         let of = |entries: &[Entry], i: usize| {
             let e = entries.iter().find(|e| e.get("mail") == Some(c.accounts[i].address.as_str())).unwrap().clone();
             (e.get("mailctlStorageLimit").map(String::from), e.get("mailctlMessageLimit").map(String::from))

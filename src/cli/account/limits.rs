@@ -4,41 +4,43 @@ use super::input::usage;
 use super::routing::account_of;
 use crate::accounts::quota;
 use crate::cli::support::{EXIT_OK, Format, Globals, print_json, run_op};
+use crate::inventory::Cluster;
 use crate::observe::Silent;
 use crate::ops::quota::{LimitChange, LimitsSet, set_limits};
 
 /// `[INVENTORY] USER SIZE|default`.
 pub fn quota(cli: &Globals, args: &[String]) -> anyhow::Result<u8> {
-    let (cluster, path, user) = match account_of(cli, &args[..args.len() - 1]) {
-        Ok(found) => found,
-        Err(code) => return Ok(code),
-    };
-    let change = match args[args.len() - 1].as_str() {
-        "default" => LimitChange::Quota(None),
-        size => match quota::parse_size(size) {
-            Ok(bytes) => LimitChange::Quota(Some(bytes)),
-            Err(e) => return usage(format!("quota {e}")),
-        },
-    };
-    let set = run_op(&cluster, &path, &Silent, async |ops| set_limits(ops, &user, change).await)?;
-    print(cli, &set, "quota", &path)
+    set(cli, args, "quota", |_, value| match value {
+        "default" => Ok(LimitChange::Quota(None)),
+        size => quota::parse_size(size).map(|b| LimitChange::Quota(Some(b))).map_err(|e| format!("quota {e}")),
+    })
 }
 
 /// `[INVENTORY] USER NAME|none`.
 pub fn class(cli: &Globals, args: &[String]) -> anyhow::Result<u8> {
+    set(cli, args, "class", |cluster, value| match value {
+        "none" => Ok(LimitChange::Class(None)),
+        name => super::input::class(cluster, name).map(|()| LimitChange::Class(Some(name.to_string()))),
+    })
+}
+
+/// `[INVENTORY] USER VALUE`: VALUE checked by `change` before anything connects.
+fn set(
+    cli: &Globals,
+    args: &[String],
+    what: &str,
+    change: impl Fn(&Cluster, &str) -> Result<LimitChange, String>,
+) -> anyhow::Result<u8> {
     let (cluster, path, user) = match account_of(cli, &args[..args.len() - 1]) {
         Ok(found) => found,
         Err(code) => return Ok(code),
     };
-    let change = match args[args.len() - 1].as_str() {
-        "none" => LimitChange::Class(None),
-        name => match super::input::class(&cluster, name) {
-            Ok(()) => LimitChange::Class(Some(name.to_string())),
-            Err(e) => return usage(e),
-        },
+    let change = match change(&cluster, &args[args.len() - 1]) {
+        Ok(c) => c,
+        Err(e) => return usage(e),
     };
     let set = run_op(&cluster, &path, &Silent, async |ops| set_limits(ops, &user, change).await)?;
-    print(cli, &set, "class", &path)
+    print(cli, &set, what, &path)
 }
 
 fn print(cli: &Globals, set: &LimitsSet, what: &str, inventory: &std::path::Path) -> anyhow::Result<u8> {

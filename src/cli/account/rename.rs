@@ -17,6 +17,9 @@ pub fn exec(cli: &Globals, args: &[String]) -> anyhow::Result<u8> {
         (Ok(o), Ok(n)) => (o, n),
         (Err(e), _) | (_, Err(e)) => return usage(e),
     };
+    if old == new {
+        return usage(format!("{} is already called that", old.full));
+    }
     let r = run_op(&cluster, &path, &Silent, async |ops| crate::ops::rename::run(ops, &old, &new).await)?;
     if cli.format == Format::Json {
         print_json(&r)?;
