@@ -27,8 +27,20 @@ pub fn new_ca(cluster: &str) -> Result<Pki, PkiError> {
     Ok(Pki { ca_cert: cert.pem(), ca_key: key.serialize_pem(), hosts: Default::default() })
 }
 
-/// Issues a host certificate for `names` (DNS names or IP addresses; the first is the CN).
+/// Issues a host certificate for `names` (DNS names or IP addresses; the first is the CN),
+/// valid from yesterday for 825 days.
 pub fn issue(pki: &Pki, names: &[String]) -> Result<HostCert, PkiError> {
+    let now = OffsetDateTime::now_utc();
+    issue_between(pki, names, now - Duration::days(1), now + Duration::days(825))
+}
+
+/// `issue` with the validity given (tests make expiring and expired certificates with it).
+pub fn issue_between(
+    pki: &Pki,
+    names: &[String],
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> Result<HostCert, PkiError> {
     let ca_key = KeyPair::from_pem(&pki.ca_key)?;
     let issuer = Issuer::from_ca_cert_pem(&pki.ca_cert, ca_key)?;
     let key = KeyPair::generate()?;
@@ -45,9 +57,8 @@ pub fn issue(pki: &Pki, names: &[String]) -> Result<HostCert, PkiError> {
     params.distinguished_name = dn;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
-    let now = OffsetDateTime::now_utc();
-    params.not_before = now - Duration::days(1);
-    params.not_after = now + Duration::days(825);
+    params.not_before = not_before;
+    params.not_after = not_after;
     let cert = params.signed_by(&key, &issuer)?;
     Ok(HostCert { names: names.to_vec(), cert: cert.pem(), key: key.serialize_pem() })
 }

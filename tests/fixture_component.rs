@@ -121,6 +121,7 @@ fn status_reports_it_with_its_unit_and_probe() {
         services: vec![],
         probe_timeout: Duration::from_secs(2),
         forks: 4,
+        tls: status::tls::TlsTrust::none("no TLS here"),
     };
     status::check_filters(&f.cluster, &opts, f.dir.path()).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();

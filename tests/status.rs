@@ -116,9 +116,24 @@ fn healthy_cluster_in_every_format(f: &LabCluster) {
     let mut expected = Vec::new();
     let hosts: [(&str, &[&str]); 4] = [
         ("ldap", &["ldap", "dns", "chrony", "sshd"]),
-        ("mbox-1", &["imap", "pop3", "lmtp", "doveadm", "keepalived", "chrony", "sshd"]),
-        ("transport", &["smtp", "submission", "imap-proxy", "pop3-proxy", "nginx", "chrony", "sshd"]),
-        ("mbox-2", &["imap", "pop3", "lmtp", "doveadm", "keepalived", "chrony", "sshd"]),
+        ("mbox-1", &["imap", "imaps", "pop3", "pop3s", "lmtp", "doveadm", "keepalived", "chrony", "sshd"]),
+        (
+            "transport",
+            &[
+                "smtp",
+                "submission",
+                "submissions",
+                "imap-proxy",
+                "imaps-proxy",
+                "pop3-proxy",
+                "pop3s-proxy",
+                "nginx",
+                "https",
+                "chrony",
+                "sshd",
+            ],
+        ),
+        ("mbox-2", &["imap", "imaps", "pop3", "pop3s", "lmtp", "doveadm", "keepalived", "chrony", "sshd"]),
     ];
     for (host, services) in hosts {
         expected.push(format!("Host {host}.tgg.net.id"));
@@ -145,6 +160,28 @@ fn healthy_cluster_in_every_format(f: &LabCluster) {
     assert!(service(&report, "transport", "smtp")["probe"]["detail"].as_str().unwrap().starts_with("220 "));
     assert!(service(&report, "mbox-2", "imap")["probe"]["detail"].as_str().unwrap().contains("IMAP4rev1"));
     assert_eq!(service(&report, "mbox-1", "keepalived")["detail"], format!("holds {VIP}"));
+    // TLS where clients meet it, implicit and after STARTTLS: the cluster CA's certificate,
+    // verified for the host's name, with its days left.
+    let tls_services: [(&str, &[&str]); 3] = [
+        ("mbox-1", &["imap", "imaps", "pop3", "pop3s"]),
+        ("mbox-2", &["imap", "imaps", "pop3", "pop3s"]),
+        (
+            "transport",
+            &["smtp", "submission", "submissions", "imap-proxy", "imaps-proxy", "pop3-proxy", "pop3s-proxy", "https"],
+        ),
+    ];
+    for (host, names) in tls_services {
+        for name in names {
+            let tls = &service(&report, host, name)["probe"]["tls"];
+            assert_eq!(tls["verified"], true, "{host}/{name}: {tls}");
+            assert!(tls["days_left"].as_i64().unwrap() > 800, "{host}/{name}: {tls}");
+            assert!(tls["issuer"].as_str().unwrap().contains("cluster CA"), "{host}/{name}: {tls}");
+        }
+    }
+    assert!(
+        service(&report, "transport", "smtp")["probe"]["detail"].as_str().unwrap().contains("; STARTTLS ok; TLSv1."),
+        "{report:#}"
+    );
     assert_eq!(service(&report, "mbox-2", "keepalived")["detail"], format!("standby for {VIP}"));
 
     // JSON against the schema in the repo, with a real validator.
@@ -158,7 +195,8 @@ fn healthy_cluster_in_every_format(f: &LabCluster) {
     assert_eq!(code, 0);
     let (ok, out) = python(PARSE_PROMETHEUS, &[&text]);
     assert!(ok, "{out}\n{text}");
-    assert!(out.contains("mailctl_service_up 25 25"), "{out}");
+    assert!(out.contains("mailctl_service_up 33 33"), "{out}");
+    assert!(out.contains("mailctl_tls_certificate_verified 16 16"), "{out}");
     assert!(out.contains("mailctl_vip_holders 1 1"), "{out}");
 
     let (code, text) = status(f, &["--format", "nagios"]);
@@ -196,7 +234,7 @@ fn filters_select_hosts_and_services(f: &LabCluster) {
     let (_, report) = status_json(f, &["--role", "mailbox"]);
     let names: Vec<&str> = report["hosts"].as_array().unwrap().iter().map(|h| h["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["mbox-1", "mbox-2"]);
-    assert_eq!(report["summary"]["services"], 8, "only the mailbox role's services: {report:#}");
+    assert_eq!(report["summary"]["services"], 12, "only the mailbox role's services: {report:#}");
 
     let out = common::mailctl().arg("status").arg(f.inventory()).args(["--service", "imapd"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -250,7 +288,7 @@ fn stopped_dovecot_is_reported_alone(f: &LabCluster) {
     f.ssh("mbox-2", "systemctl stop dovecot");
     let (code, report) = status_json(f, &[]);
     assert_eq!(code, 1, "{report:#}");
-    for name in ["imap", "pop3", "lmtp", "doveadm"] {
+    for name in ["imap", "imaps", "pop3", "pop3s", "lmtp", "doveadm"] {
         let s = service(&report, "mbox-2", name);
         assert_eq!(s["state"], "stopped", "{s}");
         // doveadm listens on loopback only: systemd's word is all there is for it.
@@ -266,7 +304,7 @@ fn stopped_dovecot_is_reported_alone(f: &LabCluster) {
             assert_eq!(s["state"] == "stopped", dovecot_on_mbox2, "{}/{}: {s}", h["name"], s["name"]);
         }
     }
-    assert_eq!(report["summary"]["stopped"], 4);
+    assert_eq!(report["summary"]["stopped"], 6);
 
     let (code, text) = status(f, &["--format", "zmcontrol", "--host", "mbox-2", "--service", "imap"]);
     assert_eq!(code, 1);
@@ -280,7 +318,10 @@ fn stopped_dovecot_is_reported_alone(f: &LabCluster) {
 
     let (code, text) = status(f, &["--format", "nagios"]);
     assert_eq!(code, 2, "{text}");
-    assert!(text.starts_with("MAILCTL CRITICAL - mbox-2: imap, pop3, lmtp, doveadm stopped | "), "{text}");
+    assert!(
+        text.starts_with("MAILCTL CRITICAL - mbox-2: imap, imaps, pop3, pop3s, lmtp, doveadm stopped | "),
+        "{text}"
+    );
     let (code, text) = status(f, &["--format", "prometheus"]);
     assert_eq!(code, 1);
     assert!(

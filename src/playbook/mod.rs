@@ -120,6 +120,18 @@ pub struct ProbeSpec {
     /// port; ldap (389) and dns (53) take none; tcp needs one.
     #[serde(default)]
     pub port: Option<u16>,
+    /// The probe speaks TLS: `implicit` from the first byte (465, 993, 995, 443) or
+    /// `starttls` after the protocol's own upgrade (smtp, imap, pop3); the certificate is
+    /// judged (src/status/tls.rs).
+    #[serde(default)]
+    pub tls: Option<TlsMode>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    Implicit,
+    Starttls,
 }
 
 /// What a probe speaks (src/status/probe.rs).
@@ -243,7 +255,18 @@ fn check_status(c: &Component, st: &StatusSpec) -> Result<(), String> {
             Err(format!("status `{}`: this probe takes no port", st.name))
         }
         Some((ProbeKind::Tcp, None)) => Err(format!("status `{}`: a tcp probe needs a port", st.name)),
-        _ => Ok(()),
+        _ => check_tls(st),
+    }
+}
+
+/// STARTTLS exists in SMTP, IMAP and POP3; implicit TLS also wraps HTTP.
+fn check_tls(st: &StatusSpec) -> Result<(), String> {
+    let Some(p) = &st.probe else { return Ok(()) };
+    match (p.tls, p.kind) {
+        (None, _)
+        | (Some(TlsMode::Starttls), ProbeKind::Smtp | ProbeKind::Imap | ProbeKind::Pop3)
+        | (Some(TlsMode::Implicit), ProbeKind::Smtp | ProbeKind::Imap | ProbeKind::Pop3 | ProbeKind::Http) => Ok(()),
+        (Some(mode), kind) => Err(format!("status `{}`: a {kind:?} probe cannot speak {mode:?} TLS", st.name)),
     }
 }
 

@@ -40,7 +40,7 @@ pub fn zmcontrol(r: &StatusReport) -> String {
             };
             let _ = writeln!(out, "\t{:<ZM_WIDTH$}{word}", s.name);
             let why: Vec<&str> = match s.state {
-                State::Running => Vec::new(),
+                State::Running => s.warnings.iter().map(String::as_str).collect(),
                 State::Skipped => vec![s.detail.as_str()],
                 _ => s.reasons.iter().map(String::as_str).collect(),
             };
@@ -74,7 +74,11 @@ pub fn table(r: &StatusReport) -> String {
                 Some(p) => format!("{} FAILED", p.kind),
                 None => "-".into(),
             };
-            let detail = if s.reasons.is_empty() { clip(&s.detail, 60) } else { s.reasons.join("\n") };
+            let detail = match (s.reasons.is_empty(), s.warnings.is_empty()) {
+                (false, _) => s.reasons.join("\n"),
+                (true, false) => s.warnings.iter().map(|w| format!("WARNING: {w}")).collect::<Vec<_>>().join("\n"),
+                (true, true) => clip(&s.detail, 60),
+            };
             t.add_row([h.name.clone(), s.role.clone(), s.name.clone(), unit, probe, detail]);
         }
     }
@@ -91,7 +95,7 @@ pub fn table(r: &StatusReport) -> String {
     let s = &r.summary;
     let _ = writeln!(
         out,
-        "{}: {} host(s), {} unreachable; {} service(s): {} running, {} stopped, {} skipped, {} unknown ({:.2} s)",
+        "{}: {} host(s), {} unreachable; {} service(s): {} running, {} stopped, {} skipped, {} unknown, {} warning(s) ({:.2} s)",
         if s.ok { "OK" } else { "PROBLEM" },
         s.hosts,
         s.unreachable,
@@ -100,6 +104,7 @@ pub fn table(r: &StatusReport) -> String {
         s.stopped,
         s.skipped,
         s.unknown,
+        s.warnings,
         r.seconds
     );
     out
@@ -122,13 +127,14 @@ pub enum NagiosState {
     Unknown = 3,
 }
 
-/// CRITICAL when a service is stopped or fails its probe, or a VIP is not held by exactly
-/// one host; WARNING when a host cannot be asked over SSH but everything probed answers.
+/// CRITICAL when a service is stopped or fails its probe (an expired or untrusted
+/// certificate included), or a VIP is not held by exactly one host; WARNING when a host
+/// cannot be asked over SSH but everything probed answers, or a certificate expires soon.
 pub fn nagios_state(r: &StatusReport) -> NagiosState {
     let s = &r.summary;
     if s.stopped > 0 || s.vips_failed > 0 || s.vms_down > 0 {
         NagiosState::Critical
-    } else if s.unreachable > 0 || s.unknown > 0 || s.vms_unknown > 0 {
+    } else if s.unreachable > 0 || s.unknown > 0 || s.vms_unknown > 0 || s.warnings > 0 {
         NagiosState::Warning
     } else if s.services == 0 {
         NagiosState::Unknown
@@ -159,6 +165,9 @@ pub fn nagios(r: &StatusReport) -> String {
         if !down.is_empty() {
             problems.push(format!("{}: {} stopped", h.name, down.join(", ")));
         }
+        for svc in h.services.iter().filter(|s| !s.warnings.is_empty()) {
+            problems.push(format!("{}/{}: {}", h.name, svc.name, svc.warnings.join("; ")));
+        }
     }
     problems.extend(r.vips.iter().filter(|v| !v.ok).map(|v| format!("VIP {} {}", v.address, v.detail)));
     let s = &r.summary;
@@ -170,8 +179,17 @@ pub fn nagios(r: &StatusReport) -> String {
     };
     let perf = format!(
         "hosts={};;;0 unreachable={};;;0 services={};;;0 running={};;;0 stopped={};;;0 skipped={};;;0 \
-         probes_failed={};;;0 vms_down={};;;0 time={:.3}s;;;0",
-        s.hosts, s.unreachable, s.services, s.running, s.stopped, s.skipped, s.probes_failed, s.vms_down, r.seconds
+         probes_failed={};;;0 vms_down={};;;0 warnings={};;;0 time={:.3}s;;;0",
+        s.hosts,
+        s.unreachable,
+        s.services,
+        s.running,
+        s.stopped,
+        s.skipped,
+        s.probes_failed,
+        s.vms_down,
+        s.warnings,
+        r.seconds
     );
     let mut out = format!("MAILCTL {word} - {text} | {perf}\n");
     for h in &r.hosts {
@@ -228,6 +246,23 @@ pub fn prometheus(r: &StatusReport) -> String {
     for (h, s, p) in &probes {
         let labels = [("cluster", c.as_str()), ("host", &h.name), ("service", &s.name), ("probe", p.kind)];
         m.sample(&labels, p.latency_ms / 1000.0);
+    }
+    let tls: Vec<_> = probes.iter().filter_map(|(h, s, p)| p.tls.as_ref().map(|t| (h, s, t))).collect();
+    if !tls.is_empty() {
+        m.family("mailctl_tls_certificate_expiry_days", "Days until the certificate the service presents expires.");
+        for (h, s, t) in &tls {
+            m.sample(&[("cluster", c.as_str()), ("host", &h.name), ("service", &s.name)], t.days_left as f64);
+        }
+        m.family(
+            "mailctl_tls_certificate_verified",
+            "Whether the service's certificate chain is trusted and names the host.",
+        );
+        for (h, s, t) in &tls {
+            m.sample(
+                &[("cluster", c.as_str()), ("host", &h.name), ("service", &s.name)],
+                f64::from(u8::from(t.verified)),
+            );
+        }
     }
     if !r.vips.is_empty() {
         m.family("mailctl_vip_holders", "How many hosts hold the VIP: 1 when healthy.");
@@ -303,6 +338,8 @@ mod tests {
             ok,
             latency_ms: 1.5,
             detail: if ok { "IMAP4rev1".into() } else { "Connection refused (os error 111)".into() },
+            tls: None,
+            warning: None,
         };
         let svc = |name: &str, u: UnitState, ok: bool| {
             super::super::service_status(
@@ -311,6 +348,7 @@ mod tests {
                     role: Some(Role::Mailbox),
                     unit: "dovecot".to_string(),
                     probe: Some(services::Probe::Imap { port: 143 }),
+                    tls: None,
                 },
                 Some(u),
                 Some(probe(ok)),
@@ -380,6 +418,55 @@ mod tests {
         let first = text.lines().next().unwrap();
         assert!(first.starts_with("MAILCTL CRITICAL - mbox-2: imap stopped | hosts=2;;;0"), "{first}");
         assert!(text.contains("\nmbox-2/imap: dovecot.service is inactive"), "{text}");
+    }
+
+    /// mbox-1's certificate expires in 9 days: a warning in every format, not a failure.
+    fn expiring() -> StatusReport {
+        let mut r = report();
+        r.hosts.truncate(1);
+        let info = tls::TlsInfo {
+            version: "TLSv1_3".into(),
+            subject: "CN=mbox-1".into(),
+            issuer: "CN=ca".into(),
+            not_after: "2026-12-01T00:00:00Z".into(),
+            days_left: 9,
+            verified: true,
+            problem: None,
+        };
+        let s = &mut r.hosts[0].services[0];
+        let p = s.probe.as_mut().unwrap();
+        p.warning = info.warning();
+        p.tls = Some(info);
+        s.warnings = p.warning.iter().cloned().collect();
+        r.summary = summarize(&r.hosts, &[]);
+        r
+    }
+
+    #[test]
+    fn an_expiring_certificate_is_a_warning_in_every_format() {
+        let r = expiring();
+        assert!(r.summary.ok, "a warning is not a failure");
+        assert_eq!(r.summary.warnings, 1);
+        assert!(zmcontrol(&r).contains("\timap                    Running\n\t\tcertificate expires in 9 day(s)"));
+        assert!(table(&r).contains("WARNING: certificate expires in 9 day(s)"));
+        assert_eq!(nagios_state(&r), NagiosState::Warning);
+        assert!(
+            nagios(&r).starts_with("MAILCTL WARNING - mbox-1/imap: certificate expires in 9 day(s)"),
+            "{}",
+            nagios(&r)
+        );
+        let prom = prometheus(&r);
+        assert!(
+            prom.contains(
+                "mailctl_tls_certificate_expiry_days{cluster=\"t\\\"1\",host=\"mbox-1\",service=\"imap\"} 9\n"
+            ),
+            "{prom}"
+        );
+        assert!(
+            prom.contains("mailctl_tls_certificate_verified{cluster=\"t\\\"1\",host=\"mbox-1\",service=\"imap\"} 1\n")
+        );
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["hosts"][0]["services"][0]["probe"]["tls"]["days_left"], 9);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 pub mod format;
 pub mod probe;
 pub mod services;
+pub mod tls;
 pub mod units;
 
 use std::collections::{BTreeSet, HashMap};
@@ -31,6 +32,8 @@ pub struct StatusOptions {
     /// Bound on each protocol probe, connection included.
     pub probe_timeout: Duration,
     pub forks: usize,
+    /// What TLS probes check certificates against.
+    pub tls: tls::TlsTrust,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -64,6 +67,8 @@ pub struct ServiceStatus {
     pub probe: Option<ProbeResult>,
     /// Why it is not running, one fact per line; empty when running.
     pub reasons: Vec<String>,
+    /// Running, but not for long: a certificate about to expire.
+    pub warnings: Vec<String>,
     /// A short description of what was seen: the probe's answer or the unit's state.
     pub detail: String,
 }
@@ -133,6 +138,8 @@ pub struct Summary {
     pub unknown: usize,
     pub probes: usize,
     pub probes_failed: usize,
+    /// Services running with a warning (a certificate expiring soon).
+    pub warnings: usize,
     pub vips: usize,
     pub vips_failed: usize,
     /// Proxmox-backed hosts, and those whose VM is not running (stopped, absent).
@@ -286,10 +293,11 @@ async fn check_host(
 ) -> (HostStatus, Option<HostState>, Option<HostConn>) {
     // sshd's probe is our own SSH session: a second connection only for its banner would
     // cost the host another sshd process for nothing.
+    let check = opts.tls.for_host(&host.fqdn);
     let probes = futures::future::join_all(services.iter().map(|s| async {
         match &s.probe {
             Some(Probe::Ssh { .. }) | None => None,
-            Some(p) => Some(probe::run(p, host.address, opts.probe_timeout).await),
+            Some(p) => Some(probe::run(p, host.address, opts.probe_timeout, s.tls.map(|m| (m, &check))).await),
         }
     }));
     let units: BTreeSet<&str> = services.iter().map(|s| s.unit.as_str()).collect();
@@ -318,6 +326,8 @@ async fn check_host(
                         None => "SSH session answered (login, command, systemd)".into(),
                         Some(e) => e.clone(),
                     },
+                    tls: None,
+                    warning: None,
                 }),
                 _ => probe,
             };
@@ -388,6 +398,7 @@ fn service_status(s: &Service, unit: Option<UnitState>, probe: Option<ProbeResul
         (None, Some(u)) => format!("{}.service {} ({})", s.unit, u.active, u.sub),
         (None, None) => "host unreachable: unit state unknown".into(),
     };
+    let warnings = probe.iter().filter(|_| state == State::Running).filter_map(|p| p.warning.clone()).collect();
     ServiceStatus {
         name: s.name.to_string(),
         role: s.role.map(|r| r.as_str()).unwrap_or("base").to_string(),
@@ -396,6 +407,7 @@ fn service_status(s: &Service, unit: Option<UnitState>, probe: Option<ProbeResul
         unit_state: unit,
         probe,
         reasons,
+        warnings,
         detail,
     }
 }
@@ -526,6 +538,7 @@ fn summarize(hosts: &[HostStatus], vips: &[VipStatus]) -> Summary {
                 s.probes += 1;
                 s.probes_failed += usize::from(!p.ok);
             }
+            s.warnings += usize::from(!svc.warnings.is_empty());
         }
     }
     s.vips_failed = vips.iter().filter(|v| !v.ok).count();

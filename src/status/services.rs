@@ -2,6 +2,7 @@
 //! render uses to install them), with the systemd unit and the protocol probe for each.
 
 use crate::inventory::model::{Cluster, Host, Role};
+pub use crate::playbook::TlsMode;
 use crate::playbook::{Component, Playbook, PlaybookError, ProbeKind, ProbeSpec, RoleSelector, Stage, applies};
 use crate::render::context::conditions;
 
@@ -83,6 +84,8 @@ pub struct Service {
     pub role: Option<Role>,
     pub unit: String,
     pub probe: Option<Probe>,
+    /// The probe speaks TLS, so the certificate is judged too.
+    pub tls: Option<TlsMode>,
 }
 
 /// The services of one host, as the playbook describes them: each component the host gets
@@ -114,6 +117,7 @@ pub fn for_host(playbook: &Playbook, cluster: &Cluster, host: &Host) -> Result<V
                     role,
                     unit,
                     probe: st.probe.as_ref().map(|p| probe(p, cluster, host)),
+                    tls: st.probe.as_ref().and_then(|p| p.tls),
                 },
             ));
         }
@@ -139,7 +143,10 @@ fn probe(spec: &ProbeSpec, cluster: &Cluster, host: &Host) -> Probe {
         ProbeKind::Lmtp => Probe::Lmtp { port: port(24) },
         ProbeKind::Imap => Probe::Imap { port: port(143) },
         ProbeKind::Pop3 => Probe::Pop3 { port: port(110) },
-        ProbeKind::Http => Probe::Http { port: port(80), host_header: cluster.public_name.clone() },
+        ProbeKind::Http => {
+            let default = if spec.tls == Some(TlsMode::Implicit) { 443 } else { 80 };
+            Probe::Http { port: port(default), host_header: cluster.public_name.clone() }
+        }
         ProbeKind::Dns => Probe::Dns { zone: cluster.domains.first().cloned().unwrap_or_default() },
         ProbeKind::Ssh => Probe::Ssh { port: port(host.ssh.port.unwrap_or(22)) },
         ProbeKind::Tcp => Probe::Tcp { port: port(0) },
@@ -164,10 +171,22 @@ mod tests {
     fn roles_bring_their_services() {
         let c = lab();
         assert_eq!(names(&c, "ldap"), ["ldap", "dns", "chrony", "sshd"]);
-        assert_eq!(names(&c, "mbox-1"), ["imap", "pop3", "lmtp", "doveadm", "chrony", "sshd"]);
+        assert_eq!(names(&c, "mbox-1"), ["imap", "imaps", "pop3", "pop3s", "lmtp", "doveadm", "chrony", "sshd"]);
         assert_eq!(
             names(&c, "transport"),
-            ["smtp", "submission", "imap-proxy", "pop3-proxy", "nginx", "chrony", "sshd"]
+            [
+                "smtp",
+                "submission",
+                "submissions",
+                "imap-proxy",
+                "imaps-proxy",
+                "pop3-proxy",
+                "pop3s-proxy",
+                "nginx",
+                "https",
+                "chrony",
+                "sshd"
+            ]
         );
     }
 

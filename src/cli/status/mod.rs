@@ -85,6 +85,13 @@ pub fn exec(cli: &Globals, args: &Args) -> anyhow::Result<u8> {
         return usage(format!("--connect-timeout {}: give a positive number of seconds", args.connect_timeout));
     }
     let timeout = Duration::from_secs_f64(args.connect_timeout);
+    // Read only: status never creates or changes the state file.
+    let state_path = cli.state.clone().unwrap_or_else(|| LocalState::default_path(path));
+    let state = match LocalState::open(&state_path) {
+        Ok(state) => state,
+        Err(e) => return usage(e.to_string()),
+    };
+    let ca = state.data.pki.as_ref().map(|p| p.ca_cert.as_str());
     let opts = StatusOptions {
         playbook: Playbook::builtin()?,
         hosts: args.host.clone(),
@@ -92,16 +99,12 @@ pub fn exec(cli: &Globals, args: &Args) -> anyhow::Result<u8> {
         services: args.service.clone(),
         probe_timeout: timeout,
         forks: args.forks,
+        tls: status::tls::TlsTrust::for_cluster(&cluster, ca),
     };
     if let Err(message) = status::check_filters(&cluster, &opts, path) {
         return usage(message);
     }
-    // Read only: status never creates or changes the state file.
-    let state_path = cli.state.clone().unwrap_or_else(|| LocalState::default_path(path));
-    let masker = match LocalState::open(&state_path) {
-        Ok(state) => Masker::new(state.data.secrets.values().cloned()),
-        Err(e) => return usage(e.to_string()),
-    };
+    let masker = Masker::new(state.data.secrets.values().cloned());
     let connect = ConnectOptions {
         connect_timeout: timeout,
         command_timeout: timeout.max(Duration::from_secs(10)),
