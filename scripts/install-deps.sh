@@ -19,6 +19,7 @@ CHECKER_PACKAGES=(
     chrony policyd-rate-limit
 )
 TOOL_PACKAGES=(ca-certificates openssl python3 iproute2 debootstrap systemd-container swaks
+    nftables iptables
     bash-completion man-db
     zstd dpkg-dev
     python3-jsonschema python3-prometheus-client)

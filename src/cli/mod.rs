@@ -21,6 +21,7 @@ mod deploy;
 mod lab;
 mod list;
 mod move_account;
+mod nat;
 mod provision;
 mod rebalance;
 mod render;
@@ -59,7 +60,8 @@ pub enum Command {
     Lab(lab::Args),
     Status(status::Args),
     Provision(provision::Args),
-    /// The directory's accounts: add, list, show, remove, import, purge-moved.
+    /// The directory's accounts: add, list, show, remove, import, export, passwd, status,
+    /// quota, class, rename, aliases, forwarding.
     Account(account::Args),
     /// Move an account's mailbox to another mailbox host without losing mail.
     MoveAccount(move_account::Args),
@@ -67,6 +69,7 @@ pub enum Command {
     Rebalance(rebalance::Args),
     /// Distribution lists: create, delete, add, remove, show.
     List(list::Args),
+    Nat(nat::Args),
     /// Shell completions and man pages, generated from these definitions.
     Completions(completions::Args),
 }
@@ -90,6 +93,7 @@ pub fn run() -> ExitCode {
         Command::MoveAccount(args) => move_account::exec(&cli.globals, args),
         Command::Rebalance(args) => rebalance::exec(&cli.globals, args),
         Command::List(args) => list::exec(&cli.globals, args),
+        Command::Nat(args) => nat::exec(&cli.globals, args),
         Command::Completions(args) => completions::exec(args, Cli::command()),
     };
     match code {

@@ -105,6 +105,12 @@ impl Renderer {
         &self.playbook
     }
 
+    /// One template that belongs to no host (the edge router's NAT plan), on `ctx`.
+    pub fn render_template(&self, name: &str, ctx: Value) -> Result<String, RenderError> {
+        let template = self.env.get_template(name).map_err(|e| RenderError::Templates(format!("{name}: {e}")))?;
+        template.render(ctx).map_err(|e| RenderError::Templates(format!("{name}: {e}")))
+    }
+
     /// Renders the named hosts (all when `only` is empty). Generated secrets and
     /// certificates are added to `state`; the caller saves it.
     pub fn render(
