@@ -84,6 +84,12 @@ struct Load {
     children: Vec<Child>,
 }
 
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.children.iter_mut().for_each(common::kill_if_running);
+    }
+}
+
 impl Load {
     fn start(f: &Fixture, user: &str) -> Load {
         let dir = tempfile::tempdir().unwrap();
@@ -858,6 +864,12 @@ struct Sender {
     child: Child,
 }
 
+impl Drop for Sender {
+    fn drop(&mut self) {
+        common::kill_if_running(&mut self.child);
+    }
+}
+
 impl Sender {
     fn start(f: &Fixture, rcpt: &str) -> Sender {
         let dir = tempfile::tempdir().unwrap();
@@ -929,7 +941,7 @@ fn a_rename_under_load_loses_nothing(f: &Fixture) {
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
-        (dir, child)
+        (dir, common::Guarded(child))
     };
     std::thread::sleep(Duration::from_secs(1));
     // Mail to the new name starts as the rename does: refused (5xx, the sender knows) until
@@ -943,7 +955,7 @@ fn a_rename_under_load_loses_nothing(f: &Fixture) {
     let (ids_old, errors_old) = to_old.stop();
     std::fs::write(imap.0.path().join("stop"), "").unwrap();
     let mut imap_child = imap.1;
-    imap_child.wait().unwrap();
+    imap_child.0.wait().unwrap();
     assert!(errors_old.is_empty(), "mail to the old address was refused: {errors_old:?}");
     assert!(errors_new.iter().all(|e| e.contains("550")), "{errors_new:?}");
     assert!(!ids_new.is_empty(), "nothing to the new address was accepted");

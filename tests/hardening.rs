@@ -126,6 +126,105 @@ fn s5_doveadm_refuses_a_stranger() {
     LAB.run(doveadm_refuses_a_stranger);
 }
 
+#[test]
+#[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
+fn s6_an_mta_down_loses_no_session_and_status_names_it() {
+    LAB.run(an_mta_down_loses_no_session_and_status_names_it);
+}
+
+/// Opens an SMTP session through HAProxy every 100 ms (greeting, EHLO, a local recipient,
+/// QUIT) until STOPFILE exists; prints `ok N failed M` and each failure.
+const SESSIONS: &str = r#"
+import os, smtplib, sys, time
+host, stop = sys.argv[1], sys.argv[2]
+ok, failed = 0, []
+while not os.path.exists(stop):
+    try:
+        s = smtplib.SMTP(host, 25, timeout=10); s.ehlo("client.example.org")
+        s.mail("s@example.org"); code, _ = s.rcpt("siti@tgg.net.id"); s.quit()
+        if code == 250: ok += 1
+        else: failed.append(f"rcpt {code}")
+    except Exception as e:
+        failed.append(repr(e))
+    time.sleep(0.1)
+print("ok", ok, "failed", len(failed)); [print(f) for f in failed]
+"#;
+
+fn status_json(f: &LabCluster, args: &[&str]) -> (i32, serde_json::Value) {
+    let out =
+        common::mailctl().arg("status").arg(f.inventory()).args(["--format", "json"]).args(args).output().unwrap();
+    (out.status.code().unwrap_or(-1), serde_json::from_slice(&out.stdout).unwrap())
+}
+
+/// The warnings `status` gives HAProxy's service.
+fn haproxy_warnings(f: &LabCluster) -> Vec<String> {
+    let (_, report) = status_json(f, &["--host", "hap", "--service", "haproxy"]);
+    let service = &report["hosts"][0]["services"][0];
+    service["warnings"].as_array().unwrap().iter().map(|w| w.as_str().unwrap().to_string()).collect()
+}
+
+/// The LV Logistics report: "if a server in the cluster goes down, requests go to the one still
+/// up". One MTA stopped while sessions open through HAProxy every 100 ms: none fails (a
+/// refused connect is retried on the other MTA); `status` names the backend server that is
+/// down in every format; started again, it is back in rotation.
+fn an_mta_down_loses_no_session_and_status_names_it(f: &LabCluster) {
+    let _restore = common::Restore(|| f.ssh_quietly("mta-2", "systemctl start postfix"));
+    let dir = tempfile::tempdir().unwrap();
+    let stop = dir.path().join("stop");
+    let hap = f.address("hap");
+    let log = std::fs::File::create(dir.path().join("sessions")).unwrap();
+    let mut sessions = common::Guarded(
+        std::process::Command::new("/usr/bin/python3")
+            .args(["-c", SESSIONS, &hap, stop.to_str().unwrap()])
+            .stdout(log)
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    f.ssh("mta-2", "systemctl stop postfix");
+    let down = lab::wait_until(std::time::Duration::from_secs(20), std::time::Duration::from_millis(500), || {
+        haproxy_warnings(f).iter().any(|w| w.contains("server mta-2 is DOWN"))
+    });
+    assert!(down, "status never named mta-2 down: {:?}", haproxy_warnings(f));
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    std::fs::write(&stop, "").unwrap();
+    sessions.0.wait().unwrap();
+    let text = std::fs::read_to_string(dir.path().join("sessions")).unwrap();
+    assert!(text.starts_with("ok ") && text.contains(" failed 0"), "sessions failed while an MTA was down:\n{text}");
+
+    // Every format names it; the service still runs (HAProxy serves through mta-1).
+    let (code, report) = status_json(f, &["--host", "hap"]);
+    assert_eq!(code, 0, "a server out of rotation is a warning: {report:#}");
+    assert!(report["summary"]["warnings"].as_u64().unwrap() >= 1);
+    let text = |format: &str| {
+        let out = common::mailctl()
+            .arg("status")
+            .arg(f.inventory())
+            .args(["--format", format, "--host", "hap"])
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).to_string())
+    };
+    let (code, nagios) = text("nagios");
+    assert_eq!(code, Some(1), "{nagios}");
+    assert!(nagios.starts_with("MAILCTL WARNING - hap/haproxy: backend smtp_mtas: server mta-2 is DOWN"), "{nagios}");
+    assert!(text("zmcontrol").1.contains("\t\tbackend smtp_mtas: server mta-2 is DOWN"));
+    assert!(text("table").1.contains("WARNING: backend smtp_mtas: server mta-2 is DOWN"));
+    let prom = text("prometheus").1;
+    assert!(
+        prom.contains(
+            "mailctl_haproxy_server_up{cluster=\"hardentest\",host=\"hap\",backend=\"smtp_mtas\",server=\"mta-2\"} 0"
+        ),
+        "{prom}"
+    );
+
+    f.ssh("mta-2", "systemctl start postfix");
+    let back = lab::wait_until(std::time::Duration::from_secs(20), std::time::Duration::from_millis(500), || {
+        haproxy_warnings(f).is_empty()
+    });
+    assert!(back, "mta-2 never came back into rotation: {:?}", haproxy_warnings(f));
+}
+
 fn no_entry_relays(f: &LabCluster) {
     let hap = f.address("hap");
     // The VIP comes up once keepalived has elected a holder.

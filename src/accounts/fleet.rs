@@ -133,7 +133,9 @@ impl Fleet {
         for (mta, out) in self.mtas.iter().zip(&outputs) {
             let ids = queue_ids(&out.stdout_text(), user);
             if !ids.is_empty() {
-                jobs.push((mta.as_str(), ids.len(), format!("postsuper -r {} 2>&1 && postqueue -f", ids.join(" "))));
+                // One queue ID per -r; `-r -` takes them from stdin (more args are queue names).
+                let script = format!("printf '%s\\n' {} | postsuper -r - 2>&1 && postqueue -f", ids.join(" "));
+                jobs.push((mta.as_str(), ids.len(), script));
             }
         }
         let results = join_all(jobs.iter().map(|(h, _, script)| self.get(h).run_ok("postsuper -r", script))).await;

@@ -264,6 +264,21 @@ pub fn prometheus(r: &StatusReport) -> String {
             );
         }
     }
+    let servers: Vec<_> = r
+        .hosts
+        .iter()
+        .flat_map(|h| h.services.iter().flat_map(move |s| s.backend_servers.iter().map(move |b| (h, b))))
+        .collect();
+    if !servers.is_empty() {
+        m.family(
+            "mailctl_haproxy_server_up",
+            "Whether HAProxy has the backend server in rotation (1) or not (0: down, maintenance).",
+        );
+        for (h, b) in servers {
+            let labels = [("cluster", c.as_str()), ("host", &h.name), ("backend", &b.backend), ("server", &b.server)];
+            m.sample(&labels, f64::from(u8::from(!b.is_down())));
+        }
+    }
     if !r.vips.is_empty() {
         m.family("mailctl_vip_holders", "How many hosts hold the VIP: 1 when healthy.");
         for v in &r.vips {

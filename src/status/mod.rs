@@ -67,8 +67,11 @@ pub struct ServiceStatus {
     pub probe: Option<ProbeResult>,
     /// Why it is not running, one fact per line; empty when running.
     pub reasons: Vec<String>,
-    /// Running, but not for long: a certificate about to expire.
+    /// Running, but not for long or not whole: a certificate about to expire, an HAProxy
+    /// backend server out of rotation.
     pub warnings: Vec<String>,
+    /// HAProxy's backend servers, for its service.
+    pub backend_servers: Vec<units::BackendServer>,
     /// A short description of what was seen: the probe's answer or the unit's state.
     pub detail: String,
 }
@@ -331,7 +334,14 @@ async fn check_host(
                 }),
                 _ => probe,
             };
-            service_status(&s, facts.as_ref().and_then(|f| f.units.get(&s.unit)).cloned(), probe)
+            let mut status = service_status(&s, facts.as_ref().and_then(|f| f.units.get(&s.unit)).cloned(), probe);
+            // A backend server out of rotation: HAProxy still serves through the others.
+            if s.unit == "haproxy" && status.state == State::Running {
+                let servers = facts.as_ref().map(|f| f.backend_servers.as_slice()).unwrap_or_default();
+                status.warnings.extend(servers.iter().filter(|b| b.is_down()).map(|b| b.describe()));
+                status.backend_servers = servers.to_vec();
+            }
+            status
         })
         .collect();
     let status = HostStatus {
@@ -408,6 +418,7 @@ fn service_status(s: &Service, unit: Option<UnitState>, probe: Option<ProbeResul
         probe,
         reasons,
         warnings,
+        backend_servers: Vec::new(),
         detail,
     }
 }

@@ -1,6 +1,6 @@
 //! What a host says about itself over SSH, in one command: the systemd state of every unit
-//! its services use, the last log lines of those that are down, and its IP addresses (to
-//! find who holds each VIP).
+//! its services use, the last log lines of those that are down, its IP addresses (to find
+//! who holds each VIP), and where HAProxy runs, the state of each of its backend servers.
 
 use std::collections::BTreeMap;
 
@@ -9,11 +9,43 @@ pub use crate::systemd::UnitState;
 
 const LOG_LINES: usize = 3;
 
+/// HAProxy's stats as CSV from its local stats listener (templates/haproxy/haproxy.cfg), with
+/// bash's /dev/tcp: nothing to install. Silent where HAProxy does not run.
+const HAPROXY_STATS: &str = "if [ -e /etc/haproxy/haproxy.cfg ] && command -v bash >/dev/null; then\n\
+  echo @@haproxy\n\
+  bash -c 'exec 3<>/dev/tcp/127.0.0.1/8404 && printf \"GET /;csv HTTP/1.0\\r\\n\\r\\n\" >&3 && timeout 2 cat <&3' 2>/dev/null | tr -d '\\r'\n\
+fi\n";
+
 /// What one host said.
 #[derive(Debug, Clone, Default)]
 pub struct HostState {
     pub units: BTreeMap<String, UnitState>,
     pub addresses: Vec<String>,
+    /// HAProxy's backend servers, from its stats (empty where HAProxy does not run).
+    pub backend_servers: Vec<BackendServer>,
+}
+
+/// One server of an HAProxy backend, as `show stat` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BackendServer {
+    pub backend: String,
+    pub server: String,
+    /// UP, DOWN, MAINT, `UP 1/2` (going down), `no check`...
+    pub status: String,
+    /// The last health check's verdict (L4OK, L7STS, L4CON...).
+    pub check: String,
+}
+
+impl BackendServer {
+    /// Out of rotation: new connections do not go to it.
+    pub fn is_down(&self) -> bool {
+        self.status.starts_with("DOWN") || self.status.starts_with("MAINT")
+    }
+
+    pub fn describe(&self) -> String {
+        let check = if self.check.is_empty() { String::new() } else { format!(", last check {}", self.check) };
+        format!("backend {}: server {} is {}{check}", self.backend, self.server, self.status)
+    }
 }
 
 /// Asks the host about `units` (names without `.service`).
@@ -36,7 +68,8 @@ pub fn script(units: &[&str]) -> String {
          \x20 journalctl -u \"$u\" -n {LOG_LINES} --no-pager -o cat 2>/dev/null | while IFS= read -r l; do echo \"| $l\"; done\n\
          done\n\
          echo @@addresses\n\
-         ip -o addr show 2>/dev/null | awk '{{print $4}}'\n",
+         ip -o addr show 2>/dev/null | awk '{{print $4}}'\n\
+         {HAPROXY_STATS}",
         show = crate::systemd::show_command(units)
     )
 }
@@ -44,15 +77,21 @@ pub fn script(units: &[&str]) -> String {
 pub fn parse(text: &str) -> HostState {
     let mut lines = text.lines();
     let (units, first) = crate::systemd::parse_show(&mut lines);
-    let mut facts = HostState { units, addresses: Vec::new() };
+    let mut facts = HostState { units, ..HostState::default() };
     let mut current: Option<String> = None;
     let mut in_addresses = false;
+    let mut haproxy: Option<String> = None;
     for line in first.into_iter().chain(lines) {
-        if let Some(unit) = line.strip_prefix("@@log ") {
+        if let Some(csv) = haproxy.as_mut() {
+            csv.push_str(line);
+            csv.push('\n');
+        } else if let Some(unit) = line.strip_prefix("@@log ") {
             current = Some(unit.trim_end_matches(".service").to_string());
         } else if line == "@@addresses" {
             current = None;
             in_addresses = true;
+        } else if line == "@@haproxy" {
+            haproxy = Some(String::new());
         } else if let (Some(u), Some(text)) = (&current, line.strip_prefix("| ")) {
             if let Some(state) = facts.units.get_mut(u) {
                 state.log.push(crate::escape::line(text));
@@ -63,7 +102,29 @@ pub fn parse(text: &str) -> HostState {
             facts.addresses.push(addr.to_string());
         }
     }
+    facts.backend_servers = haproxy.map(|csv| backend_servers(&csv)).unwrap_or_default();
     facts
+}
+
+/// The servers of every backend in HAProxy's CSV stats (after the HTTP headers, a header
+/// line `# pxname,svname,...`, then a line per frontend, server and backend).
+fn backend_servers(text: &str) -> Vec<BackendServer> {
+    let mut lines = text.lines().skip_while(|l| !l.starts_with("# pxname"));
+    let Some(header) = lines.next() else { return Vec::new() };
+    let names: Vec<&str> = header.trim_start_matches("# ").split(',').collect();
+    let col = |name: &str| names.iter().position(|n| *n == name);
+    let (Some(px), Some(sv), Some(st)) = (col("pxname"), col("svname"), col("status")) else { return Vec::new() };
+    let chk = col("check_status");
+    lines
+        .map(|l| l.split(',').collect::<Vec<&str>>())
+        .filter(|f| f.len() > st && !matches!(f[sv], "FRONTEND" | "BACKEND") && f[px] != "stats")
+        .map(|f| BackendServer {
+            backend: crate::escape::line(f[px]),
+            server: crate::escape::line(f[sv]),
+            status: crate::escape::line(f[st]),
+            check: chk.and_then(|c| f.get(c)).map(|c| crate::escape::line(c)).unwrap_or_default(),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -95,6 +156,25 @@ StateChangeTimestamp=\n\
         assert!(f.units["chrony"].is_skipped());
         assert_eq!(f.units["nope"].describe(), "not installed (unit not found)");
         assert_eq!(f.addresses, ["127.0.0.1", "10.99.0.5", "10.99.0.100", "::1"]);
+    }
+
+    #[test]
+    fn haproxy_backend_servers_are_read_from_its_csv_stats() {
+        let text = format!(
+            "{SAMPLE}@@haproxy\nHTTP/1.1 200 OK\ncontent-type: text/plain\n\n\
+             # pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,act,bck,chkfail,chkdown,lastchg,downtime,qlimit,pid,iid,sid,throttle,lbtot,tracked,type,rate,rate_lim,rate_max,check_status,\n\
+             smtp,FRONTEND,,,0,1,2000,3,0,0,0,0,0,,,,,OPEN,,,,,,,,,1,2,0,,,,0,0,0,1,,\n\
+             smtp_mtas,mta-1,0,0,0,1,,3,0,0,,0,,0,0,0,0,UP,1,1,0,0,0,60,0,,1,3,1,,3,,2,0,,1,L7OK,\n\
+             smtp_mtas,mta-2,0,0,0,0,,0,0,0,,0,,0,0,0,0,DOWN,1,1,0,2,1,5,5,,1,3,2,,0,,2,0,,0,L4CON,\n\
+             smtp_mtas,BACKEND,0,0,0,1,200,3,0,0,0,0,,0,0,0,0,UP,1,1,0,,0,60,0,,1,3,0,,3,,1,0,,1,,\n\
+             stats,FRONTEND,,,1,1,2000,2,0,0,0,0,0,,,,,OPEN,,,,,,,,,1,4,0,,,,0,1,0,1,,\n"
+        );
+        let f = parse(&text);
+        assert_eq!(f.addresses.len(), 4, "the sections before it are read as before");
+        assert_eq!(f.backend_servers.len(), 2);
+        let down: Vec<String> = f.backend_servers.iter().filter(|s| s.is_down()).map(|s| s.describe()).collect();
+        assert_eq!(down, ["backend smtp_mtas: server mta-2 is DOWN, last check L4CON"]);
+        assert!(parse(SAMPLE).backend_servers.is_empty());
     }
 
     #[test]

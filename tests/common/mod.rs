@@ -218,3 +218,21 @@ impl<F: FnMut()> Drop for Restore<F> {
         (self.0)();
     }
 }
+
+/// Stops a client process that is still running: a scenario that panics must not leave a
+/// sender hammering the next lab on the same addresses.
+pub fn kill_if_running(child: &mut std::process::Child) {
+    if let Ok(None) = child.try_wait() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// A child process stopped when dropped, however the scenario ends.
+pub struct Guarded(pub std::process::Child);
+
+impl Drop for Guarded {
+    fn drop(&mut self) {
+        kill_if_running(&mut self.0);
+    }
+}
