@@ -83,6 +83,17 @@ fn leftovers(c: &Cluster) -> Vec<String> {
     found
 }
 
+/// `mailctl lab ACTION` on the test's inventory: its standard output (exit 0 asserted but
+/// for `status`, which exits 1 while a host is down).
+fn mailctl_lab(args: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let inv = dir.path().join("labtest.yaml");
+    std::fs::write(&inv, INVENTORY).unwrap();
+    let out = common::mailctl().arg("lab").args(&args[..1]).arg(&inv).args(&args[1..]).output().unwrap();
+    assert!(out.status.success() || args[0] == "status", "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
 #[test]
 #[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
 fn lab_lifecycle() {
@@ -126,6 +137,34 @@ fn lab_lifecycle() {
     assert_eq!(st.iter().filter(|s| !s.up).map(|s| s.host.as_str()).collect::<Vec<_>>(), ["mbox-2"]);
     lab::up(&c, &packages(), &mut |_| {}).unwrap();
     container::ssh(&paths, mbox2, "true").unwrap();
+
+    // A power cut: every process of the host gone at once (a crash, not a shutdown: a
+    // sleeper that ignores SIGTERM dies too), its address silent (no answer, not a refusal),
+    // the others untouched; `up` boots it again with its disk as it was.
+    container::ssh(&paths, mbox2, "echo kept > /root/before-the-cut; sync").unwrap();
+    container::ssh(&paths, mbox2, "systemd-run --unit=stubborn sh -c 'trap \"\" TERM; exec sleep 4242'").unwrap();
+    let out = mailctl_lab(&["power-cut", "mbox-2"]);
+    assert!(out.contains("mbox-2: power cut in "), "{out}");
+    let ps = Command::new("ps").args(["-eo", "args"]).output().unwrap();
+    let ps = String::from_utf8_lossy(&ps.stdout);
+    assert!(!ps.contains("--machine=labtest-mbox-2"), "nspawn survived the cut");
+    assert!(!ps.lines().any(|l| l.contains("sleep 4242")), "a process of the host survived the cut");
+    let probe =
+        std::net::TcpStream::connect_timeout(&"10.98.0.5:22".parse().unwrap(), std::time::Duration::from_millis(800));
+    assert!(
+        probe.as_ref().is_err_and(|e| e.kind() != std::io::ErrorKind::ConnectionRefused),
+        "a dead host answers: {probe:?}"
+    );
+    for h in c.hosts.iter().filter(|h| h.name != "mbox-2") {
+        container::ssh(&paths, h, "true").unwrap_or_else(|e| panic!("{} went down with mbox-2: {e}", h.name));
+    }
+    let out = mailctl_lab(&["status"]);
+    assert!(out.lines().any(|l| l.contains("mbox-2") && l.contains("down")), "{out}");
+    lab::up(&c, &packages(), &mut |_| {}).unwrap();
+    assert_eq!(container::ssh(&paths, mbox2, "cat /root/before-the-cut").unwrap().trim(), "kept");
+    let out = mailctl_lab(&["power-off", "mbox-2"]);
+    assert!(out.contains("mbox-2: powered off in "), "{out}");
+    lab::up(&c, &packages(), &mut |_| {}).unwrap();
 
     lab::down(&c, false).unwrap();
     assert_eq!(leftovers(&c), Vec::<String>::new());

@@ -11,7 +11,11 @@ use crate::playbook::Playbook;
 #[derive(clap::Args, Debug)]
 #[command(after_help = "The inventory needs a `lab:` section (subnet, bridge). Hosts boot real systemd \
 at the inventory's addresses, reachable with the lab's key and known_hosts under /var/lib/mailctl/lab/<cluster>/.\n\n\
-Examples:\n  mailctl lab up inventories/lab.yaml\n  mailctl lab status inventories/lab.yaml\n  mailctl lab down --purge inventories/lab.yaml")]
+Examples:\n  mailctl lab up inventories/lab.yaml\n  mailctl lab status inventories/lab.yaml\n  \
+mailctl lab power-off inventories/lab.yaml mbox-1     # a clean shutdown\n  \
+mailctl lab power-cut inventories/lab.yaml mbox-1     # a crash: everything killed at once, unplugged\n  \
+mailctl lab up inventories/lab.yaml                   # boots the hosts that are down\n  \
+mailctl lab down --purge inventories/lab.yaml")]
 pub struct Args {
     #[command(subcommand)]
     pub action: Action,
@@ -36,12 +40,32 @@ pub enum Action {
         #[arg(id = "inventory_file", value_name = "INVENTORY")]
         inventory: Option<PathBuf>,
     },
+    /// Shut one host down cleanly and unplug it; `up` boots it again.
+    PowerOff {
+        /// [INVENTORY] HOST
+        #[arg(num_args = 1..=2, value_name = "[INVENTORY] HOST", required = true)]
+        args: Vec<String>,
+    },
+    /// Cut one host's power: every process in it killed at once, as a crash, and unplugged
+    /// (its address stops answering); `up` boots it again.
+    PowerCut {
+        /// [INVENTORY] HOST
+        #[arg(num_args = 1..=2, value_name = "[INVENTORY] HOST", required = true)]
+        args: Vec<String>,
+    },
 }
 
 pub fn exec(cli: &Globals, args: &Args) -> anyhow::Result<u8> {
-    let positional = match &args.action {
-        Action::Up { inventory } | Action::Down { inventory, .. } | Action::Status { inventory } => inventory,
+    let (positional, host) = match &args.action {
+        Action::Up { inventory } | Action::Down { inventory, .. } | Action::Status { inventory } => {
+            (inventory.clone(), None)
+        }
+        Action::PowerOff { args } | Action::PowerCut { args } => {
+            let (inventory, host) = super::support::inventory_and(args);
+            (inventory, Some(host))
+        }
     };
+    let positional = &positional;
     let path = &super::support::inventory_path(cli, positional);
     let cluster = match super::support::load_inventory(path) {
         Ok(l) => l.cluster,
@@ -69,6 +93,20 @@ pub fn exec(cli: &Globals, args: &Args) -> anyhow::Result<u8> {
         Action::Down { purge, .. } => lab::down(&cluster, *purge)
             .map(|_| format!("lab {} down in {:.1}s", cluster.name, started.elapsed().as_secs_f64())),
         Action::Status { .. } => return print_status(cli, &cluster),
+        Action::PowerOff { .. } | Action::PowerCut { .. } => {
+            let name = host.unwrap_or_default();
+            let Some(h) = cluster.host(&name) else {
+                let known: Vec<&str> = cluster.hosts.iter().map(|h| h.name.as_str()).collect();
+                eprintln!("error: no host {name} in {} (hosts: {})", path.display(), known.join(", "));
+                return Ok(super::support::EXIT_USAGE);
+            };
+            let cut = matches!(args.action, Action::PowerCut { .. });
+            let done = if cut { lab::power_cut_host(&cluster, h) } else { lab::stop_host(&cluster, h) };
+            let what = if cut { "power cut" } else { "powered off" };
+            done.map(|_| {
+                format!("{name}: {what} in {:.1}s; `mailctl lab up` boots it again", started.elapsed().as_secs_f64())
+            })
+        }
     };
     match outcome {
         Ok(msg) => {

@@ -156,3 +156,12 @@ pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
+
+/// `[INVENTORY] X` positional arguments: the inventory when given, and X.
+pub fn inventory_and(args: &[String]) -> (Option<PathBuf>, String) {
+    match args {
+        [x] => (None, x.clone()),
+        [inv, x, ..] => (Some(PathBuf::from(inv)), x.clone()),
+        [] => (None, String::new()),
+    }
+}

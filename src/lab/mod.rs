@@ -243,6 +243,15 @@ pub fn stop_host(cluster: &Cluster, host: &Host) -> Result<(), LabError> {
     net::remove_host_network(&cluster.name, host)
 }
 
+/// Cuts one host's power (everything in it killed at once, as a crash) and unplugs it: its
+/// address stops answering at all, as a dead server's does. `up` boots it again.
+pub fn power_cut_host(cluster: &Cluster, host: &Host) -> Result<(), LabError> {
+    let paths = LabPaths::for_cluster(cluster);
+    // Unplugged first, so nothing on the wire sees a dying host answer.
+    net::remove_host_network(&cluster.name, host)?;
+    container::power_cut(cluster, &paths, host)
+}
+
 pub fn status(cluster: &Cluster) -> Result<Vec<HostState>, LabError> {
     lab_of(cluster)?;
     let paths = LabPaths::for_cluster(cluster);

@@ -2,7 +2,7 @@
 //! file or the terminal (never from argv).
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::cli::support::EXIT_USAGE;
 
@@ -11,14 +11,7 @@ use crate::accounts::manage::{self, NewAccount, Password};
 use crate::accounts::quota;
 use crate::inventory::model::Cluster;
 
-/// `[INVENTORY] X` positional arguments: the inventory when given, and X.
-pub fn inventory_and(args: &[String]) -> (Option<PathBuf>, String) {
-    match args {
-        [x] => (None, x.clone()),
-        [inv, x, ..] => (Some(PathBuf::from(inv)), x.clone()),
-        [] => (None, String::new()),
-    }
-}
+pub use crate::cli::support::inventory_and;
 
 /// A usage error: said, exit 2.
 pub fn usage(message: String) -> anyhow::Result<u8> {
