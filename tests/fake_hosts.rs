@@ -566,6 +566,8 @@ fn a_rename_moves_the_home_readdresses_the_entry_and_repoints_lists_and_forwards
     rt.block_on(lists::run(&w.ops(), &staff, lists::Change::Create, &[])).unwrap();
     rt.block_on(lists::run(&w.ops(), &staff, lists::Change::Add, &[parse(SITI).unwrap()])).unwrap();
     rt.block_on(accounts::forward(&w.ops(), "budi@tgg.net.id", &[parse(SITI).unwrap()], true)).unwrap();
+    w.mail.lock().unwrap().queue =
+        format!(r#"{{"queue_name": "deferred", "queue_id": "A1B2", "recipients": [{{"address": "{SITI}"}}]}}"#) + "\n";
     let r = rename(&w, SITI, RENAMED).unwrap();
     assert_renamed(&w);
     assert_eq!((r.lists, r.forwards), (vec!["staff@tgg.net.id".to_string()], vec!["budi@tgg.net.id".to_string()]));
@@ -574,7 +576,10 @@ fn a_rename_moves_the_home_readdresses_the_entry_and_repoints_lists_and_forwards
     assert_eq!(list.as_deref(), Some(RENAMED));
     assert_eq!(w.attr("budi@tgg.net.id", "mailctlForward").as_deref(), Some(RENAMED));
     // Held mail is sent back through cleanup so the old address becomes the new one.
-    assert!(w.fleet.steps_on("transport").contains(&"postqueue -f".to_string()));
+    assert_eq!(r.requeued, 1);
+    let transport = w.fleet.steps_on("transport");
+    assert!(transport.contains(&"postsuper -r".to_string()) && transport.contains(&"postqueue -f".to_string()));
+    assert!(w.mail.lock().unwrap().queue.is_empty());
     // Running it again finds it done; the new name taken or the old one missing are refused.
     assert!(rename(&w, SITI, RENAMED).unwrap().already_done);
     assert!(format!("{:#}", rename(&w, RENAMED, "budi@tgg.net.id").unwrap_err()).contains("both accounts"));
@@ -585,7 +590,14 @@ fn a_rename_moves_the_home_readdresses_the_entry_and_repoints_lists_and_forwards
 
 #[test]
 fn a_rename_killed_at_any_step_is_finished_by_running_it_again() {
-    for step in ["postfix reload", "rename the mail home", "postqueue -j", "postsuper -r", "postqueue -f"] {
+    for step in [
+        "postfix reload",
+        "doveadm auth cache flush",
+        "rename the mail home",
+        "postqueue -j",
+        "postsuper -r",
+        "postqueue -f",
+    ] {
         let w = MoveWorld::new(&[SITI]);
         w.mail.lock().unwrap().queue =
             format!(r#"{{"queue_name": "deferred", "queue_id": "A1B2", "recipients": [{{"address": "{SITI}"}}]}}"#)

@@ -67,11 +67,17 @@ impl Fleet {
     /// Forgets the proxies' cached lookup of `user` (its backend host and login hold), and
     /// that of the given mailbox hosts.
     pub async fn flush_auth_caches(&self, user: &str, mailbox_hosts: &[&str]) -> anyhow::Result<()> {
+        self.flush_auth_caches_of(&[user], mailbox_hosts).await
+    }
+
+    /// `flush_auth_caches` for several users, in one command per host.
+    pub async fn flush_auth_caches_of(&self, users: &[&str], mailbox_hosts: &[&str]) -> anyhow::Result<()> {
         let mut hosts = self.proxies.clone();
         hosts.extend(mailbox_hosts.iter().map(|h| h.to_string()));
         hosts.sort();
         hosts.dedup();
-        let script = format!("doveadm auth cache flush {}", quote(user));
+        let users: Vec<String> = users.iter().map(|u| quote(u)).collect();
+        let script = format!("doveadm auth cache flush {}", users.join(" "));
         self.on_each(&hosts, "doveadm auth cache flush", &script).await.map(drop)
     }
 

@@ -124,11 +124,7 @@ pub async fn run(ops: &Ops<'_>, old: &Address, new: &Address) -> anyhow::Result<
         (report.lists, report.forwards) = repoint(s, &layout, &old.full, &new.full).await?;
         release(s, &e.dn).await?;
         report.requeued = after_release(ops, s, &old.full, &new.full).await?;
-        for host in mailbox_names(ops) {
-            if mailstore::has_home(s.fleet.get(host), &old.full).await? {
-                report.old_home_again_on.push(host.to_string());
-            }
-        }
+        report.old_home_again_on = hosts_with_home(s, &mailbox_names(ops), &old.full).await?;
         Ok(report)
     })
     .await
@@ -154,16 +150,26 @@ async fn check_fresh(
         Some(AddressUse::AliasOf(owner)) => bail!("{} is an alias of {owner}", new.full),
         Some(AddressUse::List) => bail!("{} is a distribution list", new.full),
     }
-    for host in mailbox_hosts {
-        if mailstore::has_home(s.fleet.get(host), &new.full).await? {
-            bail!(
-                "{host} has a mail home for {} already ({}): remove it or pick another name",
-                new.full,
-                mailstore::home_dir(&new.full)?
-            );
-        }
+    if let Some(host) = hosts_with_home(s, mailbox_hosts, &new.full).await?.first() {
+        bail!(
+            "{host} has a mail home for {} already ({}): remove it or pick another name",
+            new.full,
+            mailstore::home_dir(&new.full)?
+        );
     }
     Ok(())
+}
+
+/// The hosts among `hosts` that have a mail home for `user`, asked all at once.
+async fn hosts_with_home(s: &AccountSessions, hosts: &[&str], user: &str) -> anyhow::Result<Vec<String>> {
+    let found = futures::future::join_all(hosts.iter().map(|h| mailstore::has_home(s.fleet.get(h), user))).await;
+    let mut out = Vec::new();
+    for (host, has) in hosts.iter().zip(found) {
+        if has.with_context(|| format!("{host}: step `look for the mail home`"))? {
+            out.push(host.to_string());
+        }
+    }
+    Ok(out)
 }
 
 /// Step 1's directory change, atomic against a move or a status change claiming the account.
@@ -282,13 +288,17 @@ async fn release(s: &mut AccountSessions, dn: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Step 5 on the hosts: caches forget both names, the MTAs reload, the held mail is
-/// requeued (OLD rewritten to NEW) and sent.
+/// Step 5 on the hosts: caches forget both names while the MTAs reload, then the held mail
+/// (every message for the account waits under OLD, aliases being rewritten to it) is requeued,
+/// so OLD is rewritten to NEW, and sent. The last flush is not redundant: a message deferred
+/// between the queue snapshot and the reload taking effect is not in the snapshot, and would
+/// otherwise wait for Postfix's next retry (minutes; it is delivered then, OLD being an alias).
 async fn after_release(ops: &Ops<'_>, s: &AccountSessions, old: &str, new: &str) -> anyhow::Result<usize> {
     let dovecots = dovecot_hosts(ops);
-    s.fleet.flush_auth_caches(old, &dovecots).await?;
-    s.fleet.flush_auth_caches(new, &dovecots).await?;
-    s.fleet.reload_mtas().await?;
+    let both = [old, new];
+    let (flush, reload) = tokio::join!(s.fleet.flush_auth_caches_of(&both, &dovecots), s.fleet.reload_mtas());
+    flush?;
+    reload?;
     let requeued = s.fleet.requeue_for(old).await?;
     s.fleet.flush_mta_queues().await?;
     Ok(requeued)

@@ -35,7 +35,7 @@ impl TlsCheck {
     /// Roots from PEM text (every certificate in it is trusted).
     pub fn from_pem(pem: &str, roots_from: &str, names: Vec<String>) -> Result<TlsCheck, String> {
         let mut store = RootCertStore::empty();
-        for cert in rustls_pemfile_certs(pem) {
+        for cert in pem_certificates(pem) {
             store.add(cert).map_err(|e| format!("{roots_from}: {e}"))?;
         }
         if store.is_empty() {
@@ -82,7 +82,7 @@ impl TlsTrust {
             },
         };
         let mut store = RootCertStore::empty();
-        for cert in rustls_pemfile_certs(&pem) {
+        for cert in pem_certificates(&pem) {
             if store.add(cert).is_err() {
                 return TlsTrust::none(&format!("{from}: not a usable CA certificate"));
             }
@@ -111,7 +111,7 @@ fn last_certificate(text: &str) -> String {
 }
 
 /// PEM certificates as DER, in order.
-fn rustls_pemfile_certs(pem: &str) -> Vec<CertificateDer<'static>> {
+fn pem_certificates(pem: &str) -> Vec<CertificateDer<'static>> {
     use rustls::pki_types::pem::PemObject;
     CertificateDer::pem_slice_iter(pem.as_bytes()).filter_map(Result::ok).collect()
 }
