@@ -43,10 +43,6 @@ pub mod secret {
     pub const LDAP_REPLICATOR: (&str, usize) = ("ldap_replicator", 24);
     /// doveadm's server password between mailbox hosts.
     pub const DOVEADM: (&str, usize) = ("doveadm", 32);
-    /// keepalived's VRRP password of the VIP with this router id (8: VRRP's limit).
-    pub fn vrrp(router_id: u8) -> (String, usize) {
-        (format!("vrrp_{router_id}"), 8)
-    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,9 @@ use crate::playbook::Playbook;
 #[derive(clap::Args, Debug)]
 #[command(after_help = "The inventory needs a `lab:` section (subnet, bridge). Hosts boot real systemd \
 at the inventory's addresses, reachable with the lab's key and known_hosts under /var/lib/mailctl/lab/<cluster>/.\n\n\
-Examples:\n  mailctl lab up inventories/lab.yaml\n  mailctl lab status inventories/lab.yaml\n  \
+Examples:\n  mailctl lab up inventories/lab.yaml\n  \
+mailctl lab twin inventories/excellent.yaml           # writes inventories/excellent.twin.yaml\n  \
+mailctl lab up inventories/excellent.twin.yaml && mailctl deploy inventories/excellent.twin.yaml\n  mailctl lab status inventories/lab.yaml\n  \
 mailctl lab power-off inventories/lab.yaml mbox-1     # a clean shutdown\n  \
 mailctl lab power-cut inventories/lab.yaml mbox-1     # a crash: everything killed at once, unplugged\n  \
 mailctl lab up inventories/lab.yaml                   # boots the hosts that are down\n  \
@@ -46,6 +48,22 @@ pub enum Action {
         #[arg(num_args = 1..=2, value_name = "[INVENTORY] HOST", required = true)]
         args: Vec<String>,
     },
+    /// Write a lab twin of any inventory beside it (<name>.twin.yaml): the same hosts, roles
+    /// and names, addresses moved onto a lab /24 (last octets kept), throwaway secrets for
+    /// `env:` references, the lab's SSH key. Rehearse a cluster on it before touching it.
+    Twin {
+        #[arg(id = "inventory_file", value_name = "INVENTORY")]
+        inventory: Option<PathBuf>,
+        /// The twin's cluster name [default: the original's]
+        #[arg(long)]
+        name: Option<String>,
+        /// The lab /24 [default: 10.100-199.0.0/24, derived from the name]
+        #[arg(long)]
+        subnet: Option<ipnet::Ipv4Net>,
+        /// The lab bridge [default: mctwXXXX, derived from the name]
+        #[arg(long)]
+        bridge: Option<String>,
+    },
     /// Cut one host's power: every process in it killed at once, as a crash, and unplugged
     /// (its address stops answering); `up` boots it again.
     PowerCut {
@@ -56,6 +74,10 @@ pub enum Action {
 }
 
 pub fn exec(cli: &Globals, args: &Args) -> anyhow::Result<u8> {
+    if let Action::Twin { inventory, name, subnet, bridge } = &args.action {
+        let opts = lab::twin::TwinOptions { name: name.clone(), subnet: *subnet, bridge: bridge.clone() };
+        return make_twin(cli, &super::support::inventory_path(cli, inventory), &opts);
+    }
     let (positional, host) = match &args.action {
         Action::Up { inventory } | Action::Down { inventory, .. } | Action::Status { inventory } => {
             (inventory.clone(), None)
@@ -64,6 +86,7 @@ pub fn exec(cli: &Globals, args: &Args) -> anyhow::Result<u8> {
             let (inventory, host) = super::support::inventory_and(args);
             (inventory, Some(host))
         }
+        Action::Twin { .. } => unreachable!("handled above"),
     };
     let positional = &positional;
     let path = &super::support::inventory_path(cli, positional);
@@ -93,6 +116,7 @@ pub fn exec(cli: &Globals, args: &Args) -> anyhow::Result<u8> {
         Action::Down { purge, .. } => lab::down(&cluster, *purge)
             .map(|_| format!("lab {} down in {:.1}s", cluster.name, started.elapsed().as_secs_f64())),
         Action::Status { .. } => return print_status(cli, &cluster),
+        Action::Twin { .. } => unreachable!("handled above"),
         Action::PowerOff { .. } | Action::PowerCut { .. } => {
             let name = host.unwrap_or_default();
             let Some(h) = cluster.host(&name) else {
@@ -118,6 +142,36 @@ pub fn exec(cli: &Globals, args: &Args) -> anyhow::Result<u8> {
             Ok(EXIT_FAILED)
         }
     }
+}
+
+fn make_twin(cli: &Globals, path: &std::path::Path, opts: &lab::twin::TwinOptions) -> anyhow::Result<u8> {
+    // Loaded here first for its diagnostics (file, line, column) and warnings.
+    if let Err(code) = super::support::load_inventory(path) {
+        return Ok(code);
+    }
+    let twin = match lab::twin::make(path, opts) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(super::support::EXIT_USAGE);
+        }
+    };
+    if cli.format == Format::Json {
+        outln!("{}", serde_json::to_string_pretty(&twin)?);
+        return Ok(EXIT_OK);
+    }
+    let mut t = crate::ui::table(["address", "on the lab"]);
+    for (from, to) in &twin.addresses {
+        t.add_row([from.clone(), to.clone()]);
+    }
+    outln!("{t}");
+    let inv = twin.inventory.display();
+    outln!("wrote {inv}: cluster {}, lab subnet {}, bridge {}", twin.name, twin.subnet, twin.bridge);
+    if !twin.secrets.is_empty() {
+        outln!("throwaway secrets ({}) in {}/", twin.secrets.join(", "), twin.credentials.display());
+    }
+    outln!("next: mailctl lab up {inv} && mailctl deploy {inv} && mailctl status {inv}");
+    Ok(EXIT_OK)
 }
 
 fn print_status(cli: &Globals, cluster: &crate::inventory::Cluster) -> anyhow::Result<u8> {

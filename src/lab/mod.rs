@@ -6,6 +6,7 @@
 pub mod container;
 pub mod image;
 pub mod net;
+pub mod twin;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -78,7 +79,10 @@ pub struct LabPaths {
 
 impl LabPaths {
     pub fn for_cluster(cluster: &Cluster) -> LabPaths {
-        LabPaths { root: PathBuf::from("/var/lib/mailctl/lab").join(&cluster.name) }
+        LabPaths::for_name(&cluster.name)
+    }
+    pub fn for_name(cluster_name: &str) -> LabPaths {
+        LabPaths { root: PathBuf::from("/var/lib/mailctl/lab").join(cluster_name) }
     }
     pub fn key(&self) -> PathBuf {
         self.root.join("id_ed25519")

@@ -109,10 +109,41 @@ struct VrrpCtx {
     interface: String,
     router_id: u8,
     priority: u8,
-    auth_pass: String,
     preempt_delay: Option<u32>,
-    /// The command keepalived runs to decide whether this node may hold the address.
-    check: Option<&'static str>,
+    /// This host's own address, the source of its unicast adverts.
+    own_address: IpAddr,
+    /// The other members' addresses: adverts go to them only, and only theirs are believed.
+    peers: Vec<IpAddr>,
+    /// One check per role the address fronts on this host: the node gives the address up
+    /// when any of them fails.
+    checks: Vec<VrrpCheck>,
+}
+
+/// A keepalived health check for one role.
+#[derive(Serialize, Clone, PartialEq)]
+struct VrrpCheck {
+    name: &'static str,
+    script: &'static str,
+}
+
+/// The checks of the roles a host carries, in a fixed order. IMAP logins stand for the proxy
+/// and mailbox roles (Dovecot answers both); `postfix status` for the MTA; the unit for
+/// nginx and HAProxy, whose own checkers test config, not liveness.
+fn vrrp_checks(host: &Host) -> Vec<VrrpCheck> {
+    let mut checks = Vec::new();
+    if host.has(Role::Proxy) || host.has(Role::Mailbox) {
+        checks.push(VrrpCheck { name: "imap_login", script: "/usr/bin/doveadm service status imap-login" });
+    }
+    if host.has(Role::Proxy) {
+        checks.push(VrrpCheck { name: "nginx", script: "/usr/bin/systemctl is-active --quiet nginx" });
+    }
+    if host.proxy.haproxy {
+        checks.push(VrrpCheck { name: "haproxy", script: "/usr/bin/systemctl is-active --quiet haproxy" });
+    }
+    if host.has(Role::Mta) {
+        checks.push(VrrpCheck { name: "postfix", script: "/usr/sbin/postfix status" });
+    }
+    checks
 }
 
 #[derive(Serialize)]
@@ -150,12 +181,11 @@ pub fn dovecot_mode(host: &Host) -> Option<DovecotMode> {
 /// cluster's shape, no secrets. Render and status judge conditions on this same context, so
 /// they agree on what a host runs.
 pub fn conditions(cluster: &Cluster, host: &Host) -> Value {
-    let no_passwords = vec![String::new(); cluster.vips.len()];
     minijinja::context! {
         host => ser(host),
         dovecot => ser(dovecot_mode(host)),
         is_ldap_provider => cluster.ldap_provider().is_some_and(|p| p.name == host.name),
-        vrrp => ser(vrrp_instances(cluster, host, &no_passwords)),
+        vrrp => ser(vrrp_instances(cluster, host)),
         rate_limit => ser(rate_limit(cluster)),
     }
 }
@@ -164,7 +194,6 @@ pub fn conditions(cluster: &Cluster, host: &Host) -> Value {
 pub struct SharedContext {
     shared: Value,
     tls: TlsSource,
-    vrrp_passwords: Vec<String>,
 }
 
 enum TlsSource {
@@ -226,14 +255,6 @@ impl SharedContext {
             proxied_ports: PROXIED_SMTP_PORTS,
         };
         let zones = zones(cluster, &public_addresses, state);
-        let vrrp_passwords = cluster
-            .vips
-            .iter()
-            .map(|v| {
-                let (name, len) = secret::vrrp(v.router_id);
-                state.secret(&name, len)
-            })
-            .collect();
         let by_role: BTreeMap<&str, Vec<&Host>> =
             Role::ALL.iter().map(|r| (r.as_str(), cluster.hosts_with(*r).collect())).collect();
         let mx_hosts: Vec<&Host> = cluster.hosts_with(Role::Mta).filter(|h| h.mta.mx).collect();
@@ -249,7 +270,7 @@ impl SharedContext {
             zones => ser(&zones),
         };
         let tls = tls_source(cluster, state)?;
-        Ok(SharedContext { shared, tls, vrrp_passwords })
+        Ok(SharedContext { shared, tls })
     }
 
     pub fn for_host(&self, cluster: &Cluster, host: &Host) -> Value {
@@ -257,7 +278,7 @@ impl SharedContext {
             TlsSource::Files { ca, cert, key } => ser(TlsCtx { ca: ca.clone(), cert: cert.clone(), key: key.clone() }),
             TlsSource::Generated(per_host) => ser(&per_host[&host.name]),
         };
-        let vrrp = vrrp_instances(cluster, host, &self.vrrp_passwords);
+        let vrrp = vrrp_instances(cluster, host);
         minijinja::context! {
             vrrp => ser(&vrrp),
             tls => tls,
@@ -406,31 +427,30 @@ fn today_serial_base() -> u32 {
     (d.year() as u32 * 10_000 + d.month() as u32 * 100 + d.day() as u32) * 100
 }
 
-fn vrrp_instances(cluster: &Cluster, host: &Host, passwords: &[String]) -> Vec<VrrpCtx> {
+fn vrrp_instances(cluster: &Cluster, host: &Host) -> Vec<VrrpCtx> {
     cluster
         .vips
         .iter()
-        .zip(passwords)
-        .filter_map(|(vip, pass)| {
+        .filter_map(|vip| {
             let rank = vip.hosts.iter().position(|h| h == &host.name)?;
-            // The VIP follows the service it fronts: IMAP logins on proxies, SMTP on MTAs.
-            let check = if host.has(Role::Proxy) || host.has(Role::Mailbox) {
-                Some("/usr/bin/doveadm service status imap-login")
-            } else if host.has(Role::Mta) {
-                Some("/usr/sbin/postfix status")
-            } else {
-                None
-            };
+            let peers = vip
+                .hosts
+                .iter()
+                .filter(|h| *h != &host.name)
+                .filter_map(|h| cluster.host(h).map(|h| h.address))
+                .collect();
             Some(VrrpCtx {
                 name: format!("VIP_{}", vip.router_id),
                 address: vip.address,
                 prefix_len: vip.prefix_len,
                 interface: vip.interface.clone(),
                 router_id: vip.router_id,
+                // Distinct by construction: validation caps the members so the steps stay above 0.
                 priority: 150u8.saturating_sub(10 * rank as u8),
-                auth_pass: pass.clone(),
                 preempt_delay: vip.preempt_delay,
-                check,
+                own_address: host.address,
+                peers,
+                checks: vrrp_checks(host),
             })
         })
         .collect()
