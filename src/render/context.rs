@@ -59,8 +59,6 @@ struct LdapCtx<'a> {
     reader_password: String,
     replicator_dn: String,
     replicator_password: String,
-    /// The provider first, replicas after: clients fail over in this order.
-    uris: String,
     provider: &'a Host,
     has_replicas: bool,
     schema_oid: &'static str,
@@ -207,11 +205,6 @@ impl SharedContext {
             cluster.ldap_provider().ok_or_else(|| RenderError::Cluster("no LDAP provider host".to_string()))?;
         let replicas: Vec<&Host> = cluster.hosts_with(Role::Ldap).filter(|h| h.ldap_replica_of.is_some()).collect();
         let suffix = &cluster.ldap_suffix;
-        let uris = std::iter::once(provider)
-            .chain(replicas.iter().copied())
-            .map(|h| format!("ldap://{}", h.fqdn))
-            .collect::<Vec<_>>()
-            .join(" ");
         let layout = crate::directory::Layout::new(cluster);
         let ldap = LdapCtx {
             suffix,
@@ -224,7 +217,6 @@ impl SharedContext {
             reader_password: state.secret(secret::LDAP_READER.0, secret::LDAP_READER.1),
             replicator_dn: layout.replicator_dn(),
             replicator_password: state.secret(secret::LDAP_REPLICATOR.0, secret::LDAP_REPLICATOR.1),
-            uris,
             provider,
             has_replicas: !replicas.is_empty(),
             schema_oid: SCHEMA_OID,
@@ -281,10 +273,26 @@ impl SharedContext {
         let vrrp = vrrp_instances(cluster, host);
         minijinja::context! {
             vrrp => ser(&vrrp),
+            ldap_uris => ldap_uris(cluster, host),
             tls => tls,
             ..minijinja::context! { ..conditions(cluster, host), ..self.shared.clone() }
         }
     }
+}
+
+/// The LDAP servers a host's clients try, in order: the host itself when it serves LDAP (a
+/// replica answers reads even when the provider is dead, with no connect timeout to sit
+/// through first), then the provider, then the replicas.
+fn ldap_uris(cluster: &Cluster, host: &Host) -> String {
+    let provider = cluster.ldap_provider();
+    let replicas = cluster.hosts_with(Role::Ldap).filter(|h| h.ldap_replica_of.is_some());
+    let mut order: Vec<&Host> = Vec::new();
+    for h in host.has(Role::Ldap).then_some(host).into_iter().chain(provider).chain(replicas) {
+        if !order.iter().any(|o| o.name == h.name) {
+            order.push(h);
+        }
+    }
+    order.iter().map(|h| format!("ldap://{}", h.fqdn)).collect::<Vec<_>>().join(" ")
 }
 
 fn public_addresses(cluster: &Cluster) -> Vec<IpAddr> {

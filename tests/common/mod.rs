@@ -59,6 +59,7 @@ pub fn mailctl() -> std::process::Command {
 pub struct LabCluster {
     pub dir: tempfile::TempDir,
     pub cluster: Cluster,
+    inventory: PathBuf,
 }
 
 impl LabCluster {
@@ -78,8 +79,25 @@ impl LabCluster {
         for e in std::fs::read_dir(repo().join("inventories/lab-credentials")).unwrap().flatten() {
             std::fs::copy(e.path(), creds.join(e.file_name())).unwrap();
         }
-        let cluster = load(&dir.path().join("lab.yaml"));
-        LabCluster { dir, cluster }
+        let inventory = dir.path().join("lab.yaml");
+        let cluster = load(&inventory);
+        LabCluster { dir, cluster, inventory }
+    }
+
+    /// The lab twin (`mailctl lab twin`) of a shipped field inventory, under a test's own
+    /// cluster name, subnet and bridge.
+    pub fn twin(shipped_name: &str, name: &str, subnet: &str, bridge: &str) -> LabCluster {
+        let dir = tempfile::tempdir().unwrap();
+        let original = shipped_copy(shipped_name, dir.path());
+        let out = mailctl()
+            .args(["lab", "twin", "--name", name, "--subnet", subnet, "--bridge", bridge])
+            .arg(&original)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "lab twin {shipped_name}: {}", String::from_utf8_lossy(&out.stderr));
+        let inventory = mailctl::lab::twin::twin_path(&original);
+        let cluster = load(&inventory);
+        LabCluster { dir, cluster, inventory }
     }
 
     /// Fresh lab hosts (any earlier ones of this test dropped) with the cluster deployed.
@@ -91,15 +109,22 @@ impl LabCluster {
     }
 
     pub fn inventory(&self) -> PathBuf {
-        self.dir.path().join("lab.yaml")
+        self.inventory.clone()
     }
 
     pub fn address(&self, host: &str) -> String {
         self.cluster.host(host).unwrap().address.to_string()
     }
 
+    /// The password of an inventory account, by local part (`siti`) or whole address.
     pub fn password(&self, user: &str) -> String {
-        std::fs::read_to_string(self.dir.path().join(format!("lab-credentials/{user}.pw"))).unwrap().trim().to_string()
+        let account = self
+            .cluster
+            .accounts
+            .iter()
+            .find(|a| a.address == user || a.local_part == user)
+            .unwrap_or_else(|| panic!("no account {user} in the inventory"));
+        account.password.as_ref().expect("a password reference").resolve(&self.cluster.base_dir()).unwrap()
     }
 
     /// `mailctl deploy --format json` with extra arguments: (exit code, report).
