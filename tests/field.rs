@@ -13,7 +13,8 @@
 //!   the dead node's users waits in the queue (nothing bounced) and arrives when it returns.
 //!
 //! Each test brings its own twin up and drops it at the end, so each runs alone:
-//! `sudo cargo test --test field -- --ignored --nocapture hudedu`. The test machine's address
+//! `sudo cargo test --test field -- --ignored --nocapture hudedu`
+//! (`MAILCTL_KEEP_FAILED_LAB=1` keeps the lab and the twin's directory of a failed test). The test machine's address
 //! on the lab bridge (the subnet's first) stands for the internet.
 
 mod common;
@@ -36,6 +37,12 @@ impl Field {
 
 impl Drop for Field {
     fn drop(&mut self) {
+        if std::thread::panicking() && std::env::var_os("MAILCTL_KEEP_FAILED_LAB").is_some() {
+            let dir = self.0.dir.path().to_path_buf();
+            eprintln!("kept the lab of {} (MAILCTL_KEEP_FAILED_LAB) and {}", self.0.cluster.name, dir.display());
+            std::mem::forget(std::mem::replace(&mut self.0.dir, tempfile::tempdir().unwrap()));
+            return;
+        }
         common::lab_down(&self.0);
     }
 }
