@@ -204,6 +204,11 @@ fn delivered(f: &LabCluster, host: &str, user: &str, subject: &str) -> usize {
 // ---------------------------------------------------------------------------------------
 // TGG
 
+/// Logs in through the proxy (IMAP 993), then sends over submission (587, STARTTLS, AUTH) the
+/// TGG report's four messages to each recipient: text, text, a 10 MB and a 20 MB attachment.
+/// Prints, per recipient and message, the seconds from the end of its DATA until it was seen in
+/// the recipient's INBOX over IMAP through the proxy (polled once all are sent, so an upper
+/// bound), or `missing`.
 const TGG_REPORT: &str = r#"
 import email.message, imaplib, smtplib, ssl, sys, time
 proxy, sender, spw = sys.argv[1:4]
@@ -304,7 +309,8 @@ fn haproxy_warnings(f: &LabCluster, host: &str) -> Vec<String> {
 /// Messages the MTA on `host` has taken in since the epoch second `since` (HAProxy's health
 /// checks connect too, but never send one).
 fn messages_taken(f: &LabCluster, host: &str, since: &str) -> usize {
-    let cmd = format!("journalctl -u postfix@- --since=@{since} -o cat | grep -c 'cleanup.*message-id=' || true");
+    let cmd =
+        format!("journalctl -u postfix@- --since=@{since} -o cat | grep -c 'from=<s@example.org>, size=' || true");
     f.ssh(host, &cmd).trim().parse().unwrap_or(0)
 }
 

@@ -8,6 +8,9 @@
 //! - `env:` secrets become throwaway passwords in files beside the twin;
 //! - `ssh:` is the lab's key and known_hosts, and a `lab:` section is added.
 //!
+//! `vm:` and `proxmox:` stay as a record of the real cluster: in an inventory with `lab:`,
+//! status does not ask Proxmox and `provision` refuses.
+//!
 //! The twin is text rewritten from the original, so its comments and layout survive, and it
 //! is written only once it loads as a valid inventory.
 

@@ -256,7 +256,12 @@ pub async fn check(
         })
         .collect();
     let connector = connections.connector;
-    let want_vms: Vec<&str> = jobs.iter().filter(|(h, ..)| h.vm.is_some()).map(|(h, ..)| h.name.as_str()).collect();
+    // A lab's hosts are containers, whatever `vm:` a twin kept from the real cluster.
+    let want_vms: Vec<&str> = if cluster.lab.is_some() {
+        Vec::new()
+    } else {
+        jobs.iter().filter(|(h, ..)| h.vm.is_some()).map(|(h, ..)| h.name.as_str()).collect()
+    };
     let hosts_checked =
         fan_out(jobs, opts.forks, |(host, services, session)| check_host(connector, host, services, session, opts));
     let (results, mut vms) = futures::join!(hosts_checked, vm_states(cluster, &want_vms, opts.probe_timeout));

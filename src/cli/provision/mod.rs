@@ -68,6 +68,14 @@ pub fn exec(cli: &Globals, args: &Args) -> anyhow::Result<u8> {
         Ok(l) => l.cluster,
         Err(code) => return Ok(code),
     };
+    if cluster.lab.is_some() {
+        eprintln!(
+            "error: {} is a lab inventory: its hosts are lab containers (`mailctl lab up`), not Proxmox VMs; \
+             provision from the original inventory",
+            path.display()
+        );
+        return Ok(EXIT_USAGE);
+    }
     let wanted: &[String] = if args.destroy.is_empty() { &args.limit } else { &args.destroy };
     let specs = match ops::provision::select(&cluster, path, wanted) {
         Ok(s) => s,
