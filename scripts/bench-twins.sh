@@ -73,7 +73,7 @@ vip_outage() { # INV VIP HOLDER USER PASSWORD
 for c in $CLUSTERS; do
     cp "inventories/$c.yaml" "$WORK/"
     INV=$WORK/$c.twin.yaml
-    $M lab twin "$WORK/$c.yaml" --name "bench-$c" --subnet "10.${NET[$c]}.0.0/24" --bridge "mcbench-$c" > /dev/null
+    $M lab twin "$WORK/$c.yaml" --name "bench-$c" --subnet "10.${NET[$c]}.0.0/24" --bridge "mcbench${NET[$c]}" > /dev/null
     $M lab down --purge "$INV" > /dev/null 2>&1 || true
     $M lab up "$INV" > /dev/null
     t=$(now); $M deploy "$INV" > /dev/null; first=$(since "$t")
