@@ -43,6 +43,8 @@ pub mod secret {
     pub const LDAP_REPLICATOR: (&str, usize) = ("ldap_replicator", 24);
     /// doveadm's server password between mailbox hosts.
     pub const DOVEADM: (&str, usize) = ("doveadm", 32);
+    /// Roundcube's des_key (24: the 3DES key length it expects).
+    pub const ROUNDCUBE_DES_KEY: (&str, usize) = ("roundcube_des_key", 24);
 }
 
 #[cfg(test)]

@@ -116,7 +116,8 @@ pub struct StatusSpec {
 #[serde(deny_unknown_fields)]
 pub struct ProbeSpec {
     pub kind: ProbeKind,
-    /// Defaults by kind: smtp 25, lmtp 24, imap 143, pop3 110, http 80, ssh the host's SSH
+    /// Defaults by kind: smtp 25, lmtp 24, imap 143, pop3 110, http 80 (443 with TLS),
+    /// webmail 443, managesieve 4190, ssh the host's SSH
     /// port; ldap (389) and dns (53) take none; tcp needs one.
     #[serde(default)]
     pub port: Option<u16>,
@@ -149,6 +150,11 @@ pub enum ProbeKind {
     Pop3,
     /// A request for `/` with the cluster's public name; any non-5xx status answers.
     Http,
+    /// Roundcube's login page: `/` answers 200 with the login form (PHP and the database
+    /// work, not only nginx).
+    Webmail,
+    /// ManageSieve's greeting, up to its OK.
+    Managesieve,
     /// An authoritative SOA for the cluster's first domain.
     Dns,
     /// mailctl's own SSH session to the host.
@@ -265,7 +271,10 @@ fn check_tls(st: &StatusSpec) -> Result<(), String> {
     match (p.tls, p.kind) {
         (None, _)
         | (Some(TlsMode::Starttls), ProbeKind::Smtp | ProbeKind::Imap | ProbeKind::Pop3)
-        | (Some(TlsMode::Implicit), ProbeKind::Smtp | ProbeKind::Imap | ProbeKind::Pop3 | ProbeKind::Http) => Ok(()),
+        | (
+            Some(TlsMode::Implicit),
+            ProbeKind::Smtp | ProbeKind::Imap | ProbeKind::Pop3 | ProbeKind::Http | ProbeKind::Webmail,
+        ) => Ok(()),
         (Some(mode), kind) => Err(format!("status `{}`: a {kind:?} probe cannot speak {mode:?} TLS", st.name)),
     }
 }

@@ -185,13 +185,59 @@ pub fn conditions(cluster: &Cluster, host: &Host) -> Value {
         is_ldap_provider => cluster.ldap_provider().is_some_and(|p| p.name == host.name),
         vrrp => ser(vrrp_instances(cluster, host)),
         rate_limit => ser(rate_limit(cluster)),
+        webmail => ser(webmail(cluster, host, String::new())),
+        sieve => ser(sieve(cluster)),
     }
+}
+
+/// Roundcube on a proxy host (templates/roundcube/).
+#[derive(Serialize)]
+struct WebmailCtx {
+    /// The MTA Roundcube submits to, as the user (587, STARTTLS, the cluster CA).
+    smtp_host: String,
+    /// The largest upload nginx takes: a message of the cluster's limit, base64-encoded.
+    upload_mb: u64,
+    /// Encrypts IMAP passwords kept in sessions; one per cluster, so any webmail host can
+    /// read a session another started.
+    des_key: String,
+}
+
+/// Webmail runs where logins are proxied, so each user lands on their own mailbox host.
+fn webmail(cluster: &Cluster, host: &Host, des_key: String) -> Option<WebmailCtx> {
+    if !host.has(Role::Proxy) {
+        return None;
+    }
+    Some(WebmailCtx {
+        smtp_host: submission_mta(cluster)?.fqdn.clone(),
+        upload_mb: (cluster.message_size_mb as u64 * 4).div_ceil(3) + 1,
+        des_key,
+    })
+}
+
+/// The MTA users submit through: the first that takes submission, else the first MTA.
+fn submission_mta(cluster: &Cluster) -> Option<&Host> {
+    let mut mtas = cluster.hosts_with(Role::Mta);
+    cluster.hosts_with(Role::Mta).find(|h| h.mta.submission).or_else(|| mtas.next())
+}
+
+/// Sieve on the mailbox hosts: where replies and redirects a user's filters make are sent.
+#[derive(Serialize)]
+struct SieveCtx {
+    /// An MTA that relays for mailbox hosts: not an incoming-only MX when there is another.
+    submission_host: String,
+}
+
+fn sieve(cluster: &Cluster) -> Option<SieveCtx> {
+    let mut mtas = cluster.hosts_with(Role::Mta);
+    let outbound = cluster.hosts_with(Role::Mta).find(|h| !h.mta.mx).or_else(|| mtas.next())?;
+    Some(SieveCtx { submission_host: format!("{}:25", outbound.fqdn) })
 }
 
 /// The cluster-wide context and what per-host contexts are made from.
 pub struct SharedContext {
     shared: Value,
     tls: TlsSource,
+    des_key: String,
 }
 
 enum TlsSource {
@@ -262,7 +308,9 @@ impl SharedContext {
             zones => ser(&zones),
         };
         let tls = tls_source(cluster, state)?;
-        Ok(SharedContext { shared, tls })
+        let (name, len) = secret::ROUNDCUBE_DES_KEY;
+        let des_key = state.secret(name, len);
+        Ok(SharedContext { shared, tls, des_key })
     }
 
     pub fn for_host(&self, cluster: &Cluster, host: &Host) -> Value {
@@ -274,6 +322,7 @@ impl SharedContext {
         minijinja::context! {
             vrrp => ser(&vrrp),
             ldap_uris => ldap_uris(cluster, host),
+            webmail => ser(webmail(cluster, host, self.des_key.clone())),
             tls => tls,
             ..minijinja::context! { ..conditions(cluster, host), ..self.shared.clone() }
         }

@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpStream, UdpSocket};
 
 use super::services::{Probe, TlsMode};
@@ -112,6 +112,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             Probe::Imap { .. } => self.imap().await,
             Probe::Pop3 { .. } => self.pop3().await,
             Probe::Http { host_header, .. } => self.http(host_header).await,
+            Probe::Webmail { host_header, .. } => self.webmail(host_header).await,
+            Probe::Managesieve { .. } => self.managesieve().await,
             // `status` judges sshd by its own session; alone, a probe can only see the port.
             Probe::Ssh { port } | Probe::Tcp { port } => Ok(format!("port {port} accepts connections")),
             Probe::Ldap | Probe::Dns { .. } => unreachable!("no stream of their own"),
@@ -275,6 +277,39 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             Some(c) if status.starts_with("HTTP/") && c < 500 => Ok(status),
             _ => Err(format!("answered: {status}")),
         }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
+    /// Roundcube renders its login form only when PHP runs and its database answers; a
+    /// broken database gives a 500 or an error page without the form.
+    async fn webmail(&mut self, host: &str) -> Result<String, String> {
+        self.send(&format!("GET / HTTP/1.0\r\nHost: {host}\r\nUser-Agent: mailctl-status\r\n\r\n")).await?;
+        let status = self.line().await?;
+        if !status.starts_with("HTTP/") || status.split_whitespace().nth(1) != Some("200") {
+            return Err(format!("login page answered: {status}"));
+        }
+        let mut body = Vec::new();
+        let _ = (&mut self.io).take(256 * 1024).read_to_end(&mut body).await;
+        if !String::from_utf8_lossy(&body).contains("rcmloginuser") {
+            return Err(format!("{status}, but no login form (see the host's php-fpm and Roundcube logs)"));
+        }
+        Ok(format!("{status}; login form"))
+    }
+
+    /// The greeting lists capabilities, one per line, and ends with OK.
+    async fn managesieve(&mut self) -> Result<String, String> {
+        for _ in 0..64 {
+            let line = self.line().await?;
+            if line.starts_with("OK") {
+                let _ = self.send("LOGOUT\r\n").await;
+                return Ok(line);
+            }
+            if line.starts_with("NO") || line.starts_with("BYE") {
+                return Err(format!("greeting: {line}"));
+            }
+        }
+        Err("greeting never ended with OK".into())
     }
 }
 

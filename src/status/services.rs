@@ -30,6 +30,15 @@ pub enum Probe {
         port: u16,
         host_header: String,
     },
+    /// Roundcube's login form at `/`, with status 200.
+    Webmail {
+        port: u16,
+        host_header: String,
+    },
+    /// The ManageSieve greeting ends in OK.
+    Managesieve {
+        port: u16,
+    },
     /// An authoritative answer for the zone's SOA.
     Dns {
         zone: String,
@@ -55,6 +64,8 @@ impl Probe {
             Probe::Imap { .. } => "imap",
             Probe::Pop3 { .. } => "pop3",
             Probe::Http { .. } => "http",
+            Probe::Webmail { .. } => "webmail",
+            Probe::Managesieve { .. } => "managesieve",
             Probe::Dns { .. } => "dns",
             Probe::Ssh { .. } => "ssh",
             Probe::Tcp { .. } => "tcp",
@@ -70,6 +81,8 @@ impl Probe {
             | Probe::Imap { port }
             | Probe::Pop3 { port }
             | Probe::Http { port, .. }
+            | Probe::Webmail { port, .. }
+            | Probe::Managesieve { port }
             | Probe::Ssh { port }
             | Probe::Tcp { port } => *port,
         }
@@ -147,6 +160,8 @@ fn probe(spec: &ProbeSpec, cluster: &Cluster, host: &Host) -> Probe {
             let default = if spec.tls == Some(TlsMode::Implicit) { 443 } else { 80 };
             Probe::Http { port: port(default), host_header: cluster.public_name.clone() }
         }
+        ProbeKind::Webmail => Probe::Webmail { port: port(443), host_header: cluster.public_name.clone() },
+        ProbeKind::Managesieve => Probe::Managesieve { port: port(4190) },
         ProbeKind::Dns => Probe::Dns { zone: cluster.domains.first().cloned().unwrap_or_default() },
         ProbeKind::Ssh => Probe::Ssh { port: port(host.ssh.port.unwrap_or(22)) },
         ProbeKind::Tcp => Probe::Tcp { port: port(0) },
@@ -171,7 +186,10 @@ mod tests {
     fn roles_bring_their_services() {
         let c = lab();
         assert_eq!(names(&c, "ldap"), ["ldap", "dns", "chrony", "sshd"]);
-        assert_eq!(names(&c, "mbox-1"), ["imap", "imaps", "pop3", "pop3s", "lmtp", "doveadm", "chrony", "sshd"]);
+        assert_eq!(
+            names(&c, "mbox-1"),
+            ["imap", "imaps", "pop3", "pop3s", "lmtp", "doveadm", "managesieve", "chrony", "sshd"]
+        );
         assert_eq!(
             names(&c, "transport"),
             [
@@ -182,6 +200,9 @@ mod tests {
                 "imaps-proxy",
                 "pop3-proxy",
                 "pop3s-proxy",
+                "managesieve-proxy",
+                "webmail",
+                "php-fpm",
                 "nginx",
                 "https",
                 "chrony",
