@@ -13,7 +13,8 @@ fi
 CHECKER_PACKAGES=(
     slapd ldap-utils
     postfix postfix-ldap
-    dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-ldap
+    dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-ldap dovecot-sieve dovecot-managesieved
+    php-cli php-fpm
     nginx haproxy keepalived
     bind9 bind9-utils
     chrony policyd-rate-limit
@@ -22,7 +23,8 @@ TOOL_PACKAGES=(ca-certificates openssl python3 iproute2 debootstrap systemd-cont
     nftables iptables
     bash-completion man-db
     zstd dpkg-dev
-    python3-jsonschema python3-prometheus-client)
+    python3-jsonschema python3-prometheus-client
+    chromium python3-venv)
 
 missing=()
 for p in "${CHECKER_PACKAGES[@]}" "${TOOL_PACKAGES[@]}"; do
@@ -49,5 +51,15 @@ SEL
     fi
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The webmail test drives Debian's chromium with Playwright (its Python package brings its own
+# driver; no browser is downloaded), in a virtualenv of Debian's python3 so the system's
+# packages stay as apt left them.
+VENV=/opt/mailctl-test-venv
+PLAYWRIGHT=playwright==1.65.2
+if ! "$VENV/bin/python" -c "import playwright" 2>/dev/null; then
+    echo "install-deps: installing $PLAYWRIGHT into $VENV"
+    /usr/bin/python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q "$PLAYWRIGHT"
 fi
 echo "install-deps: all packages present"

@@ -1,5 +1,6 @@
 //! Every rendered config passes its service's own checker (slaptest, postconf + postfix
-//! check, doveconf, nginx -t, haproxy -c, keepalived -t, named-checkconf -z, chronyd -p),
+//! check, doveconf, nginx -t, haproxy -c, keepalived -t, named-checkconf -z, chronyd -p, php -l and
+//! php-fpm -t),
 //! run against the files laid over the live paths in a throwaway mount namespace.
 //!
 //! Needs root and the service packages: `scripts/install-deps.sh` installs them.
