@@ -47,26 +47,32 @@ def wrong_password(page):
     assert response.status == 200, f"login page answered {response.status}"
     page.screenshot(path=f"{artifacts}/login.png")
     log_in(page, user, password + "-wrong")
-    page.wait_for_selector("text=Login failed", timeout=15000)
+    page.wait_for_selector("text=Login failed", timeout=60000)
     assert page.locator("#rcmloginuser").is_visible(), "the login form is gone"
+
+
+def mail_view(page):
+    """The mail view is up (its list is attached; it is hidden while the mailbox is empty)."""
+    page.wait_for_url("**_task=mail**")
+    page.wait_for_selector("#messagelist", state="attached")
 
 
 def login(page):
     log_in(page, user, password)
-    page.wait_for_selector("#messagelist", timeout=20000)
+    mail_view(page)
     page.screenshot(path=f"{artifacts}/inbox-{user}.png")
 
 
 def send(page):
     page.click("a.compose")
-    page.wait_for_selector("#compose-subject", timeout=20000)
+    page.wait_for_selector("#compose-subject", timeout=60000)
     to = page.locator(".recipient-input input").first
     for r in recipients:
         to.type(r + ",")
     page.fill("#compose-subject", subject)
     page.fill("#composebody", f"{subject}: written in a browser.")
     page.click("button.send")
-    page.wait_for_selector("text=Message sent successfully", timeout=30000)
+    page.wait_for_selector("text=Message sent successfully", timeout=60000)
 
 
 def vacation(page):
@@ -75,7 +81,7 @@ def vacation(page):
     page.fill("textarea[name=vacation_reason]", "I am away this week.")
     page.select_option("select[name=vacation_status]", "on")
     page.click("button.submit")
-    page.wait_for_selector("text=Out-of-office data saved successfully", timeout=20000)
+    page.wait_for_selector("text=Out-of-office data saved successfully", timeout=60000)
 
 
 def report_filter(page):
@@ -89,14 +95,14 @@ def report_filter(page):
     form.locator("select[name='_action_type[0]']").select_option("fileinto")
     form.locator("select[name='_action_mailbox[0]']").select_option("Reports")
     form.locator("button.submit").click()
-    page.wait_for_selector("text=saved successfully", timeout=20000)
+    page.wait_for_selector("text=saved successfully", timeout=60000)
 
 
 def reader_sees_it(page):
     page.click("a.logout")
-    page.wait_for_selector("#rcmloginuser", timeout=20000)
+    page.wait_for_selector("#rcmloginuser", timeout=60000)
     log_in(page, reader, reader_password)
-    page.wait_for_selector("#messagelist", timeout=20000)
+    mail_view(page)
     deadline = time.time() + 60
     while page.locator(f"#messagelist >> text={subject}").count() == 0:
         assert time.time() < deadline, f"{subject} not in {reader}'s list"
@@ -108,6 +114,8 @@ def reader_sees_it(page):
 with sync_playwright() as p:
     browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
     page = browser.new_context(ignore_https_errors=True, viewport={"width": 1280, "height": 800}).new_page()
+    # Generous: a loaded test machine serves the first PHP pages slowly; waits end when ready.
+    page.set_default_timeout(60000)
     step("wrong-password", lambda: wrong_password(page))
     step("login", lambda: login(page))
     step("send", lambda: send(page))
