@@ -14,7 +14,7 @@ CHECKER_PACKAGES=(
     slapd ldap-utils
     postfix postfix-ldap
     dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-ldap dovecot-sieve dovecot-managesieved
-    php-cli php-fpm
+    php-cli php-fpm postgresql
     nginx haproxy keepalived
     bind9 bind9-utils
     chrony policyd-rate-limit

@@ -45,6 +45,8 @@ pub mod secret {
     pub const DOVEADM: (&str, usize) = ("doveadm", 32);
     /// Roundcube's des_key (24: the 3DES key length it expects).
     pub const ROUNDCUBE_DES_KEY: (&str, usize) = ("roundcube_des_key", 24);
+    /// Roundcube's login to the shared webmail database.
+    pub const WEBMAIL_DB: (&str, usize) = ("webmail_db", 24);
 }
 
 #[cfg(test)]

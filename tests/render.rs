@@ -145,7 +145,7 @@ fn render_command_writes_the_tree_with_modes_and_a_private_state_file() {
         serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
     let comps: Vec<&str> =
         manifest["transport"]["components"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
-    assert_eq!(comps, ["base", "chrony", "sshd", "dovecot", "postfix", "nginx"]);
+    assert_eq!(comps, ["base", "chrony", "sshd", "dovecot", "postfix", "webmail", "nginx"]);
     let secret = serde_yaml_value(&state, "doveadm");
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(!stdout.contains(&secret) && !String::from_utf8_lossy(&run.stderr).contains(&secret));

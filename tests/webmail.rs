@@ -7,6 +7,10 @@
 //! - siti switches on an out-of-office reply and makes a filter in the browser: mail from
 //!   outside gets the reply (through the MTA), mail from reports@example.org lands in Reports.
 //!
+//! - with two webmail hosts (the lab plus a second proxy), they share one database: a contact
+//!   saved through one is seen through the other; with the database's host down, `status`
+//!   says webmail is stopped on both.
+//!
 //! Screenshots of the login page and both inboxes are kept in target/test-artifacts/webmail/.
 
 mod common;
@@ -39,6 +43,12 @@ s.sendmail(sender, [rcpt], f"From: {sender}\r\nTo: {rcpt}\r\nSubject: {subject}\
 s.quit()
 "#;
 
+fn artifacts() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("../test-artifacts/webmail");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 struct Lab(LabCluster);
 
 impl Drop for Lab {
@@ -63,10 +73,9 @@ fn webmail_in_a_real_browser_with_filters_and_out_of_office() {
     let f = Lab(LabCluster::new("webtest", "10.92.0.", "mailctl-w0", |text| text));
     let f = &f.0;
     f.up_and_deployed();
-    let artifacts = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("../test-artifacts/webmail");
-    std::fs::create_dir_all(&artifacts).unwrap();
-    for old in std::fs::read_dir(&artifacts).unwrap().flatten() {
-        let _ = std::fs::remove_file(old.path());
+    let artifacts = artifacts();
+    for shot in ["login.png", "inbox-siti@tgg.net.id.png", "inbox-budi@tgg.net.id.png"] {
+        let _ = std::fs::remove_file(artifacts.join(shot));
     }
     // The folder siti's filter files into, subscribed so Roundcube offers it.
     f.ssh("mbox-1", "doveadm mailbox create -s -u siti@tgg.net.id Reports");
@@ -113,4 +122,49 @@ fn webmail_in_a_real_browser_with_filters_and_out_of_office() {
     wait("the report filed into Reports", || imap_count(f, siti, "Reports", "weekly report") == 1);
     assert_eq!(imap_count(f, siti, "INBOX", "weekly report"), 0);
     f.ssh("transport", "postsuper -d ALL deferred >/dev/null 2>&1; true");
+}
+
+/// Two webmail hosts (the transport host and a second proxy) share one database on the LDAP
+/// provider: a contact saved through one is seen through the other. With that database down,
+/// status reports webmail stopped on both (Roundcube serves an error page, not its form).
+#[test]
+#[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
+fn two_webmail_hosts_share_one_database() {
+    let f = Lab(LabCluster::new("webdbtest", "10.91.0.", "mailctl-w1", |text| {
+        let mbox2 = text.lines().find(|l| l.contains("name: mbox-2")).unwrap().to_string();
+        let proxy2 = "  - { name: proxy-2, address: 10.91.0.8, fqdn: proxy-2.tgg.net.id, roles: [proxy] }";
+        text.replace(&mbox2, &format!("{mbox2}\n{proxy2}"))
+    }));
+    let f = &f.0;
+    f.up_and_deployed();
+    let (a, b) = (format!("https://{}/", f.address("transport")), format!("https://{}/", f.address("proxy-2")));
+    let siti = "siti@tgg.net.id";
+    let out = std::process::Command::new(BROWSER_PYTHON)
+        .arg(common::repo().join("tests/webmail/contacts.py"))
+        .args([&a, &b, artifacts().to_str().unwrap(), siti, &f.password(siti), "Ani Shared", "ani@example.org"])
+        .output()
+        .unwrap_or_else(|e| panic!("{BROWSER_PYTHON}: {e}; run `sudo scripts/install-deps.sh`"));
+    let steps = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    eprintln!("browser:\n{steps}");
+    assert!(out.status.success() && steps.contains("see-contact ok"), "{steps}");
+
+    // The database is the LDAP provider's PostgreSQL, open to the webmail hosts only.
+    let hba = f.ssh("ldap", "cat /etc/postgresql/15/main/pg_hba.conf");
+    assert!(hba.contains("10.91.0.4/32") && hba.contains("10.91.0.8/32") && !hba.contains("10.91.0.3/32"), "{hba}");
+    let status = |host: &str| {
+        let out = common::mailctl()
+            .args(["status", "--format", "json", "--host", host, "--service", "webmail"])
+            .arg(f.inventory())
+            .output()
+            .unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        report["hosts"][0]["services"][0]["state"].as_str().unwrap_or_default().to_string()
+    };
+    assert_eq!(status("proxy-2"), "Running");
+    let _restore = common::Restore(|| f.ssh_quietly("ldap", "systemctl start postgresql@15-main"));
+    f.ssh("ldap", "systemctl stop postgresql@15-main");
+    assert_eq!(status("proxy-2"), "Stopped", "webmail without its database is down");
+    assert_eq!(status("transport"), "Stopped");
+    f.ssh("ldap", "systemctl start postgresql@15-main");
+    wait("webmail back with its database", || status("proxy-2") == "Running");
 }

@@ -154,6 +154,10 @@ pub fn component_script(c: &ComponentPlan) -> String {
             );
         }
     }
+    if let Some(setup) = &c.setup {
+        let marker = quote(&crate::render::setup_marker_path(&c.name));
+        s += &format!("step setup\nif ! ( {setup} ); then rm -f {marker}; exit 1; fi\n");
+    }
     s
 }
 
@@ -215,7 +219,22 @@ mod tests {
             unit: Some("postfix".into()),
             action,
             enable: false,
+            setup: None,
         }
+    }
+
+    #[test]
+    fn a_failed_setup_removes_its_marker_so_the_next_deploy_runs_it_again() {
+        let mut c = component(None, Some(UnitAction::Restart));
+        c.setup = Some("psql -f x.sql".into());
+        let s = component_script(&c);
+        let restart = s.find("step 'restart postfix'").unwrap();
+        let setup = s.find("step setup").unwrap();
+        assert!(restart < setup, "the setup runs once the unit is up");
+        assert!(
+            s.contains("if ! ( psql -f x.sql ); then rm -f /var/lib/mailctl/setup/postfix.done; exit 1; fi"),
+            "{s}"
+        );
     }
 
     #[test]

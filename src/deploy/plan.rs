@@ -48,6 +48,9 @@ pub struct ComponentPlan {
     pub unit: Option<String>,
     pub action: Option<UnitAction>,
     pub enable: bool,
+    /// The component's setup command, when something of it changed this time.
+    #[serde(skip)]
+    pub setup: Option<String>,
 }
 
 impl ComponentPlan {
@@ -57,6 +60,7 @@ impl ComponentPlan {
             && self.files.is_empty()
             && self.action.is_none()
             && !self.enable
+            && self.setup.is_none()
     }
 }
 
@@ -129,6 +133,7 @@ fn plan_component(c: &HostComponent, host: &RenderedHost, facts: &HostFacts) -> 
         })
         .collect();
     let changed = !users.is_empty() || !directories.is_empty() || !files.is_empty();
+    let fresh_packages = c.packages.iter().any(|p| !facts.installed.contains(p));
     let unit_fact = c.unit.as_ref().and_then(|u| facts.units.get(u));
     let running = unit_fact.is_some_and(|u| u.active == "active");
     let skipped = unit_fact.is_some_and(|u| !u.condition_met);
@@ -144,6 +149,7 @@ fn plan_component(c: &HostComponent, host: &RenderedHost, facts: &HostFacts) -> 
         unit: c.unit.clone(),
         action,
         enable: c.unit.is_some() && !enabled,
+        setup: c.setup.clone().filter(|_| changed || fresh_packages),
     }
 }
 

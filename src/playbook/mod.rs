@@ -90,6 +90,11 @@ pub struct Component {
     /// What `mailctl status` reports for this component.
     #[serde(default)]
     pub status: Vec<StatusSpec>,
+    /// Shell run on the host after the component's files are live and its unit is started,
+    /// whenever something of it changed or its packages were just installed (creating a
+    /// database, say). It must be idempotent: a deploy that failed later runs it again.
+    #[serde(default)]
+    pub setup: Option<String>,
 }
 
 /// One line of `mailctl status`: a service, the unit that runs it, the probe that checks it

@@ -187,7 +187,34 @@ pub fn conditions(cluster: &Cluster, host: &Host) -> Value {
         rate_limit => ser(rate_limit(cluster)),
         webmail => ser(webmail(cluster, host, String::new())),
         sieve => ser(sieve(cluster)),
+        webmail_db => ser(webmail_db(cluster, String::new())),
+        webmail_db_server => webmail_db(cluster, String::new()).is_some_and(|d| d.server == host.fqdn),
     }
+}
+
+/// The one database every webmail host uses where there are several of them, so a user's
+/// settings and contacts are the same whichever proxy serves them: PostgreSQL on the LDAP
+/// provider, the host every cluster already depends on for writes. With one webmail host,
+/// Roundcube keeps its sqlite file locally and this is `None`.
+#[derive(Serialize)]
+struct WebmailDbCtx {
+    server: String,
+    /// The webmail hosts' addresses: the only clients pg_hba.conf lets in.
+    clients: Vec<IpAddr>,
+    password: String,
+}
+
+fn webmail_db(cluster: &Cluster, password: String) -> Option<WebmailDbCtx> {
+    let webmail_hosts: Vec<&Host> = cluster.hosts_with(Role::Proxy).collect();
+    if webmail_hosts.len() < 2 {
+        return None;
+    }
+    let server = cluster.ldap_provider()?;
+    Some(WebmailDbCtx {
+        server: server.fqdn.clone(),
+        clients: webmail_hosts.iter().map(|h| h.address).collect(),
+        password,
+    })
 }
 
 /// Roundcube on a proxy host (templates/roundcube/).
@@ -238,6 +265,7 @@ pub struct SharedContext {
     shared: Value,
     tls: TlsSource,
     des_key: String,
+    webmail_db_password: String,
 }
 
 enum TlsSource {
@@ -310,7 +338,9 @@ impl SharedContext {
         let tls = tls_source(cluster, state)?;
         let (name, len) = secret::ROUNDCUBE_DES_KEY;
         let des_key = state.secret(name, len);
-        Ok(SharedContext { shared, tls, des_key })
+        let (name, len) = secret::WEBMAIL_DB;
+        let webmail_db_password = state.secret(name, len);
+        Ok(SharedContext { shared, tls, des_key, webmail_db_password })
     }
 
     pub fn for_host(&self, cluster: &Cluster, host: &Host) -> Value {
@@ -323,6 +353,7 @@ impl SharedContext {
             vrrp => ser(&vrrp),
             ldap_uris => ldap_uris(cluster, host),
             webmail => ser(webmail(cluster, host, self.des_key.clone())),
+            webmail_db => ser(webmail_db(cluster, self.webmail_db_password.clone())),
             tls => tls,
             ..minijinja::context! { ..conditions(cluster, host), ..self.shared.clone() }
         }

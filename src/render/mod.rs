@@ -59,6 +59,7 @@ pub struct HostComponent {
     pub unit: Option<String>,
     pub on_change: Option<Handler>,
     pub check: Option<String>,
+    pub setup: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -182,6 +183,9 @@ impl Renderer {
                     });
                 }
             }
+            if let Some(setup) = &c.setup {
+                files.push(setup_marker(&c.name, setup, &files));
+            }
             components.push(HostComponent {
                 name: c.name.clone(),
                 stage,
@@ -192,9 +196,37 @@ impl Renderer {
                 unit: c.service.as_ref().map(|s| s.unit.clone()),
                 on_change: c.service.as_ref().map(|s| s.on_change),
                 check: c.service.as_ref().and_then(|s| s.check.clone()),
+                setup: c.setup.clone(),
             });
         }
         Ok(RenderedHost { host: host.name.clone(), components, files })
+    }
+}
+
+/// Where deploy keeps the proof that a component's setup ran for its current files.
+pub fn setup_marker_path(component: &str) -> String {
+    format!("/var/lib/mailctl/setup/{component}.done")
+}
+
+/// A file that changes whenever the setup command or the component's other files do, so a
+/// change runs the setup; deploy removes it when the setup fails, so the next deploy runs the
+/// setup again even though the other files are already in place.
+fn setup_marker(component: &str, setup: &str, files: &[RenderedFile]) -> RenderedFile {
+    use sha2::Digest;
+    let mut digest = sha2::Sha256::new();
+    digest.update(setup.as_bytes());
+    for f in files.iter().filter(|f| f.component == component) {
+        digest.update(f.dest.as_bytes());
+        digest.update(&f.content);
+    }
+    let hex: String = digest.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    RenderedFile {
+        dest: setup_marker_path(component),
+        content: format!("# mailctl: the setup of {component} ran for these files\n{hex}\n").into_bytes(),
+        mode: 0o600,
+        owner: "root".into(),
+        group: "root".into(),
+        component: component.to_string(),
     }
 }
 

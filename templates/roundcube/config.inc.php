@@ -3,8 +3,14 @@
 // Holds the key that encrypts IMAP passwords in sessions: mode 0640, group www-data.
 
 $config = [];
+{% if webmail_db %}
+// One database for every webmail host (PostgreSQL on {{ webmail_db.server }}), so settings
+// and contacts are the same whichever proxy serves a user; TLS checked against the cluster CA.
+$config['db_dsnw'] = 'pgsql://roundcube:{{ webmail_db.password }}@{{ webmail_db.server }}/roundcube?sslmode=verify-full&sslrootcert=/etc/ssl/mailctl/ca.pem';
+{% else %}
 // The database Debian's dbconfig-common set up at install time (sets db_dsnw).
 include('/etc/roundcube/debian-db-roundcube.php');
+{% endif %}
 
 // Logins go through the Dovecot proxy on this host, which sends each user to the mailbox
 // host that holds their account (loopback: Dovecot counts it as secure, no TLS needed).
