@@ -148,9 +148,20 @@ fn two_webmail_hosts_share_one_database() {
     eprintln!("browser:\n{steps}");
     assert!(out.status.success() && steps.contains("see-contact ok"), "{steps}");
 
-    // The database is the LDAP provider's PostgreSQL, open to the webmail hosts only.
+    // The database is the LDAP provider's PostgreSQL, open to the webmail hosts only: from
+    // this machine, even with Roundcube's password, it refuses.
     let hba = f.ssh("ldap", "cat /etc/postgresql/15/main/pg_hba.conf");
     assert!(hba.contains("10.91.0.4/32") && hba.contains("10.91.0.8/32") && !hba.contains("10.91.0.3/32"), "{hba}");
+    let state = mailctl::state::LocalState::open(&f.dir.path().join("lab.state.yaml")).unwrap();
+    let password = state.data.secrets.get("webmail_db").cloned().expect("the webmail database's password");
+    let outside = std::process::Command::new("psql")
+        .arg(format!("host={} dbname=roundcube user=roundcube sslmode=require connect_timeout=5", f.address("ldap")))
+        .args(["-X", "-c", "select 1"])
+        .env("PGPASSWORD", &password)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&outside.stderr);
+    assert!(!outside.status.success() && said.contains("no pg_hba.conf entry"), "from outside: {said}");
     let status = |host: &str| {
         let out = common::mailctl()
             .args(["status", "--format", "json", "--host", host, "--service", "webmail"])
@@ -160,11 +171,11 @@ fn two_webmail_hosts_share_one_database() {
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         report["hosts"][0]["services"][0]["state"].as_str().unwrap_or_default().to_string()
     };
-    assert_eq!(status("proxy-2"), "Running");
+    assert_eq!(status("proxy-2"), "running");
     let _restore = common::Restore(|| f.ssh_quietly("ldap", "systemctl start postgresql@15-main"));
     f.ssh("ldap", "systemctl stop postgresql@15-main");
-    assert_eq!(status("proxy-2"), "Stopped", "webmail without its database is down");
-    assert_eq!(status("transport"), "Stopped");
+    assert_eq!(status("proxy-2"), "stopped", "webmail without its database is down");
+    assert_eq!(status("transport"), "stopped");
     f.ssh("ldap", "systemctl start postgresql@15-main");
-    wait("webmail back with its database", || status("proxy-2") == "Running");
+    wait("webmail back with its database", || status("proxy-2") == "running");
 }
