@@ -186,7 +186,7 @@ pub fn conditions(cluster: &Cluster, host: &Host) -> Value {
         vrrp => ser(vrrp_instances(cluster, host)),
         rate_limit => ser(rate_limit(cluster)),
         webmail => ser(webmail(cluster, host, String::new())),
-        sieve => ser(sieve(cluster)),
+        sieve => ser(sieve(cluster, host)),
         webmail_db => ser(webmail_db(cluster, String::new())),
         webmail_db_server => webmail_db(cluster, String::new()).is_some_and(|d| d.server == host.fqdn),
     }
@@ -250,11 +250,15 @@ fn submission_mta(cluster: &Cluster) -> Option<&Host> {
 /// Sieve on the mailbox hosts: where replies and redirects a user's filters make are sent.
 #[derive(Serialize)]
 struct SieveCtx {
-    /// An MTA that relays for mailbox hosts: not an incoming-only MX when there is another.
+    /// The host's own Postfix when it is an MTA too (it is up whenever this host is), else an
+    /// MTA that relays for mailbox hosts: not an incoming-only MX when there is another.
     submission_host: String,
 }
 
-fn sieve(cluster: &Cluster) -> Option<SieveCtx> {
+fn sieve(cluster: &Cluster, host: &Host) -> Option<SieveCtx> {
+    if host.has(Role::Mta) {
+        return Some(SieveCtx { submission_host: "127.0.0.1:25".into() });
+    }
     let mut mtas = cluster.hosts_with(Role::Mta);
     let outbound = cluster.hosts_with(Role::Mta).find(|h| !h.mta.mx).or_else(|| mtas.next())?;
     Some(SieveCtx { submission_host: format!("{}:25", outbound.fqdn) })
