@@ -12,34 +12,14 @@ any failed.
 import sys
 import time
 
-from playwright.sync_api import sync_playwright
+from roundcube import Steps, browser_page, submit_login, wait_for_mail_view
 
 url, artifacts, subject, user, password, reader, reader_password = sys.argv[1:8]
 recipients = sys.argv[8:]
-failed = False
-
-# The flags keep chromium from calling home: this machine has no route out.
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-
-
-def step(name, fn):
-    global failed
-    try:
-        fn()
-        print(f"{name} ok", flush=True)
-    except Exception as e:  # noqa: BLE001 - any failure is reported and the run goes on
-        failed = True
-        print(f"{name} FAILED: {str(e).splitlines()[0] if str(e) else repr(e)}", flush=True)
 
 
 def log_in(page, who, pw):
-    page.goto(url)
-    page.fill("#rcmloginuser", who)
-    page.fill("#rcmloginpwd", pw)
-    page.click("#rcmloginsubmit")
+    submit_login(page, url, who, pw)
 
 
 def wrong_password(page):
@@ -51,15 +31,9 @@ def wrong_password(page):
     assert page.locator("#rcmloginuser").is_visible(), "the login form is gone"
 
 
-def mail_view(page):
-    """The mail view is up (its list is attached; it is hidden while the mailbox is empty)."""
-    page.wait_for_url("**_task=mail**")
-    page.wait_for_selector("#messagelist", state="attached")
-
-
 def login(page):
     log_in(page, user, password)
-    mail_view(page)
+    wait_for_mail_view(page)
     page.screenshot(path=f"{artifacts}/inbox-{user}.png")
 
 
@@ -102,7 +76,7 @@ def reader_sees_it(page):
     page.click("a.logout")
     page.wait_for_selector("#rcmloginuser", timeout=60000)
     log_in(page, reader, reader_password)
-    mail_view(page)
+    wait_for_mail_view(page)
     deadline = time.time() + 60
     while page.locator(f"#messagelist >> text={subject}").count() == 0:
         assert time.time() < deadline, f"{subject} not in {reader}'s list"
@@ -111,16 +85,12 @@ def reader_sees_it(page):
     page.screenshot(path=f"{artifacts}/inbox-{reader}.png")
 
 
-with sync_playwright() as p:
-    browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-    page = browser.new_context(ignore_https_errors=True, viewport={"width": 1280, "height": 800}).new_page()
-    # Generous: a loaded test machine serves the first PHP pages slowly; waits end when ready.
-    page.set_default_timeout(60000)
-    step("wrong-password", lambda: wrong_password(page))
-    step("login", lambda: login(page))
-    step("send", lambda: send(page))
-    step("vacation", lambda: vacation(page))
-    step("filter", lambda: report_filter(page))
-    step("reader", lambda: reader_sees_it(page))
-    browser.close()
-sys.exit(1 if failed else 0)
+steps = Steps()
+with browser_page() as page:
+    steps.run("wrong-password", lambda: wrong_password(page))
+    steps.run("login", lambda: login(page))
+    steps.run("send", lambda: send(page))
+    steps.run("vacation", lambda: vacation(page))
+    steps.run("filter", lambda: report_filter(page))
+    steps.run("reader", lambda: reader_sees_it(page))
+sys.exit(1 if steps.failed else 0)

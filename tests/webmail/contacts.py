@@ -7,32 +7,14 @@ URL_B and finds it there. Prints `step ok` or `step FAILED: why` per step; exits
 """
 import sys
 
-from playwright.sync_api import sync_playwright
+from roundcube import Steps, browser_page, submit_login, wait_for_mail_view
 
 url_a, url_b, artifacts, user, password, name, email = sys.argv[1:8]
-failed = False
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-
-
-def step(label, fn):
-    global failed
-    try:
-        fn()
-        print(f"{label} ok", flush=True)
-    except Exception as e:  # noqa: BLE001 - any failure is reported and the run goes on
-        failed = True
-        print(f"{label} FAILED: {str(e).splitlines()[0] if str(e) else repr(e)}", flush=True)
 
 
 def log_in(page, url):
-    page.goto(url)
-    page.fill("#rcmloginuser", user)
-    page.fill("#rcmloginpwd", password)
-    page.click("#rcmloginsubmit")
-    page.wait_for_url("**_task=mail**")
+    submit_login(page, url, user, password)
+    wait_for_mail_view(page)
 
 
 def save_contact(page):
@@ -55,11 +37,8 @@ def see_contact(page):
     page.screenshot(path=f"{artifacts}/contacts-through-the-other-proxy.png")
 
 
-with sync_playwright() as p:
-    browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-    page = browser.new_context(ignore_https_errors=True, viewport={"width": 1280, "height": 800}).new_page()
-    page.set_default_timeout(60000)
-    step("save-contact", lambda: save_contact(page))
-    step("see-contact", lambda: see_contact(page))
-    browser.close()
-sys.exit(1 if failed else 0)
+steps = Steps()
+with browser_page() as page:
+    steps.run("save-contact", lambda: save_contact(page))
+    steps.run("see-contact", lambda: see_contact(page))
+sys.exit(1 if steps.failed else 0)
