@@ -406,6 +406,14 @@ m.store("1:10", "+FLAGS", "(\\Flagged \\Seen)"); m.store("11:12", "+FLAGS", "(\\
     );
     assert!(ok, "{out}");
     let snapshot = mailbox(f, user);
+    // Her filters (a Sieve script, as Roundcube writes them) go with her.
+    f.ssh(
+        "mbox-1",
+        &format!(
+            "printf 'require \"fileinto\";\nif header :contains \"subject\" \"[projects]\" {{ fileinto \"Projects/2026\"; }}\n' \
+             | doveadm sieve put -u {user} -a filters"
+        ),
+    );
 
     let load = Load::start(f, user);
     let (code, out, err) = mailctl(f, &["move-account", user, "mbox-2", "--format", "json"]);
@@ -443,6 +451,8 @@ m.store("1:10", "+FLAGS", "(\\Flagged \\Seen)"); m.store("11:12", "+FLAGS", "(\\
             assert_eq!(keep(now), keep(flags), "{folder} {id}");
         }
     }
+    let sieve = f.ssh("mbox-2", &format!("doveadm sieve list -u {user}"));
+    assert!(sieve.contains("filters") && sieve.contains("ACTIVE"), "her Sieve filters stayed behind: {sieve}");
     // The IMAP session was kicked and came back; no login ever failed.
     assert!(imap.iter().filter(|e| *e == "login").count() >= 2, "{imap:?}");
     assert!(!imap.iter().any(|e| e.starts_with("error")), "{imap:?}");
