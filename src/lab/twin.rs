@@ -243,7 +243,11 @@ impl AddressMap {
         while let Some(start) = rest.find(|c: char| c.is_ascii_digit()) {
             let (before, from_digit) = rest.split_at(start);
             out.push_str(before);
-            let len = from_digit.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(from_digit.len());
+            let mut len = from_digit.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(from_digit.len());
+            // A sentence's full stop is not part of the address before it.
+            while from_digit[..len].ends_with('.') {
+                len -= 1;
+            }
             let token = &from_digit[..len];
             let glued = before.chars().last().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
             match token.parse::<Ipv4Addr>().ok().filter(|_| !glued).and_then(|a| self.map(a)) {
@@ -371,11 +375,11 @@ mod tests {
     fn addresses_in_the_hosts_network_move_and_others_stay() {
         let m = map("10.20.0.0/24", "10.95.0.0/24");
         let text = "address: 10.20.0.31\nvip: 10.20.0.40/24\nrelay: [10.20.10.0/24, 10.20.0.50/32]\n\
-                    public: 198.51.100.40 # was 10.20.0.41\nversion: 110.20.0.3\nid: x10.20.0.3";
+                    public: 198.51.100.40 # was 10.20.0.41.\nversion: 110.20.0.3\nid: x10.20.0.3";
         assert_eq!(
             m.rewrite(text),
             "address: 10.95.0.31\nvip: 10.95.0.40/24\nrelay: [10.20.10.0/24, 10.95.0.50/32]\n\
-             public: 198.51.100.40 # was 10.95.0.41\nversion: 110.20.0.3\nid: x10.20.0.3"
+             public: 198.51.100.40 # was 10.95.0.41.\nversion: 110.20.0.3\nid: x10.20.0.3"
         );
     }
 
