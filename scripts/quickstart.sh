@@ -23,6 +23,8 @@ out=${MAILCTL_RENDER_OUT:-/var/tmp/mailctl-lab-render}
 echo
 echo "Send a message: swaks --server 10.99.0.4 --to siti@tgg.net.id (or any SMTP client); read it over"
 echo "IMAP at 10.99.0.4:143 as siti@tgg.net.id, password in inventories/lab-credentials/siti.pw."
+echo "Webmail (Roundcube, filters and out-of-office): https://10.99.0.4/ as siti@tgg.net.id; its"
+echo "certificate is from the lab's own CA, so a browser asks once (curl -k https://10.99.0.4/ shows the page)."
 echo "Rendered files are under $out/<host>/; $out/manifest.json says which service owns each."
 echo "Generated secrets and the lab's cluster CA: inventories/lab.state.yaml (mode 0600)."
 echo "Log in to a lab host: ssh -i /var/lib/mailctl/lab/tgg-lab/id_ed25519 \\"
