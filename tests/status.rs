@@ -116,7 +116,10 @@ fn healthy_cluster_in_every_format(f: &LabCluster) {
     let mut expected = Vec::new();
     let hosts: [(&str, &[&str]); 4] = [
         ("ldap", &["ldap", "dns", "chrony", "sshd"]),
-        ("mbox-1", &["imap", "imaps", "pop3", "pop3s", "lmtp", "doveadm", "keepalived", "chrony", "sshd"]),
+        (
+            "mbox-1",
+            &["imap", "imaps", "pop3", "pop3s", "lmtp", "doveadm", "managesieve", "keepalived", "chrony", "sshd"],
+        ),
         (
             "transport",
             &[
@@ -127,13 +130,19 @@ fn healthy_cluster_in_every_format(f: &LabCluster) {
                 "imaps-proxy",
                 "pop3-proxy",
                 "pop3s-proxy",
+                "managesieve-proxy",
+                "webmail",
+                "php-fpm",
                 "nginx",
                 "https",
                 "chrony",
                 "sshd",
             ],
         ),
-        ("mbox-2", &["imap", "imaps", "pop3", "pop3s", "lmtp", "doveadm", "keepalived", "chrony", "sshd"]),
+        (
+            "mbox-2",
+            &["imap", "imaps", "pop3", "pop3s", "lmtp", "doveadm", "managesieve", "keepalived", "chrony", "sshd"],
+        ),
     ];
     for (host, services) in hosts {
         expected.push(format!("Host {host}.tgg.net.id"));
@@ -195,8 +204,8 @@ fn healthy_cluster_in_every_format(f: &LabCluster) {
     assert_eq!(code, 0);
     let (ok, out) = python(PARSE_PROMETHEUS, &[&text]);
     assert!(ok, "{out}\n{text}");
-    assert!(out.contains("mailctl_service_up 33 33"), "{out}");
-    assert!(out.contains("mailctl_tls_certificate_verified 16 16"), "{out}");
+    assert!(out.contains("mailctl_service_up 38 38"), "{out}");
+    assert!(out.contains("mailctl_tls_certificate_verified 17 17"), "{out}");
     assert!(out.contains("mailctl_vip_holders 1 1"), "{out}");
 
     let (code, text) = status(f, &["--format", "nagios"]);
@@ -234,7 +243,7 @@ fn filters_select_hosts_and_services(f: &LabCluster) {
     let (_, report) = status_json(f, &["--role", "mailbox"]);
     let names: Vec<&str> = report["hosts"].as_array().unwrap().iter().map(|h| h["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["mbox-1", "mbox-2"]);
-    assert_eq!(report["summary"]["services"], 12, "only the mailbox role's services: {report:#}");
+    assert_eq!(report["summary"]["services"], 14, "only the mailbox role's services: {report:#}");
 
     let out = common::mailctl().arg("status").arg(f.inventory()).args(["--service", "imapd"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -288,7 +297,7 @@ fn stopped_dovecot_is_reported_alone(f: &LabCluster) {
     f.ssh("mbox-2", "systemctl stop dovecot");
     let (code, report) = status_json(f, &[]);
     assert_eq!(code, 1, "{report:#}");
-    for name in ["imap", "imaps", "pop3", "pop3s", "lmtp", "doveadm"] {
+    for name in ["imap", "imaps", "pop3", "pop3s", "lmtp", "doveadm", "managesieve"] {
         let s = service(&report, "mbox-2", name);
         assert_eq!(s["state"], "stopped", "{s}");
         // doveadm listens on loopback only: systemd's word is all there is for it.
@@ -304,7 +313,7 @@ fn stopped_dovecot_is_reported_alone(f: &LabCluster) {
             assert_eq!(s["state"] == "stopped", dovecot_on_mbox2, "{}/{}: {s}", h["name"], s["name"]);
         }
     }
-    assert_eq!(report["summary"]["stopped"], 6);
+    assert_eq!(report["summary"]["stopped"], 7);
 
     let (code, text) = status(f, &["--format", "zmcontrol", "--host", "mbox-2", "--service", "imap"]);
     assert_eq!(code, 1);
@@ -319,7 +328,7 @@ fn stopped_dovecot_is_reported_alone(f: &LabCluster) {
     let (code, text) = status(f, &["--format", "nagios"]);
     assert_eq!(code, 2, "{text}");
     assert!(
-        text.starts_with("MAILCTL CRITICAL - mbox-2: imap, imaps, pop3, pop3s, lmtp, doveadm stopped | "),
+        text.starts_with("MAILCTL CRITICAL - mbox-2: imap, imaps, pop3, pop3s, lmtp, doveadm, managesieve stopped | "),
         "{text}"
     );
     let (code, text) = status(f, &["--format", "prometheus"]);
