@@ -17,6 +17,7 @@ pub mod ops;
 pub mod pki;
 pub mod playbook;
 pub mod proxmox;
+pub mod release;
 pub mod remote;
 pub mod render;
 pub mod state;

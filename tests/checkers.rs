@@ -1,25 +1,31 @@
 //! Every rendered config passes its service's own checker (slaptest, postconf + postfix
 //! check, doveconf, nginx -t, haproxy -c, keepalived -t, named-checkconf -z, chronyd -p, php -l and
-//! php-fpm -t),
-//! run against the files laid over the live paths in a throwaway mount namespace.
+//! php-fpm -t, postgres -C), on each supported Debian release: rendered in that release's
+//! dialect and judged by that release's checkers, inside a root filesystem of the release with
+//! the mail packages installed (src/lab/image.rs, `checker_root`). The files are laid over the
+//! live paths in a throwaway mount namespace.
 //!
-//! Needs root and the service packages: `scripts/install-deps.sh` installs them.
+//! Needs root and the lab's tools: `scripts/install-deps.sh` installs them.
 
 mod common;
 
 use std::process::Command;
 
+use mailctl::lab::image::checker_root;
+use mailctl::playbook::Playbook;
+use mailctl::release::Os;
 use mailctl::render::{RenderedHost, sandbox, write_tree};
 
-/// Runs every component's checker for every host; returns one line per failure.
-fn check_all(rendered: &[RenderedHost], out: &std::path::Path) -> Vec<String> {
+/// Runs every component's checker for every host inside `release_root`; returns one line per failure.
+fn check_all(release_root: &std::path::Path, rendered: &[RenderedHost], out: &std::path::Path) -> Vec<String> {
     let mut failures = Vec::new();
     for h in rendered {
         let root = out.join(&h.host);
         let tops = sandbox::top_dirs(h.files.iter().map(|f| f.dest.as_str()));
         for c in &h.components {
             let Some(check) = &c.check else { continue };
-            let script = sandbox::check_script(root.to_str().unwrap(), &tops, check);
+            let script =
+                sandbox::check_script_in_root(release_root.to_str().unwrap(), root.to_str().unwrap(), &tops, check);
             let result = Command::new("sh").arg("-c").arg(&script).output().expect("run sh");
             if !result.status.success() {
                 failures.push(format!(
@@ -36,48 +42,58 @@ fn check_all(rendered: &[RenderedHost], out: &std::path::Path) -> Vec<String> {
     failures
 }
 
-fn require_checkers() {
-    let missing: Vec<&str> =
-        ["slaptest", "postconf", "doveconf", "nginx", "haproxy", "keepalived", "named-checkconf", "chronyd", "unshare"]
-            .into_iter()
-            .filter(|t| {
-                Command::new("sh")
-                    .arg("-c")
-                    .arg(format!("command -v {t} || test -x /usr/sbin/{t}"))
-                    .output()
-                    .map(|o| !o.status.success())
-                    .unwrap_or(true)
-            })
-            .collect();
-    assert!(missing.is_empty(), "checkers missing: {missing:?}; run `sudo scripts/install-deps.sh` first");
+/// The release's checker root, built once (about two minutes) and cached.
+fn release_root(os: Os) -> std::path::PathBuf {
     let uid = Command::new("id").arg("-u").output().unwrap();
     assert_eq!(String::from_utf8_lossy(&uid.stdout).trim(), "0", "the checker tests need root (mount namespaces)");
+    mailctl::lab::preflight().expect("the lab's tools; run `sudo scripts/install-deps.sh` first");
+    let packages = Playbook::builtin().unwrap().all_packages();
+    checker_root(os, &packages, &mut |m| eprintln!("{m}")).expect("checker root")
 }
 
-#[test]
-#[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
-fn every_shipped_inventory_passes_the_services_own_checkers() {
-    require_checkers();
+/// The inventory as if every host ran `os`.
+fn on_release(mut cluster: mailctl::inventory::Cluster, os: Os) -> mailctl::inventory::Cluster {
+    cluster.os = os;
+    for h in &mut cluster.hosts {
+        h.os = os;
+    }
+    cluster
+}
+
+fn every_shipped_inventory_passes_the_checkers_of(os: Os) {
+    let root = release_root(os);
     let tmp = tempfile::tempdir().unwrap();
     let mut failures = Vec::new();
     let mut checked = 0;
     for name in common::SHIPPED {
-        let cluster = common::load(&common::shipped(name));
+        let cluster = on_release(common::load(&common::shipped(name)), os);
         let rendered = common::render(&cluster, tmp.path());
         let out = tmp.path().join(name);
         write_tree(&out, &rendered).unwrap();
         checked += rendered.iter().flat_map(|h| &h.components).filter(|c| c.check.is_some()).count();
-        failures.extend(check_all(&rendered, &out).into_iter().map(|f| format!("[{name}] {f}")));
+        failures.extend(check_all(&root, &rendered, &out).into_iter().map(|f| format!("[{name}] {f}")));
     }
-    assert!(failures.is_empty(), "{} of {checked} checks failed:\n\n{}", failures.len(), failures.join("\n"));
+    assert!(failures.is_empty(), "{os}: {} of {checked} checks failed:\n\n{}", failures.len(), failures.join("\n"));
     // Every checker kind ran at least once across the shipped inventories.
     assert!(checked >= 40, "only {checked} checks ran");
 }
 
 #[test]
 #[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
+fn every_shipped_inventory_passes_debian_12s_checkers() {
+    every_shipped_inventory_passes_the_checkers_of(Os::Debian12);
+}
+
+#[test]
+#[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
+fn every_shipped_inventory_passes_debian_13s_checkers() {
+    every_shipped_inventory_passes_the_checkers_of(Os::Debian13);
+}
+
+#[test]
+#[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
 fn a_broken_config_is_caught_by_its_checker() {
-    require_checkers();
+    let root = release_root(Os::Debian12);
     let tmp = tempfile::tempdir().unwrap();
     let cluster = common::load(&common::shipped("tgg"));
     let mut rendered = common::render(&cluster, tmp.path());
@@ -89,7 +105,7 @@ fn a_broken_config_is_caught_by_its_checker() {
         String::from_utf8_lossy(&nginx.content).replace("worker_connections 1024;", "worker_connections;").into_bytes();
     let out = tmp.path().join("tgg");
     write_tree(&out, &rendered).unwrap();
-    let failures = check_all(&rendered, &out);
+    let failures = check_all(&root, &rendered, &out);
     assert_eq!(failures.len(), 2, "{failures:#?}");
     assert!(
         failures[0].contains("transport / postfix") && failures[0].contains("smtpd_tls_security_levle"),

@@ -218,6 +218,7 @@ impl Mailboxes {
                 }
                 ok(&out)
             }
+            "facts" => ok(mailctl::remote::fake::DEBIAN_12_FACTS),
             _ => ok(""),
         }
     }

@@ -17,6 +17,7 @@ mailctl lab up inventories/excellent.twin.yaml && mailctl deploy inventories/exc
 mailctl lab power-off inventories/lab.yaml mbox-1     # a clean shutdown\n  \
 mailctl lab power-cut inventories/lab.yaml mbox-1     # a crash: everything killed at once, unplugged\n  \
 mailctl lab up inventories/lab.yaml                   # boots the hosts that are down\n  \
+mailctl lab reinstall inventories/lab.yaml mbox-2     # a fresh disk on the release its `os:` names\n  \
 mailctl lab down --purge inventories/lab.yaml")]
 pub struct Args {
     #[command(subcommand)]
@@ -64,6 +65,13 @@ pub enum Action {
         #[arg(long)]
         bridge: Option<String>,
     },
+    /// Power one host off and drop its disk, then boot it afresh on the release its `os:`
+    /// names (rehearse a host's upgrade: move its accounts off first, deploy after).
+    Reinstall {
+        /// [INVENTORY] HOST
+        #[arg(num_args = 1..=2, value_name = "[INVENTORY] HOST", required = true)]
+        args: Vec<String>,
+    },
     /// Cut one host's power: every process in it killed at once, as a crash, and unplugged
     /// (its address stops answering); `up` boots it again.
     PowerCut {
@@ -82,7 +90,7 @@ pub fn exec(cli: &Globals, args: &Args) -> anyhow::Result<u8> {
         Action::Up { inventory } | Action::Down { inventory, .. } | Action::Status { inventory } => {
             (inventory.clone(), None)
         }
-        Action::PowerOff { args } | Action::PowerCut { args } => {
+        Action::PowerOff { args } | Action::PowerCut { args } | Action::Reinstall { args } => {
             let (inventory, host) = super::support::inventory_and(args);
             (inventory, Some(host))
         }
@@ -117,13 +125,16 @@ pub fn exec(cli: &Globals, args: &Args) -> anyhow::Result<u8> {
             .map(|_| format!("lab {} down in {:.1}s", cluster.name, started.elapsed().as_secs_f64())),
         Action::Status { .. } => return print_status(cli, &cluster),
         Action::Twin { .. } => unreachable!("handled above"),
-        Action::PowerOff { .. } | Action::PowerCut { .. } => {
+        Action::PowerOff { .. } | Action::PowerCut { .. } | Action::Reinstall { .. } => {
             let name = host.unwrap_or_default();
             let Some(h) = cluster.host(&name) else {
                 let known: Vec<&str> = cluster.hosts.iter().map(|h| h.name.as_str()).collect();
                 eprintln!("error: no host {name} in {} (hosts: {})", path.display(), known.join(", "));
                 return Ok(super::support::EXIT_USAGE);
             };
+            if matches!(args.action, Action::Reinstall { .. }) {
+                return reinstall(&cluster, h, started);
+            }
             let cut = matches!(args.action, Action::PowerCut { .. });
             let done = if cut { lab::power_cut_host(&cluster, h) } else { lab::stop_host(&cluster, h) };
             let what = if cut { "power cut" } else { "powered off" };
@@ -135,6 +146,40 @@ pub fn exec(cli: &Globals, args: &Args) -> anyhow::Result<u8> {
     match outcome {
         Ok(msg) => {
             outln!("{msg}");
+            Ok(EXIT_OK)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(EXIT_FAILED)
+        }
+    }
+}
+
+/// Wipes one host and boots it again on its inventory release (the rest of the lab untouched).
+fn reinstall(
+    cluster: &crate::inventory::Cluster,
+    host: &crate::inventory::Host,
+    started: Instant,
+) -> anyhow::Result<u8> {
+    let packages = Playbook::builtin()?.all_packages();
+    let quiet = !std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let done = lab::wipe_host(cluster, host).and_then(|_| {
+        lab::up(cluster, &packages, &mut |m| {
+            if !quiet {
+                eprintln!("{m}");
+            }
+        })
+    });
+    match done {
+        Ok(()) => {
+            outln!(
+                "{}: reinstalled with {} in {:.1}s; next: mailctl deploy {} --limit {}",
+                host.name,
+                host.os,
+                started.elapsed().as_secs_f64(),
+                cluster.source.display(),
+                host.name
+            );
             Ok(EXIT_OK)
         }
         Err(e) => {
@@ -185,10 +230,12 @@ fn print_status(cli: &Globals, cluster: &crate::inventory::Cluster) -> anyhow::R
     if cli.format == Format::Json {
         outln!("{}", serde_json::to_string_pretty(&states)?);
     } else {
-        let mut t = crate::ui::table(["host", "address", "state", "uptime"]);
+        let mut t = crate::ui::table(["host", "address", "os", "state", "uptime"]);
         for s in &states {
             let uptime = s.uptime_s.map(|u| format!("{}m{:02}s", u / 60, u % 60)).unwrap_or_else(|| "-".into());
-            t.add_row([s.host.clone(), s.address.clone(), if s.up { "up".into() } else { "down".into() }, uptime]);
+            let os = s.os.clone().unwrap_or_else(|| "-".into());
+            let state = if s.up { "up" } else { "down" };
+            t.add_row([s.host.clone(), s.address.clone(), os, state.into(), uptime]);
         }
         outln!("{t}");
     }

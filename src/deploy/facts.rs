@@ -24,6 +24,8 @@ pub struct HostFacts {
     pub units: BTreeMap<String, UnitState>,
     /// A user's groups; absent when the user does not exist.
     pub user_groups: BTreeMap<String, Vec<String>>,
+    /// `ID` and `VERSION_ID` from /etc/os-release, compared with the inventory's `os:`.
+    pub os_release: (String, String),
 }
 
 /// The one command that reads a host's facts.
@@ -34,6 +36,7 @@ pub fn script(host: &RenderedHost) -> String {
     let units: Vec<&str> = host.components.iter().filter_map(|c| c.unit.as_deref()).collect();
     let users: Vec<String> = host.components.iter().flat_map(|c| c.users.iter()).map(|u| quote(&u.name)).collect();
     let mut s = String::from("export LC_ALL=C\n");
+    s += "(. /etc/os-release 2>/dev/null; echo \"O ${ID:-?} ${VERSION_ID:-?}\")\n";
     let paths = [files.as_slice(), dirs.as_slice()].concat();
     if !paths.is_empty() {
         s += &format!("stat -c 'S %a %U %G %n' -- {} 2>/dev/null\n", paths.join(" "));
@@ -92,6 +95,10 @@ pub fn parse(text: &str) -> HostFacts {
                     facts.installed.insert(name.trim().to_string());
                 }
             }
+            "O" => {
+                let (id, version) = rest.split_once(' ').unwrap_or((rest, ""));
+                facts.os_release = (id.to_string(), version.trim().to_string());
+            }
             "G" => {
                 let mut parts = rest.split_whitespace();
                 if let Some(user) = parts.next() {
@@ -120,7 +127,7 @@ mod tests {
                     Id=postfix.service\nActiveState=active\nUnitFileState=enabled\nConditionResult=yes\n\n\
                     Id=slapd.service\nActiveState=inactive\nUnitFileState=\n\n\
                     Id=chrony.service\nActiveState=inactive\nUnitFileState=enabled\nConditionResult=no\n@@end\n\
-                    G openldap openldap ssl-cert\n";
+                    G openldap openldap ssl-cert\nO debian 13\n";
         let f = parse(text);
         assert_eq!(f.paths["/etc/hosts"].sha256.as_deref(), Some("abc123"));
         assert_eq!(f.paths["/var/lib/ldap"].mode, 0o750);
@@ -130,5 +137,25 @@ mod tests {
         assert!(!f.units["slapd"].is_enabled());
         assert_eq!(f.units["slapd"].active, "inactive");
         assert_eq!(f.user_groups["openldap"], ["openldap", "ssl-cert"]);
+        assert_eq!(f.os_release, ("debian".to_string(), "13".to_string()));
     }
+}
+
+/// Refuses a host whose /etc/os-release is not the release the inventory says it runs: its
+/// files would be rendered in the wrong dialect (Dovecot 2.3 settings on 2.4, say).
+pub fn check_release(host: &crate::inventory::Host, facts: &HostFacts) -> Result<(), String> {
+    let (id, version) = &facts.os_release;
+    let found = crate::release::Os::from_os_release(id, version);
+    if found == Some(host.os) {
+        return Ok(());
+    }
+    let runs = match found {
+        Some(os) => format!("runs {os}"),
+        None => format!("runs {id} {version}, which mailctl does not support (debian-12, debian-13)"),
+    };
+    let fix = match found {
+        Some(os) => format!("; set `os: {os}` on host {} (or under cluster:) in the inventory", host.name),
+        None => String::new(),
+    };
+    Err(format!("the host {runs} (/etc/os-release) and the inventory says {}{fix}", host.os))
 }

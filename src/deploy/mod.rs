@@ -185,7 +185,11 @@ async fn prepare(
         }
     };
     progress.step(&rendered.host, "reading facts");
-    match facts::gather(session.as_ref(), rendered).await {
+    let gathered = facts::gather(session.as_ref(), rendered).await.map_err(StepError::from).and_then(|f| {
+        let host = cluster.host(&rendered.host).expect("connected above");
+        facts::check_release(host, &f).map(|_| f).map_err(|message| StepError { step: "os".into(), message })
+    });
+    match gathered {
         Ok(f) => {
             let plan = plan::plan(rendered, &f);
             run.report.packages = plan.packages.clone();
@@ -194,7 +198,7 @@ async fn prepare(
             run.report.units = plan.components.iter().filter_map(unit_summary).collect();
             run.plan = Some(plan);
         }
-        Err(e) => run.fail(e.into()),
+        Err(e) => run.fail(e),
     }
     run.session = Some(session);
     progress.step(&rendered.host, if opts.check { "planned" } else { "waiting" });

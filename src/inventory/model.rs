@@ -10,6 +10,7 @@ use serde::Serialize;
 
 pub use super::schema::Role;
 use super::secret::SecretRef;
+pub use crate::release::Os;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Cluster {
@@ -26,6 +27,8 @@ pub struct Cluster {
     pub quota: Option<u64>,
     pub classes: Vec<ClassOfService>,
     pub message_size_mb: u32,
+    /// The release hosts run unless they say otherwise (debian-12 when the inventory is silent).
+    pub os: Os,
     pub hosts: Vec<Host>,
     pub accounts: Vec<Account>,
     pub rate_limit: Option<RateLimit>,
@@ -43,6 +46,8 @@ pub struct Host {
     pub fqdn: String,
     pub roles: BTreeSet<Role>,
     pub capacity: Option<u32>,
+    /// The Debian release this host runs: which dialect its files are rendered in.
+    pub os: Os,
     pub ssh: SshSettings,
     /// Set on an LDAP replica: the provider it copies from.
     pub ldap_replica_of: Option<String>,

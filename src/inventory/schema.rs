@@ -57,6 +57,9 @@ pub struct ClusterSpec {
     /// Largest message accepted, in megabytes.
     #[serde(default = "default_message_size_mb")]
     pub message_size_mb: S<u32>,
+    /// The Debian release every host runs unless the host says otherwise.
+    #[serde(default)]
+    pub os: Option<S<crate::release::Os>>,
 }
 
 fn default_timezone() -> S<String> {
@@ -127,6 +130,9 @@ pub struct HostSpec {
     /// How many accounts this mailbox host is meant to carry.
     #[serde(default)]
     pub capacity: Option<S<u32>>,
+    /// This host's Debian release, where it differs from the cluster's (a host already upgraded).
+    #[serde(default)]
+    pub os: Option<S<crate::release::Os>>,
     #[serde(default)]
     pub ssh: Option<SshSpec>,
     #[serde(default)]

@@ -54,7 +54,8 @@ impl Validator<'_, '_> {
         let classes = self.classes(&f.classes_of_service);
         self.in_range(&c.message_size_mb, 1, MAX_MESSAGE_SIZE_MB, "cluster.message_size_mb", "megabytes");
 
-        let hosts = self.hosts(&f.hosts, &f.ssh, f.proxmox.as_ref());
+        let os = c.os.as_ref().map(|o| o.value).unwrap_or_default();
+        let hosts = self.hosts(&f.hosts, &f.ssh, f.proxmox.as_ref(), os);
         self.required_roles(&hosts, &f);
         self.replicas(&f.hosts.value, &hosts);
         let accounts = self.accounts(&f.accounts, &domains, &hosts, &classes);
@@ -77,6 +78,7 @@ impl Validator<'_, '_> {
             quota,
             classes,
             message_size_mb: c.message_size_mb.value,
+            os,
             hosts,
             accounts,
             rate_limit,
@@ -219,6 +221,7 @@ impl Validator<'_, '_> {
         list: &S<Vec<schema::HostSpec>>,
         ssh: &schema::SshSpec,
         proxmox: Option<&schema::ProxmoxSpec>,
+        os: crate::release::Os,
     ) -> Vec<Host> {
         let specs = &list.value;
         let mut names: HashMap<String, Location> = HashMap::new();
@@ -295,6 +298,7 @@ impl Validator<'_, '_> {
                 fqdn,
                 roles,
                 capacity,
+                os: h.os.as_ref().map(|o| o.value).unwrap_or(os),
                 ssh: self.ssh(ssh, h.ssh.as_ref()),
                 ldap_replica_of: h.ldap.as_ref().and_then(|l| l.replica_of.as_ref()).map(|r| r.value.clone()),
                 mta,

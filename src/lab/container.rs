@@ -90,8 +90,44 @@ pub fn host_key_line(paths: &LabPaths, host: &Host) -> Result<String, LabError> 
     Ok(format!("{},{},{} {kind} {key}", host.address, host.fqdn, host.name))
 }
 
+/// Where a host's disk records the release it was installed with.
+fn release_file(paths: &LabPaths, host: &str) -> PathBuf {
+    paths.host_dir(host).join("os")
+}
+
+/// The release a host's disk was installed with; disks from before mixed labs are Debian 12.
+pub fn disk_release(paths: &LabPaths, host: &str) -> Option<String> {
+    let recorded = std::fs::read_to_string(release_file(paths, host)).ok().map(|s| s.trim().to_string());
+    let seeded = paths.host_dir(host).join("upper/etc/machine-id").exists();
+    recorded.or_else(|| seeded.then(|| crate::release::Os::Debian12.to_string()))
+}
+
+/// A disk installed with one release cannot boot another's image: its packages and
+/// configuration belong to the first. Changing a host's `os:` is a reinstall.
+pub fn check_disk_release(cluster: &Cluster, paths: &LabPaths, host: &Host) -> Result<(), LabError> {
+    match disk_release(paths, &host.name) {
+        Some(disk) if disk != host.os.as_str() => Err(LabError::Host {
+            host: host.name.clone(),
+            step: "boot".into(),
+            message: format!(
+                "its disk was installed with {disk} and the inventory now says {}: reinstall it with                  `mailctl lab reinstall {} {}` (its disk and mail go; move its accounts off first),                  or set its `os:` back",
+                host.os,
+                cluster.source.display(),
+                host.name
+            ),
+        }),
+        _ => std::fs::write(release_file(paths, &host.name), format!("{}\n", host.os)).map_err(|e| LabError::Host {
+            host: host.name.clone(),
+            step: "record its release".into(),
+            message: e.to_string(),
+        }),
+    }
+}
+
 /// Boots the host's container in the background; returns once nspawn is started.
 pub fn start(cluster: &Cluster, paths: &LabPaths, img: &image::Image, host: &Host) -> Result<(), LabError> {
+    super::ensure_dir(&paths.host_dir(&host.name))?;
+    check_disk_release(cluster, paths, host)?;
     seed(cluster, paths, host)?;
     let dir = paths.host_dir(&host.name);
     for d in ["upper", "work", "merged"] {

@@ -1,7 +1,8 @@
-//! The lab image: a Debian bookworm rootfs shared read-only by every lab host, and a flat
-//! package repository of the mail packages, so a deploy installs them for real without the
-//! hosts having a route out. Both are cached under /var/cache/mailctl/lab, keyed by a digest
-//! of their recipe, and built in a scratch directory renamed into place only when complete.
+//! The lab images: per Debian release, a rootfs shared read-only by every lab host of that
+//! release, and a flat package repository of the mail packages, so a deploy installs them for
+//! real without the hosts having a route out. Both are cached under /var/cache/mailctl/lab,
+//! keyed by a digest of their recipe, and built in a scratch directory renamed into place
+//! only when complete.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,8 +11,9 @@ use sha1::Digest;
 
 use super::{LabError, ensure_dir, run};
 
+use crate::release::Os;
+
 const CACHE: &str = "/var/cache/mailctl/lab";
-const SUITE: &str = "bookworm";
 /// What every lab host boots with. The mail packages are NOT here: deploy installs them.
 const BASE_PACKAGES: &str =
     "systemd,systemd-sysv,dbus,libpam-systemd,openssh-server,iproute2,procps,ca-certificates,python3";
@@ -58,24 +60,25 @@ pub fn mirror() -> String {
     "http://deb.debian.org/debian".to_string()
 }
 
-/// Builds the image if its recipe changed or it is missing; returns where it is.
-pub fn ensure(mail_packages: &[String], log: &mut dyn FnMut(&str)) -> Result<Image, LabError> {
+/// Builds the release's image if its recipe changed or it is missing; returns where it is.
+pub fn ensure(os: Os, mail_packages: &[String], log: &mut dyn FnMut(&str)) -> Result<Image, LabError> {
     let mirror = mirror();
-    let rootfs_key = digest(&[RECIPE_VERSION, SUITE, BASE_PACKAGES, &mirror]);
+    let suite = os.release().suite;
+    let rootfs_key = digest(&[RECIPE_VERSION, suite, BASE_PACKAGES, &mirror]);
     let rootfs = PathBuf::from(CACHE).join(format!("rootfs-{rootfs_key}"));
     ensure_dir(Path::new(CACHE))?;
     remove_partial_builds();
     if !rootfs.join("etc/os-release").exists() {
-        log(&format!("building the lab image from {mirror} (once; about a minute)"));
-        build_rootfs(&rootfs, &mirror)?;
+        log(&format!("building the {os} lab image from {mirror} (once; about a minute)"));
+        build_rootfs(&rootfs, suite, &mirror)?;
     }
     let mut pkgs = mail_packages.to_vec();
     pkgs.sort();
     pkgs.dedup();
     let repo = PathBuf::from(CACHE).join(format!("debs-{}", digest(&[&rootfs_key, &pkgs.join(" ")])));
     if !repo.join("Packages").exists() {
-        log(&format!("fetching {} mail packages into the lab's package repository", pkgs.len()));
-        build_repo(&rootfs, &repo, &pkgs, &mirror)?;
+        log(&format!("fetching {} mail packages into the {os} lab's package repository", pkgs.len()));
+        build_repo(&rootfs, &repo, &pkgs, suite, &mirror)?;
     }
     Ok(Image { rootfs, repo })
 }
@@ -93,13 +96,13 @@ fn scratch(target: &Path) -> PathBuf {
     target.with_extension("partial")
 }
 
-fn build_rootfs(target: &Path, mirror: &str) -> Result<(), LabError> {
+fn build_rootfs(target: &Path, suite: &str, mirror: &str) -> Result<(), LabError> {
     let tmp = scratch(target);
     let _ = std::fs::remove_dir_all(&tmp);
     run(
         "debootstrap",
         Command::new("debootstrap")
-            .args(["--variant=minbase", &format!("--include={BASE_PACKAGES}"), SUITE])
+            .args(["--variant=minbase", &format!("--include={BASE_PACKAGES}"), suite])
             .arg(&tmp)
             .arg(mirror),
     )?;
@@ -141,7 +144,7 @@ fn build_rootfs(target: &Path, mirror: &str) -> Result<(), LabError> {
 
 /// Downloads exactly the packages (and dependencies) a bare lab host lacks, by asking apt
 /// inside a throwaway copy of the image, whose dpkg status is the hosts'.
-fn build_repo(rootfs: &Path, target: &Path, packages: &[String], mirror: &str) -> Result<(), LabError> {
+fn build_repo(rootfs: &Path, target: &Path, packages: &[String], suite: &str, mirror: &str) -> Result<(), LabError> {
     let tmp = scratch(target);
     let _ = std::fs::remove_dir_all(&tmp);
     ensure_dir(&tmp)?;
@@ -154,7 +157,7 @@ fn build_repo(rootfs: &Path, target: &Path, packages: &[String], mirror: &str) -
          s={s}\n\
          mkdir -p $s/up $s/work $s/root\n\
          mount -t overlay mailctl-image -o lowerdir={root},upperdir=$s/up,workdir=$s/work $s/root\n\
-         echo 'deb {mirror} {SUITE} main' > $s/root/etc/apt/sources.list\n\
+         echo 'deb {mirror} {suite} main' > $s/root/etc/apt/sources.list\n\
          cp /etc/resolv.conf $s/root/etc/resolv.conf\n\
          mkdir -p $s/root/debs\n\
          mount --bind {out} $s/root/debs\n\
@@ -177,4 +180,40 @@ fn build_repo(rootfs: &Path, target: &Path, packages: &[String], mirror: &str) -
     std::fs::write(tmp.join("Packages"), index)
         .map_err(|e| LabError::Step { step: "index packages".into(), message: e.to_string() })?;
     std::fs::rename(&tmp, target).map_err(|e| LabError::Step { step: "index packages".into(), message: e.to_string() })
+}
+
+/// A root filesystem of the release with every mail package installed (services not
+/// started), so the release's own checkers (doveconf 2.4, postconf 3.10, …) can judge rendered
+/// files on a machine that runs another release. Cached beside the images.
+pub fn checker_root(os: Os, mail_packages: &[String], log: &mut dyn FnMut(&str)) -> Result<PathBuf, LabError> {
+    let img = ensure(os, mail_packages, log)?;
+    let key = img.repo.file_name().map(|n| n.to_string_lossy().replace("debs-", "")).unwrap_or_default();
+    let target = PathBuf::from(CACHE).join(format!("checkers-{key}"));
+    if target.join("usr/sbin/postconf").exists() {
+        return Ok(target);
+    }
+    log(&format!("installing the {os} mail packages into a checker root (once)"));
+    let tmp = scratch(&target);
+    let _ = std::fs::remove_dir_all(&tmp);
+    run("copy the image", Command::new("cp").arg("-a").arg(&img.rootfs).arg(&tmp))?;
+    let script = format!(
+        "set -e\n\
+         r={r}\n\
+         mount --bind {repo} $r{REPO_MOUNT}\n\
+         mount -t proc proc $r/proc\n\
+         printf '#!/bin/sh\\nexit 101\\n' > $r/usr/sbin/policy-rc.d && chmod +x $r/usr/sbin/policy-rc.d\n\
+         chroot $r apt-get -qq update\n\
+         DEBIAN_FRONTEND=noninteractive chroot $r apt-get -qq install -y --no-install-recommends {pkgs} >/dev/null\n\
+         rm -f $r/usr/sbin/policy-rc.d\n",
+        r = tmp.display(),
+        repo = img.repo.display(),
+        pkgs = mail_packages.join(" ")
+    );
+    run(
+        "install the checkers",
+        Command::new("unshare").args(["--mount", "--propagation", "private", "sh", "-c", &script]),
+    )?;
+    std::fs::rename(&tmp, &target)
+        .map_err(|e| LabError::Step { step: "checker root".into(), message: e.to_string() })?;
+    Ok(target)
 }

@@ -137,6 +137,8 @@ pub fn ensure_dir(path: &Path) -> Result<(), LabError> {
 pub struct HostState {
     pub host: String,
     pub address: String,
+    /// The release its disk was installed with (None: never booted).
+    pub os: Option<String>,
     pub up: bool,
     pub uptime_s: Option<u64>,
 }
@@ -175,16 +177,25 @@ pub fn up(cluster: &Cluster, mail_packages: &[String], log: &mut dyn FnMut(&str)
                 .arg(paths.key()),
         )?;
     }
-    let img = image::ensure(mail_packages, log)?;
+    // One image per release the hosts run: a lab may mix them (an upgrade rehearsed host by host).
+    let mut images = std::collections::BTreeMap::new();
+    for os in cluster.hosts.iter().map(|h| h.os).collect::<std::collections::BTreeSet<_>>() {
+        images.insert(os, image::ensure(os, mail_packages, log)?);
+    }
     raise_inotify_limits(log)?;
     net::ensure_bridge(&lab.bridge, lab.subnet)?;
+    // Refuse before booting anything: a host whose release changed needs a reinstall.
+    for h in cluster.hosts.iter().filter(|h| container::running_pid(cluster, &paths, &h.name).is_none()) {
+        ensure_dir(&paths.host_dir(&h.name))?;
+        container::check_disk_release(cluster, &paths, h)?;
+    }
     let mut started = Vec::new();
     for h in &cluster.hosts {
         if container::running_pid(cluster, &paths, &h.name).is_some() {
             continue;
         }
         net::ensure_host_network(&cluster.name, h, &lab.bridge, lab.subnet.prefix_len())?;
-        container::start(cluster, &paths, &img, h)?;
+        container::start(cluster, &paths, &images[&h.os], h)?;
         started.push(h);
     }
     write_known_hosts(cluster, &paths)?;
@@ -247,6 +258,19 @@ pub fn stop_host(cluster: &Cluster, host: &Host) -> Result<(), LabError> {
     net::remove_host_network(&cluster.name, host)
 }
 
+/// Powers one host off and drops its disk, as a reinstall does: `up` then boots it afresh on
+/// the release the inventory names for it.
+pub fn wipe_host(cluster: &Cluster, host: &Host) -> Result<(), LabError> {
+    stop_host(cluster, host)?;
+    let dir = LabPaths::for_cluster(cluster).host_dir(&host.name);
+    match std::fs::remove_dir_all(&dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(LabError::Host { host: host.name.clone(), step: "drop its disk".into(), message: e.to_string() })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Cuts one host's power (everything in it killed at once, as a crash) and unplugs it: its
 /// address stops answering at all, as a dead server's does. `up` boots it again.
 pub fn power_cut_host(cluster: &Cluster, host: &Host) -> Result<(), LabError> {
@@ -267,6 +291,7 @@ pub fn status(cluster: &Cluster) -> Result<Vec<HostState>, LabError> {
             HostState {
                 host: h.name.clone(),
                 address: h.address.to_string(),
+                os: container::disk_release(&paths, &h.name),
                 up: pid.is_some(),
                 uptime_s: pid.and_then(container::uptime),
             }

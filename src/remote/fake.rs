@@ -52,9 +52,10 @@ impl FakeFleet {
         }
     }
 
-    /// Every step answers exit 0 with no output.
+    /// Every step answers exit 0 with no output, but facts, which say the hosts run Debian 12
+    /// (the release the shipped inventories name, by default).
     pub fn succeeding() -> FakeFleet {
-        FakeFleet::new(|_, _, _| ok(""))
+        FakeFleet::new(|_, step, _| if step == "facts" { ok(DEBIAN_12_FACTS) } else { ok("") })
     }
 
     /// The next `times` runs of `step` (on `host`, or on any host) exit 1.
@@ -100,6 +101,9 @@ impl FakeFleet {
         }
     }
 }
+
+/// What a bare Debian 12 host answers to deploy's facts step (src/deploy/facts.rs).
+pub const DEBIAN_12_FACTS: &str = "O debian 12\n";
 
 /// Output with exit 0 and `stdout`.
 pub fn ok(stdout: &str) -> Output {

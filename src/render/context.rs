@@ -181,6 +181,7 @@ pub fn dovecot_mode(host: &Host) -> Option<DovecotMode> {
 pub fn conditions(cluster: &Cluster, host: &Host) -> Value {
     minijinja::context! {
         host => ser(host),
+        release => ser(host.os.release()),
         dovecot => ser(dovecot_mode(host)),
         is_ldap_provider => cluster.ldap_provider().is_some_and(|p| p.name == host.name),
         vrrp => ser(vrrp_instances(cluster, host)),

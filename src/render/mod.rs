@@ -88,18 +88,32 @@ impl Renderer {
                 .map_err(|e| RenderError::Templates(e.to_string()))?,
         );
         env.add_filter("short", |name: String| name.split('.').next().unwrap_or_default().to_string());
+        // Dovecot 2.4 sizes: bytes, or `unlimited` for no quota (2.3 wrote 0 for that).
+        env.add_function("quota_size", |bytes: Option<u64>| match bytes {
+            None | Some(0) => "unlimited".to_string(),
+            Some(b) => format!("{b}B"),
+        });
         match templates {
             Some(dir) => load_dir(&mut env, dir, dir)?,
             None => load_builtin(&mut env, &BUILTIN_TEMPLATES)?,
         }
         for c in &playbook.components {
             for f in &c.files {
-                env.get_template(&f.template).map_err(|e| {
-                    RenderError::Templates(format!("component {}: template {}: {e}", c.name, f.template))
-                })?;
+                // A name that differs by release (`dovecot/{{ release.dovecot }}/…`) must exist for each.
+                for os in crate::release::Os::ALL {
+                    let release = minijinja::context! { release => Value::from(minijinja::value::Serde(os.release())) };
+                    env.render_str(&f.template, release).and_then(|name| env.get_template(&name).map(|_| ())).map_err(
+                        |e| RenderError::Templates(format!("component {}: template {}: {e}", c.name, f.template)),
+                    )?;
+                }
             }
         }
         Ok(Renderer { env, playbook })
+    }
+
+    /// A playbook string that differs between releases (`php{{ release.php }}-fpm`).
+    fn per_release(&self, text: &str, conditions: &Value) -> Result<String, minijinja::Error> {
+        if text.contains("{{") { self.env.render_str(text, conditions) } else { Ok(text.to_string()) }
     }
 
     pub fn playbook(&self) -> &Playbook {
@@ -171,7 +185,8 @@ impl Renderer {
                         minijinja::context! { item => item, ..ctx.clone() }
                     };
                     let dest = self.env.render_str(&f.dest, &fctx).map_err(err(format!("path {}", f.dest)))?;
-                    let tmpl = self.env.get_template(&f.template).map_err(err(f.template.clone()))?;
+                    let name = self.per_release(&f.template, conditions).map_err(err(f.template.clone()))?;
+                    let tmpl = self.env.get_template(&name).map_err(err(f.template.clone()))?;
                     let content = tmpl.render(&fctx).map_err(err(format!("{dest} (template {})", f.template)))?;
                     files.push(RenderedFile {
                         dest,
@@ -193,9 +208,20 @@ impl Renderer {
                 debconf: c.debconf.clone(),
                 users: c.users.clone(),
                 directories: c.directories.clone(),
-                unit: c.service.as_ref().map(|s| s.unit.clone()),
+                unit: c
+                    .service
+                    .as_ref()
+                    .map(|s| self.per_release(&s.unit, conditions))
+                    .transpose()
+                    .map_err(err(format!("component {} unit", c.name)))?,
                 on_change: c.service.as_ref().map(|s| s.on_change),
-                check: c.service.as_ref().and_then(|s| s.check.clone()),
+                check: c
+                    .service
+                    .as_ref()
+                    .and_then(|s| s.check.as_ref())
+                    .map(|ch| self.per_release(ch, conditions))
+                    .transpose()
+                    .map_err(err(format!("component {} check", c.name)))?,
                 setup: c.setup.clone(),
             });
         }

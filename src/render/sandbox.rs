@@ -33,6 +33,28 @@ pub fn check_script(new_root: &str, top_dirs: &[String], check: &str) -> String 
     )
 }
 
+/// `check_script` run inside another release's root filesystem (`release_root`, left
+/// untouched: a throwaway layer takes every write), with the new files at /mailctl-new.
+pub fn check_script_in_root(release_root: &str, new_root: &str, top_dirs: &[String], check: &str) -> String {
+    let inner = check_script("/mailctl-new", top_dirs, check);
+    let outer = format!(
+        "set -eu\ns=$1\nmount -t tmpfs mailctl-root \"$s\"\nmkdir \"$s/up\" \"$s/work\" \"$s/root\"\n\
+         mount -t overlay mailctl-root -o lowerdir={root},upperdir=\"$s/up\",workdir=\"$s/work\" \"$s/root\"\n\
+         mount -t proc proc \"$s/root/proc\"\nmount --rbind /dev \"$s/root/dev\"\n\
+         mkdir -p \"$s/root/mailctl-new\"\nmount --bind {new} \"$s/root/mailctl-new\"\n\
+         exec chroot \"$s/root\" sh -c {inner}\n",
+        root = quote(release_root),
+        new = quote(new_root),
+        inner = quote(&inner),
+    );
+    format!(
+        "scratch=$(mktemp -d /tmp/mailctl-root.XXXXXX) || exit 1\n\
+         unshare --mount --propagation private sh -c {} mailctl-root \"$scratch\"\n\
+         rc=$?\nrmdir \"$scratch\" 2>/dev/null\nexit $rc\n",
+        quote(&outer)
+    )
+}
+
 /// The top-level directories a set of absolute target paths lives under.
 pub fn top_dirs<'a>(paths: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     let mut dirs: Vec<String> = paths

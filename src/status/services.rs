@@ -3,7 +3,9 @@
 
 use crate::inventory::model::{Cluster, Host, Role};
 pub use crate::playbook::TlsMode;
-use crate::playbook::{Component, Playbook, PlaybookError, ProbeKind, ProbeSpec, RoleSelector, Stage, applies};
+use crate::playbook::{
+    Component, Playbook, PlaybookError, ProbeKind, ProbeSpec, RoleSelector, Stage, applies, condition_env,
+};
 use crate::render::context::conditions;
 
 /// How the admin machine checks that a service answers.
@@ -121,6 +123,12 @@ pub fn for_host(playbook: &Playbook, cluster: &Cluster, host: &Host) -> Result<V
                 continue;
             }
             let unit = st.unit.clone().or_else(|| c.service.as_ref().map(|s| s.unit.clone())).unwrap_or_default();
+            // Some units carry the release's version (`php{{ release.php }}-fpm`).
+            let unit = if unit.contains("{{") {
+                condition_env().render_str(&unit, &ctx).map_err(|e| invalid(c, e))?
+            } else {
+                unit
+            };
             let role = st.role.or_else(|| component_role(c, host));
             let stage = role.map(|r| playbook.stage_index(Stage::of(r))).unwrap_or(usize::MAX);
             out.push((
