@@ -3,7 +3,8 @@
 //! killed during the online copy and during the cutover then resumed or aborted, and
 //! `rebalance` of a lab whose accounts all live on one host, `passwd` and each account status
 //! checked with SMTP, IMAP and POP3, aliases, forwarding and distribution lists checked by
-//! delivery.
+//! delivery. The lab mixes releases (mbox-1 on Debian 12, the rest on Debian 13), so every
+//! move crosses Dovecot 2.3 and 2.4, in both directions.
 
 mod common;
 
@@ -152,8 +153,18 @@ fn queue_for(f: &Fixture, user: &str) -> usize {
     f.ssh(MTA, &format!("postqueue -j | grep -c '{user}' || true")).trim().parse().unwrap()
 }
 
+/// A mixed lab, as in an upgrade rehearsed host by host: mbox-1 still on Debian 12 (Dovecot
+/// 2.3), everything else on Debian 13 (Dovecot 2.4, Postfix 3.10, OpenLDAP 2.6), so every
+/// account operation runs across both releases and each move crosses them.
 fn new_fixture() -> Fixture {
-    let f = common::LabCluster::new("acctest", "10.94.0.", "mailctl-a0", |text| text);
+    let f = common::LabCluster::new("acctest", "10.94.0.", "mailctl-a0", |text| {
+        let mixed = common::with_cluster_os(&text, "debian-13").replace(
+            "fqdn: mbox-1.tgg.net.id, roles: [mailbox]",
+            "fqdn: mbox-1.tgg.net.id, os: debian-12, roles: [mailbox]",
+        );
+        assert_ne!(mixed, text, "the lab inventory's layout changed");
+        mixed
+    });
     f.up_and_deployed();
     f
 }
@@ -174,6 +185,12 @@ fn s01_add_show_remove_import() {
 #[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
 fn s02_move_under_load() {
     LAB.run(move_under_load);
+}
+
+#[test]
+#[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
+fn s02b_move_back_from_debian_13_to_12_under_load() {
+    LAB.run(move_back_under_load);
 }
 
 #[test]
@@ -490,6 +507,33 @@ m = imaplib.IMAP4_SSL(sys.argv[1], 993, ssl_context=ctx); m.login(sys.argv[2], s
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("deleted on mbox-1"), "{out}");
     assert_eq!(inbox_ids(f, user).len(), 300 + sent.len() + 1);
+}
+
+/// Siti, moved onto mbox-2 (Debian 13, Dovecot 2.4) by s02, goes back to mbox-1 (Debian 12,
+/// Dovecot 2.3) under the same load: dsync from 2.4 to 2.3 loses nothing either.
+fn move_back_under_load(f: &Fixture) {
+    let user = "siti@tgg.net.id";
+    assert_eq!(lives_on(f, user).0, "mbox-2", "s02 moved her to mbox-2");
+    let before = inbox_ids(f, user);
+    let load = Load::start(f, user);
+    let (code, out, err) = mailctl(f, &["move-account", user, "mbox-1", "--format", "json"]);
+    std::thread::sleep(Duration::from_secs(2));
+    let (sent, errors, imap) = load.stop();
+    assert_eq!(code, 0, "move back: {out}\n{err}");
+    eprintln!("move back under load: {out}");
+    assert!(errors.is_empty(), "SMTP refused mail during the move: {errors:?}");
+    assert!(sent.len() >= 20, "the sender ran: {}", sent.len());
+    let missing = wait_for_all(f, user, &sent);
+    assert!(missing.is_empty(), "{} message(s) lost: {missing:?}", missing.len());
+    let after = inbox_ids(f, user);
+    assert!(before.is_subset(&after), "mail from before the move is gone");
+    assert_eq!(after.len(), before.len() + sent.len(), "every message exactly once");
+    assert!(!imap.iter().any(|e| e.starts_with("error")), "{imap:?}");
+    assert_eq!(lives_on(f, user), ("mbox-1".to_string(), "active".to_string()));
+    let sieve = f.ssh("mbox-1", &format!("doveadm sieve list -u {user}"));
+    assert!(sieve.contains("filters") && sieve.contains("ACTIVE"), "her Sieve filters stayed behind: {sieve}");
+    let (code, _, err) = mailctl(f, &["account", "purge-moved", user]);
+    assert_eq!(code, 0, "{err}");
 }
 
 /// Gesang moves with a mailbox big enough that the online copy takes a while; the move is

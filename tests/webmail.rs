@@ -150,7 +150,8 @@ fn two_webmail_hosts_share_one_database() {
 
     // The database is the LDAP provider's PostgreSQL, open to the webmail hosts only: from
     // this machine, even with Roundcube's password, it refuses.
-    let hba = f.ssh("ldap", "cat /etc/postgresql/15/main/pg_hba.conf");
+    let pg = f.cluster.host("ldap").unwrap().os.release().postgresql;
+    let hba = f.ssh("ldap", &format!("cat /etc/postgresql/{pg}/main/pg_hba.conf"));
     assert!(hba.contains("10.91.0.4/32") && hba.contains("10.91.0.8/32") && !hba.contains("10.91.0.3/32"), "{hba}");
     let state = mailctl::state::LocalState::open(&f.dir.path().join("lab.state.yaml")).unwrap();
     let password = state.data.secrets.get("webmail_db").cloned().expect("the webmail database's password");
@@ -172,10 +173,11 @@ fn two_webmail_hosts_share_one_database() {
         report["hosts"][0]["services"][0]["state"].as_str().unwrap_or_default().to_string()
     };
     assert_eq!(status("proxy-2"), "running");
-    let _restore = common::Restore(|| f.ssh_quietly("ldap", "systemctl start postgresql@15-main"));
-    f.ssh("ldap", "systemctl stop postgresql@15-main");
+    let unit = format!("postgresql@{pg}-main");
+    let _restore = common::Restore(|| f.ssh_quietly("ldap", &format!("systemctl start {unit}")));
+    f.ssh("ldap", &format!("systemctl stop {unit}"));
     assert_eq!(status("proxy-2"), "stopped", "webmail without its database is down");
     assert_eq!(status("transport"), "stopped");
-    f.ssh("ldap", "systemctl start postgresql@15-main");
+    f.ssh("ldap", &format!("systemctl start {unit}"));
     wait("webmail back with its database", || status("proxy-2") == "running");
 }

@@ -60,8 +60,23 @@ pub fn mirror() -> String {
     "http://deb.debian.org/debian".to_string()
 }
 
+/// Holds the cache for one builder at a time: two `lab up`s (or a lab and the checker tests)
+/// building at once would otherwise remove each other's scratch directories.
+fn lock_cache() -> Result<std::fs::File, LabError> {
+    ensure_dir(Path::new(CACHE))?;
+    let io = |e: std::io::Error| LabError::Step { step: "lock the image cache".into(), message: e.to_string() };
+    let file = std::fs::File::create(Path::new(CACHE).join(".lock")).map_err(io)?;
+    file.lock().map_err(io)?;
+    Ok(file)
+}
+
 /// Builds the release's image if its recipe changed or it is missing; returns where it is.
 pub fn ensure(os: Os, mail_packages: &[String], log: &mut dyn FnMut(&str)) -> Result<Image, LabError> {
+    let _lock = lock_cache()?;
+    ensure_unlocked(os, mail_packages, log)
+}
+
+fn ensure_unlocked(os: Os, mail_packages: &[String], log: &mut dyn FnMut(&str)) -> Result<Image, LabError> {
     let mirror = mirror();
     let suite = os.release().suite;
     let rootfs_key = digest(&[RECIPE_VERSION, suite, BASE_PACKAGES, &mirror]);
@@ -186,7 +201,8 @@ fn build_repo(rootfs: &Path, target: &Path, packages: &[String], suite: &str, mi
 /// started), so the release's own checkers (doveconf 2.4, postconf 3.10, …) can judge rendered
 /// files on a machine that runs another release. Cached beside the images.
 pub fn checker_root(os: Os, mail_packages: &[String], log: &mut dyn FnMut(&str)) -> Result<PathBuf, LabError> {
-    let img = ensure(os, mail_packages, log)?;
+    let _lock = lock_cache()?;
+    let img = ensure_unlocked(os, mail_packages, log)?;
     let key = img.repo.file_name().map(|n| n.to_string_lossy().replace("debs-", "")).unwrap_or_default();
     let target = PathBuf::from(CACHE).join(format!("checkers-{key}"));
     if target.join("usr/sbin/postconf").exists() {

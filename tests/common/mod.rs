@@ -50,6 +50,40 @@ pub fn file<'a>(hosts: &'a [RenderedHost], host: &str, dest: &str) -> &'a str {
     std::str::from_utf8(&f.content).unwrap()
 }
 
+/// The release the lab tests' hosts run: Debian 12, or what MAILCTL_TEST_OS names
+/// (`debian-13`), so the whole lab tier can run on either (scripts/test.sh runs both).
+pub fn test_release() -> Option<String> {
+    std::env::var("MAILCTL_TEST_OS").ok().filter(|v| !v.is_empty())
+}
+
+/// An inventory text with `os:` under `cluster:` set to the test release, if one is named.
+pub fn on_test_release(text: &str) -> String {
+    match test_release() {
+        Some(os) => with_cluster_os(text, &os),
+        None => text.to_string(),
+    }
+}
+
+/// An inventory text whose `cluster:` section says `os: <os>` (replacing any `os:` there).
+pub fn with_cluster_os(text: &str, os: &str) -> String {
+    let mut out = String::new();
+    let mut in_cluster = false;
+    for line in text.lines() {
+        if !line.starts_with(' ') && !line.starts_with('#') && !line.is_empty() {
+            in_cluster = line.starts_with("cluster:");
+        }
+        if in_cluster && line.trim_start().starts_with("os:") && line.starts_with("  ") {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+        if line.starts_with("cluster:") {
+            out.push_str(&format!("  os: {os}\n"));
+        }
+    }
+    out
+}
+
 pub fn mailctl() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_mailctl"))
 }
@@ -73,7 +107,7 @@ impl LabCluster {
             .replace("/lab/tgg-lab/", &format!("/lab/{name}/"))
             .replace("10.99.0.", net)
             .replace("bridge: mailctl0", &format!("bridge: {bridge}"));
-        std::fs::write(dir.path().join("lab.yaml"), edit(text)).unwrap();
+        std::fs::write(dir.path().join("lab.yaml"), edit(on_test_release(&text))).unwrap();
         let creds = dir.path().join("lab-credentials");
         std::fs::create_dir(&creds).unwrap();
         for e in std::fs::read_dir(repo().join("inventories/lab-credentials")).unwrap().flatten() {
@@ -96,6 +130,8 @@ impl LabCluster {
             .unwrap();
         assert!(out.status.success(), "lab twin {shipped_name}: {}", String::from_utf8_lossy(&out.stderr));
         let inventory = mailctl::lab::twin::twin_path(&original);
+        let text = std::fs::read_to_string(&inventory).unwrap();
+        std::fs::write(&inventory, on_test_release(&text)).unwrap();
         let cluster = load(&inventory);
         LabCluster { dir, cluster, inventory }
     }
