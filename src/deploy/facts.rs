@@ -116,6 +116,25 @@ pub async fn gather(session: &dyn RemoteHost, host: &RenderedHost) -> Result<Hos
     Ok(parse(&out.stdout_text()))
 }
 
+/// Refuses a host whose /etc/os-release is not the release the inventory says it runs: its
+/// files would be rendered in the wrong dialect (Dovecot 2.3 settings on 2.4, say).
+pub fn check_release(host: &crate::inventory::Host, facts: &HostFacts) -> Result<(), String> {
+    let (id, version) = &facts.os_release;
+    let found = crate::release::Os::from_os_release(id, version);
+    if found == Some(host.os) {
+        return Ok(());
+    }
+    let runs = match found {
+        Some(os) => format!("runs {os}"),
+        None => format!("runs {id} {version}, which mailctl does not support (debian-12, debian-13)"),
+    };
+    let fix = match found {
+        Some(os) => format!("; set `os: {os}` on host {} (or under cluster:) in the inventory", host.name),
+        None => String::new(),
+    };
+    Err(format!("the host {runs} (/etc/os-release) and the inventory says {}{fix}", host.os))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,23 +158,19 @@ mod tests {
         assert_eq!(f.user_groups["openldap"], ["openldap", "ssl-cert"]);
         assert_eq!(f.os_release, ("debian".to_string(), "13".to_string()));
     }
-}
 
-/// Refuses a host whose /etc/os-release is not the release the inventory says it runs: its
-/// files would be rendered in the wrong dialect (Dovecot 2.3 settings on 2.4, say).
-pub fn check_release(host: &crate::inventory::Host, facts: &HostFacts) -> Result<(), String> {
-    let (id, version) = &facts.os_release;
-    let found = crate::release::Os::from_os_release(id, version);
-    if found == Some(host.os) {
-        return Ok(());
+    #[test]
+    fn a_host_on_another_release_is_refused_with_the_fix() {
+        let cluster =
+            crate::inventory::load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/inventories/lab.yaml")))
+                .unwrap()
+                .cluster;
+        let host = cluster.host("mbox-1").unwrap();
+        let on = |id: &str, v: &str| HostFacts { os_release: (id.into(), v.into()), ..Default::default() };
+        assert!(check_release(host, &on("debian", "12")).is_ok());
+        let err = check_release(host, &on("debian", "13")).unwrap_err();
+        assert!(err.contains("runs debian-13") && err.contains("`os: debian-13` on host mbox-1"), "{err}");
+        let err = check_release(host, &on("ubuntu", "24.04")).unwrap_err();
+        assert!(err.contains("ubuntu 24.04") && err.contains("does not support"), "{err}");
     }
-    let runs = match found {
-        Some(os) => format!("runs {os}"),
-        None => format!("runs {id} {version}, which mailctl does not support (debian-12, debian-13)"),
-    };
-    let fix = match found {
-        Some(os) => format!("; set `os: {os}` on host {} (or under cluster:) in the inventory", host.name),
-        None => String::new(),
-    };
-    Err(format!("the host {runs} (/etc/os-release) and the inventory says {}{fix}", host.os))
 }
