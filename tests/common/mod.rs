@@ -265,7 +265,12 @@ impl<T: Send + 'static> Shared<T> {
 }
 
 /// The teardown of a `LabCluster`: its hosts and bridge removed.
+/// Drops a test file's lab at the end; `MAILCTL_KEEP_LAB=1` keeps it running to look into.
 pub fn lab_down(f: &LabCluster) {
+    if std::env::var_os("MAILCTL_KEEP_LAB").is_some() {
+        eprintln!("kept the lab {} (MAILCTL_KEEP_LAB): inventory {}", f.cluster.name, f.inventory.display());
+        return;
+    }
     let _ = lab::down(&f.cluster, true);
 }
 
