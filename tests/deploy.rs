@@ -281,8 +281,14 @@ fn rejected_config_never_goes_live(f: &Fixture) {
 
 fn diff_masks_secrets(f: &Fixture) {
     let templates = f.templates("diff-templates");
-    let ext = templates.join("dovecot/dovecot-ldap.conf.ext");
-    let text = std::fs::read_to_string(&ext).unwrap().replace("auth_bind = no", "auth_bind = no\n# edited");
+    let release = f.cluster.host("mbox-1").unwrap().os.release();
+    let ext = templates.join(format!("dovecot/{}/dovecot-ldap.conf.ext", release.dovecot));
+    // The reader's password line, in each Dovecot dialect.
+    let (anchor, password_line) = match release.dovecot {
+        "2.3" => ("auth_bind = no", "dnpass = ********"),
+        _ => ("ldap_bind = no", "ldap_auth_dn_password = ********"),
+    };
+    let text = std::fs::read_to_string(&ext).unwrap().replace(anchor, &format!("{anchor}\n# edited"));
     std::fs::write(&ext, text).unwrap();
     let out = common::mailctl()
         .args(["deploy", "--check", "--diff"])
@@ -292,7 +298,7 @@ fn diff_masks_secrets(f: &Fixture) {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
-    assert!(stdout.contains("+# edited") && stdout.contains("dnpass = ********"), "{stdout}");
+    assert!(stdout.contains("+# edited") && stdout.contains(password_line), "{stdout}");
     let state = std::fs::read_to_string(f.dir.path().join("lab.state.yaml")).unwrap();
     let reader = state.lines().find_map(|l| l.trim().strip_prefix("ldap_reader: ")).unwrap().trim_matches('\'');
     assert!(!stdout.contains(reader), "a secret in the diff");

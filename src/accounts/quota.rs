@@ -4,7 +4,7 @@
 //! The directory carries each account's effective limits (`mailctlStorageLimit`,
 //! `mailctlMessageLimit`) only when they differ from the cluster default; Dovecot's userdb
 //! returns them as `quota_rule`s and falls back to the default the templates render
-//! (templates/dovecot/dovecot-ldap.conf.ext).
+//! (templates/dovecot/2.3/ and 2.4/dovecot-ldap.conf.ext).
 
 use std::collections::BTreeMap;
 
