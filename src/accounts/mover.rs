@@ -230,15 +230,31 @@ impl Mover<'_> {
     async fn online_copy(&mut self, j: &mut Journal) -> anyhow::Result<()> {
         let (source, target) = self.hosts(j)?;
         let target_session = self.fleet.get(&target.name);
+        let mut started_over = false;
         loop {
             let n = j.passes.len() + 1;
             (self.progress)(&format!("online copy: pass {n}"));
             let started = Instant::now();
             let state = j.dsync_state.clone().unwrap_or_default();
             let peer = Peer { host: source, conn: self.fleet.get(&source.name) };
-            let new_state = mailstore::backup_from(target_session, &j.address, peer, Some(&state))
-                .await
-                .with_context(|| format!("online copy pass {n} from {} to {}", source.name, target.name))?;
+            let pass = mailstore::backup_from(target_session, &j.address, peer, Some(&state)).await;
+            // dsync's data error (65): a pass killed half-way left the target a copy it cannot
+            // reconcile (Dovecot 2.4 will not replace an INBOX whose GUID differs). Before
+            // the cutover the target's copy holds nothing but what the copy put there (mail
+            // and logins still go to the source), so it is dropped and the copy starts over.
+            if let Err(e) = &pass
+                && !started_over
+                && format!("{e:#}").contains("(exit 65)")
+            {
+                (self.progress)("online copy: the target's partial copy is unusable; starting the copy over");
+                mailstore::remove_home(target_session, &j.address).await?;
+                j.dsync_state = None;
+                self.file.save(j)?;
+                started_over = true;
+                continue;
+            }
+            let new_state =
+                pass.with_context(|| format!("online copy pass {n} from {} to {}", source.name, target.name))?;
             let took = started.elapsed();
             j.passes.push(took.as_secs_f64());
             j.dsync_state = new_state;

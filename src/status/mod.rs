@@ -445,13 +445,15 @@ pub fn mask(report: &mut StatusReport, masker: &crate::deploy::diff::Masker) {
     }
 }
 
-/// systemd's log names the condition that did not hold ("... unmet condition check
-/// (ConditionCapability=CAP_SYS_TIME)."); say that when it is there.
+/// systemd's log names the condition that did not hold: "... unmet condition check
+/// (ConditionCapability=CAP_SYS_TIME)." up to systemd 252 (Debian 12), "... unmet condition
+/// check ConditionCapability=CAP_SYS_TIME" from 257 (Debian 13). Say it when it is there.
 fn skipped_detail(unit: &str, state: &UnitState) -> String {
     let condition = state.log.iter().rev().find_map(|l| {
-        let start = l.find("(Condition").or_else(|| l.find("(Assert"))?;
-        let end = l[start..].find(')')?;
-        Some(l[start + 1..start + end].to_string())
+        let start = l.find("Condition").or_else(|| l.find("Assert"))?;
+        let word = l[start..].split(|c: char| c.is_whitespace() || c == ')').next()?;
+        let word = word.trim_end_matches('.');
+        word.contains('=').then(|| word.to_string())
     });
     match condition {
         Some(c) => format!("skipped by systemd: {c} does not hold here"),
@@ -570,4 +572,27 @@ fn summarize(hosts: &[HostStatus], vips: &[VipStatus]) -> Summary {
 /// Seconds to the millisecond: finer digits are noise in a report.
 pub fn round_ms(seconds: f64) -> f64 {
     (seconds * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_skipped_unit_names_its_condition_in_either_systemds_words() {
+        let with = |line: &str| UnitState { log: vec![line.to_string()], ..Default::default() };
+        let debian_12 =
+            "chrony.service was skipped because of an unmet condition check (ConditionCapability=CAP_SYS_TIME).";
+        let debian_13 = "chrony.service - chrony, an NTP client/server skipped, unmet condition check ConditionCapability=CAP_SYS_TIME";
+        for line in [debian_12, debian_13] {
+            assert_eq!(
+                skipped_detail("chrony", &with(line)),
+                "skipped by systemd: ConditionCapability=CAP_SYS_TIME does not hold here"
+            );
+        }
+        assert_eq!(
+            skipped_detail("chrony", &with("Condition: start condition unmet")),
+            "skipped by systemd: a Condition of chrony.service does not hold here"
+        );
+    }
 }
