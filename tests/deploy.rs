@@ -286,7 +286,7 @@ fn diff_masks_secrets(f: &Fixture) {
     // The reader's password line, in each Dovecot dialect.
     let (anchor, password_line) = match release.dovecot {
         "2.3" => ("auth_bind = no", "dnpass = ********"),
-        _ => ("ldap_bind = no", "ldap_auth_dn_password = ********"),
+        _ => ("ldap_version = 3", "ldap_auth_dn_password = ********"),
     };
     let text = std::fs::read_to_string(&ext).unwrap().replace(anchor, &format!("{anchor}\n# edited"));
     std::fs::write(&ext, text).unwrap();
