@@ -49,12 +49,25 @@ pub fn exec(cli: &Globals, args: &Args) -> anyhow::Result<u8> {
             "cluster": c.name,
             "domains": c.domains,
             "hosts": c.hosts.len(),
+            "os": c.hosts.iter().map(|h| (h.name.as_str(), h.os.as_str())).collect::<std::collections::BTreeMap<_, _>>(),
             "accounts": c.accounts.len(),
             "roles": Role::ALL.iter().map(|r| (r.as_str(), c.hosts_with(*r).count())).collect::<std::collections::BTreeMap<_, _>>(),
         })),
     });
     outln!("{}", serde_json::to_string_pretty(&report)?);
     Ok(code)
+}
+
+/// "debian-12", or for a cluster mid-upgrade "debian-12 (1), debian-13 (3)".
+fn releases(c: &Cluster) -> String {
+    let mut count: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for h in &c.hosts {
+        *count.entry(h.os.as_str()).or_default() += 1;
+    }
+    if count.len() == 1 {
+        return count.into_keys().collect();
+    }
+    count.iter().map(|(os, n)| format!("{os} ({n})")).collect::<Vec<_>>().join(", ")
 }
 
 fn summary(c: &Cluster) -> String {
@@ -65,10 +78,11 @@ fn summary(c: &Cluster) -> String {
         .map(|(r, n)| format!("{r} {n}"))
         .collect();
     format!(
-        "cluster {}: {} hosts ({}), {} domain{}, {} account{}",
+        "cluster {}: {} hosts ({}) on {}, {} domain{}, {} account{}",
         c.name,
         c.hosts.len(),
         roles.join(", "),
+        releases(c),
         c.domains.len(),
         if c.domains.len() == 1 { "" } else { "s" },
         c.accounts.len(),
