@@ -194,6 +194,8 @@ pub struct Proxmox {
     pub ca_file: Option<PathBuf>,
     pub fingerprint: Option<String>,
     pub template_vmid: u32,
+    /// Per release, where it differs from `template_vmid`.
+    pub templates: std::collections::BTreeMap<Os, u32>,
     pub full_clone: bool,
     pub storage: Option<String>,
     pub bridge: String,
@@ -203,6 +205,13 @@ pub struct Proxmox {
     pub ci_user: String,
     pub ssh_public_keys: Vec<PathBuf>,
     pub tags: Vec<String>,
+}
+
+impl Proxmox {
+    /// The cloud-init template a host of this release is cloned from.
+    pub fn template_for(&self, os: Os) -> u32 {
+        self.templates.get(&os).copied().unwrap_or(self.template_vmid)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -319,6 +319,10 @@ pub struct ProxmoxSpec {
     #[serde(default)]
     pub fingerprint: Option<S<String>>,
     pub template_vmid: S<u32>,
+    /// A template per Debian release where hosts run several (`debian-13: 9013`); hosts of
+    /// a release not listed are cloned from `template_vmid`.
+    #[serde(default)]
+    pub templates: std::collections::BTreeMap<crate::release::Os, S<u32>>,
     #[serde(default)]
     pub full_clone: Option<bool>,
     #[serde(default)]

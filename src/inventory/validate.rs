@@ -877,6 +877,9 @@ impl Validator<'_, '_> {
         }
         self.checked(&p.node, is_proxmox_node, "Proxmox node name", "a node name such as pve (letters, digits, '-')");
         self.in_range(&p.template_vmid, 100, 999_999_999, "proxmox.template_vmid", "(Proxmox VM ids)");
+        for vmid in p.templates.values() {
+            self.in_range(vmid, 100, 999_999_999, "proxmox.templates", "(Proxmox VM ids)");
+        }
         if let Some(st) = &p.storage {
             self.checked(st, is_proxmox_id, "Proxmox storage", "a storage id such as local-lvm");
         }
@@ -902,6 +905,7 @@ impl Validator<'_, '_> {
             ca_file: p.ca_file.as_ref().map(|c| PathBuf::from(&c.value)),
             fingerprint: p.fingerprint.as_ref().map(|f| f.value.to_ascii_uppercase()),
             template_vmid: p.template_vmid.value,
+            templates: p.templates.iter().map(|(os, v)| (*os, v.value)).collect(),
             full_clone: p.full_clone.unwrap_or(true),
             storage: p.storage.as_ref().map(|s| s.value.clone()),
             bridge: p.bridge.as_ref().map(|b| b.value.clone()).unwrap_or_else(|| "vmbr0".to_string()),

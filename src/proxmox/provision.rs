@@ -196,7 +196,7 @@ impl<'a> Provisioner<'a> {
     pub async fn provision(&self, specs: &[VmSpec]) -> Result<ProvisionReport, ApiError> {
         let started = Instant::now();
         let all = resources(self.client).await?;
-        self.check_template(&all)?;
+        self.check_templates(&all, specs)?;
         let hosts = crate::remote::fanout::fan_out(specs.iter(), self.opts.forks, |spec| {
             let found = locate(spec, &all);
             async move { self.one(spec, found).await }
@@ -205,12 +205,17 @@ impl<'a> Provisioner<'a> {
         Ok(ProvisionReport { check: self.opts.check, hosts, seconds: started.elapsed().as_secs_f64() })
     }
 
-    fn check_template(&self, all: &[Resource]) -> Result<(), ApiError> {
-        match all.iter().find(|r| r.vmid == self.opts.template_vmid) {
-            Some(_) => Ok(()),
-            None => Err(ApiError::Setup(format!(
-                "template VM {} does not exist in the cluster: set proxmox.template_vmid to your cloud-init template",
-                self.opts.template_vmid
+    /// Every template a host would be cloned from exists (one per release the hosts run).
+    fn check_templates(&self, all: &[Resource], specs: &[VmSpec]) -> Result<(), ApiError> {
+        let mut wanted: Vec<u32> = specs.iter().map(|s| s.template_vmid).collect();
+        wanted.push(self.opts.template_vmid);
+        wanted.sort_unstable();
+        wanted.dedup();
+        match wanted.into_iter().find(|t| !all.iter().any(|r| r.vmid == *t)) {
+            None => Ok(()),
+            Some(missing) => Err(ApiError::Setup(format!(
+                "template VM {missing} does not exist in the cluster: set proxmox.template_vmid (and \
+                 proxmox.templates per release) to your cloud-init templates"
             ))),
         }
     }
@@ -319,7 +324,7 @@ impl<'a> Provisioner<'a> {
                 Some(v) => v,
                 None => self.free_vmid().await.map_err(step("allocate a vmid"))?,
             };
-            self.progress.step(&spec.host, &format!("cloning {} into VM {vmid}", self.opts.template_vmid));
+            self.progress.step(&spec.host, &format!("cloning {} into VM {vmid}", spec.template_vmid));
             let error = match self.clone_once(spec, vmid).await {
                 Ok(()) => return Ok(vmid),
                 Err(e) => e,
@@ -352,7 +357,7 @@ impl<'a> Provisioner<'a> {
     }
 
     async fn clone_once(&self, spec: &VmSpec, vmid: u32) -> Result<(), ApiError> {
-        let template = self.opts.template_vmid;
+        let template = spec.template_vmid;
         let mut params = vec![
             ("newid", vmid.to_string()),
             ("name", spec.name.clone()),
@@ -560,6 +565,7 @@ mod tests {
             host: name.into(),
             name: name.into(),
             vmid,
+            template_vmid: 9000,
             node: "pve".into(),
             cores: 2,
             memory_mb: 2048,

@@ -16,6 +16,8 @@ pub struct VmSpec {
     /// The VM's name in Proxmox: the host's name.
     pub name: String,
     pub vmid: Option<u32>,
+    /// The cloud-init template it is cloned from: its release's (`os:`).
+    pub template_vmid: u32,
     pub node: String,
     pub cores: u32,
     pub memory_mb: u32,
@@ -61,6 +63,7 @@ fn spec(host: &Host, px: &Proxmox, keys: &str) -> VmSpec {
         host: host.name.clone(),
         name: host.name.clone(),
         vmid: vm.vmid,
+        template_vmid: px.template_for(host.os),
         node: px.node.clone(),
         cores: vm.cores,
         memory_mb: vm.memory_mb,
@@ -276,6 +279,22 @@ fn size_gib(size: &str) -> Option<f64> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_host_is_cloned_from_its_releases_template() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/inventories/lvlogistics.yaml");
+        let text = std::fs::read_to_string(path)
+            .unwrap()
+            .replace("  template_vmid: 9000\n", "  template_vmid: 9000\n  templates: { debian-13: 9013 }\n");
+        let text = text.replacen("{ name: gsmta2,", "{ os: debian-13, name: gsmta2,", 1);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("lv.yaml"), &text).unwrap();
+        let loaded = crate::inventory::load(&dir.path().join("lv.yaml"));
+        let cluster = loaded.unwrap_or_else(|e| panic!("{e}")).cluster;
+        let px = cluster.proxmox.as_ref().unwrap();
+        let template = |host: &str| px.template_for(cluster.host(host).unwrap().os);
+        assert_eq!((template("gsmta1"), template("gsmta2")), (9000, 9013));
+    }
 
     #[test]
     fn sshkeys_are_percent_encoded_with_percent_20() {
