@@ -33,6 +33,9 @@ pub struct Release {
     pub php: &'static str,
     /// PostgreSQL's cluster lives under /etc/postgresql/<version>/main.
     pub postgresql: &'static str,
+    /// The unit Postfix's daemons run in: Debian 12 starts the default instance as
+    /// postfix@-, Debian 13 runs it in postfix.service itself.
+    pub postfix_unit: &'static str,
 }
 
 impl Os {
@@ -48,6 +51,7 @@ impl Os {
                 dovecot: "2.3",
                 php: "8.2",
                 postgresql: "15",
+                postfix_unit: "postfix@-",
             },
             Os::Debian13 => Release {
                 os: "debian-13",
@@ -57,6 +61,7 @@ impl Os {
                 dovecot: "2.4",
                 php: "8.4",
                 postgresql: "17",
+                postfix_unit: "postfix",
             },
         }
     }

@@ -310,7 +310,7 @@ fn haproxy_warnings(f: &LabCluster, host: &str) -> Vec<String> {
 /// checks connect too, but never send one).
 fn messages_taken(f: &LabCluster, host: &str, since: &str) -> usize {
     let cmd =
-        format!("journalctl -u postfix@- --since=@{since} -o cat | grep -c 'from=<s@example.org>, size=' || true");
+        format!("journalctl -t postfix/qmgr --since=@{since} -o cat | grep -c 'from=<s@example.org>, size=' || true");
     f.ssh(host, &cmd).trim().parse().unwrap_or(0)
 }
 
