@@ -5,6 +5,7 @@
 #   IMAP session through the VIP every 50 ms (SMKNH and Excellent), and after it boots again;
 # - the HAProxy tier (LV): SMTP sessions through HAProxy every 100 ms while one MTA stops.
 #   scripts/bench-twins.sh [tgg lvlogistics hudedu excellent smknh]
+#   OS=debian-13 scripts/bench-twins.sh ...    # every twin host on Debian 13 instead
 # Twins are made in a temporary directory (names bench-<x>, subnets 10.70–74.0.0/24) and
 # dropped at the end.
 set -euo pipefail
@@ -74,6 +75,7 @@ for c in $CLUSTERS; do
     cp "inventories/$c.yaml" "$WORK/"
     INV=$WORK/$c.twin.yaml
     $M lab twin "$WORK/$c.yaml" --name "bench-$c" --subnet "10.${NET[$c]}.0.0/24" --bridge "mcbench${NET[$c]}" > /dev/null
+    if [ -n "${OS:-}" ]; then sed -i "s/^cluster:\$/cluster:\n  os: $OS/" "$INV"; fi
     $M lab down --purge "$INV" > /dev/null 2>&1 || true
     $M lab up "$INV" > /dev/null
     t=$(now); $M deploy "$INV" > /dev/null; first=$(since "$t")
