@@ -171,13 +171,13 @@ async fn prepare(
         report: HostReport { host: rendered.host.clone(), ok: true, ..Default::default() },
     };
     progress.step(&rendered.host, "connecting");
-    let connected = async {
-        let host = cluster
-            .host(&rendered.host)
-            .ok_or_else(|| StepError { step: "inventory".into(), message: "host not in the inventory".into() })?;
-        connector.connect(host).await.map_err(|e| StepError { step: "connect".into(), message: e.to_string() })
+    let Some(host) = cluster.host(&rendered.host) else {
+        run.fail(StepError { step: "inventory".into(), message: "host not in the inventory".into() });
+        return run;
     };
-    let session = match connected.await {
+    let connected =
+        connector.connect(host).await.map_err(|e| StepError { step: "connect".into(), message: e.to_string() });
+    let session = match connected {
         Ok(s) => s,
         Err(e) => {
             run.fail(e);
@@ -186,7 +186,6 @@ async fn prepare(
     };
     progress.step(&rendered.host, "reading facts");
     let gathered = facts::gather(session.as_ref(), rendered).await.map_err(StepError::from).and_then(|f| {
-        let host = cluster.host(&rendered.host).expect("connected above");
         facts::check_release(host, &f).map(|_| f).map_err(|message| StepError { step: "os".into(), message })
     });
     match gathered {

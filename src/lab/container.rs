@@ -110,7 +110,8 @@ pub fn check_disk_release(cluster: &Cluster, paths: &LabPaths, host: &Host) -> R
             host: host.name.clone(),
             step: "boot".into(),
             message: format!(
-                "its disk was installed with {disk} and the inventory now says {}: reinstall it with                  `mailctl lab reinstall {} {}` (its disk and mail go; move its accounts off first),                  or set its `os:` back",
+                "its disk was installed with {disk} and the inventory now says {}: reinstall it with `mailctl lab reinstall {} {}` (its disk and mail go; move its accounts off first), \
+                 or set its `os:` back",
                 host.os,
                 cluster.source.display(),
                 host.name
@@ -125,9 +126,8 @@ pub fn check_disk_release(cluster: &Cluster, paths: &LabPaths, host: &Host) -> R
 }
 
 /// Boots the host's container in the background; returns once nspawn is started.
+/// `lab::up` has checked the disk's release (`check_disk_release`) first.
 pub fn start(cluster: &Cluster, paths: &LabPaths, img: &image::Image, host: &Host) -> Result<(), LabError> {
-    super::ensure_dir(&paths.host_dir(&host.name))?;
-    check_disk_release(cluster, paths, host)?;
     seed(cluster, paths, host)?;
     let dir = paths.host_dir(&host.name);
     for d in ["upper", "work", "merged"] {

@@ -291,6 +291,12 @@ pub fn condition_env() -> minijinja::Environment<'static> {
     env
 }
 
+/// A playbook string that may differ between releases (`php{{ release.php }}-fpm`),
+/// rendered on a host's context; plain strings come back as they are.
+pub fn per_release(text: &str, ctx: &minijinja::Value) -> Result<String, minijinja::Error> {
+    if text.contains("{{") { condition_env().render_str(text, ctx) } else { Ok(text.to_string()) }
+}
+
 /// A `when` condition judged on `ctx` (absent: always).
 pub fn applies(when: &Option<String>, ctx: &minijinja::Value) -> Result<bool, minijinja::Error> {
     match when {

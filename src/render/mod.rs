@@ -111,11 +111,6 @@ impl Renderer {
         Ok(Renderer { env, playbook })
     }
 
-    /// A playbook string that differs between releases (`php{{ release.php }}-fpm`).
-    fn per_release(&self, text: &str, conditions: &Value) -> Result<String, minijinja::Error> {
-        if text.contains("{{") { self.env.render_str(text, conditions) } else { Ok(text.to_string()) }
-    }
-
     pub fn playbook(&self) -> &Playbook {
         &self.playbook
     }
@@ -185,7 +180,8 @@ impl Renderer {
                         minijinja::context! { item => item, ..ctx.clone() }
                     };
                     let dest = self.env.render_str(&f.dest, &fctx).map_err(err(format!("path {}", f.dest)))?;
-                    let name = self.per_release(&f.template, conditions).map_err(err(f.template.clone()))?;
+                    let name =
+                        crate::playbook::per_release(&f.template, conditions).map_err(err(f.template.clone()))?;
                     let tmpl = self.env.get_template(&name).map_err(err(f.template.clone()))?;
                     let content = tmpl.render(&fctx).map_err(err(format!("{dest} (template {})", f.template)))?;
                     files.push(RenderedFile {
@@ -211,7 +207,7 @@ impl Renderer {
                 unit: c
                     .service
                     .as_ref()
-                    .map(|s| self.per_release(&s.unit, conditions))
+                    .map(|s| crate::playbook::per_release(&s.unit, conditions))
                     .transpose()
                     .map_err(err(format!("component {} unit", c.name)))?,
                 on_change: c.service.as_ref().map(|s| s.on_change),
@@ -219,7 +215,7 @@ impl Renderer {
                     .service
                     .as_ref()
                     .and_then(|s| s.check.as_ref())
-                    .map(|ch| self.per_release(ch, conditions))
+                    .map(|ch| crate::playbook::per_release(ch, conditions))
                     .transpose()
                     .map_err(err(format!("component {} check", c.name)))?,
                 setup: c.setup.clone(),

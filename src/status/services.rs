@@ -4,7 +4,7 @@
 use crate::inventory::model::{Cluster, Host, Role};
 pub use crate::playbook::TlsMode;
 use crate::playbook::{
-    Component, Playbook, PlaybookError, ProbeKind, ProbeSpec, RoleSelector, Stage, applies, condition_env,
+    Component, Playbook, PlaybookError, ProbeKind, ProbeSpec, RoleSelector, Stage, applies, per_release,
 };
 use crate::render::context::conditions;
 
@@ -123,12 +123,7 @@ pub fn for_host(playbook: &Playbook, cluster: &Cluster, host: &Host) -> Result<V
                 continue;
             }
             let unit = st.unit.clone().or_else(|| c.service.as_ref().map(|s| s.unit.clone())).unwrap_or_default();
-            // Some units carry the release's version (`php{{ release.php }}-fpm`).
-            let unit = if unit.contains("{{") {
-                condition_env().render_str(&unit, &ctx).map_err(|e| invalid(c, e))?
-            } else {
-                unit
-            };
+            let unit = per_release(&unit, &ctx).map_err(|e| invalid(c, e))?;
             let role = st.role.or_else(|| component_role(c, host));
             let stage = role.map(|r| playbook.stage_index(Stage::of(r))).unwrap_or(usize::MAX);
             out.push((
@@ -216,6 +211,25 @@ mod tests {
                 "chrony",
                 "sshd"
             ]
+        );
+    }
+
+    #[test]
+    fn units_that_carry_a_version_follow_the_hosts_release() {
+        let pb = Playbook::builtin().unwrap();
+        let mut c = lab();
+        let unit = |c: &Cluster, host: &str, name: &str| {
+            let all = for_host(&pb, c, c.host(host).unwrap()).unwrap();
+            all.into_iter().find(|s| s.name == name).unwrap().unit
+        };
+        assert_eq!(
+            (unit(&c, "transport", "php-fpm"), unit(&c, "transport", "smtp")),
+            ("php8.2-fpm".into(), "postfix@-".into())
+        );
+        c.hosts.iter_mut().for_each(|h| h.os = crate::release::Os::Debian13);
+        assert_eq!(
+            (unit(&c, "transport", "php-fpm"), unit(&c, "transport", "smtp")),
+            ("php8.4-fpm".into(), "postfix".into())
         );
     }
 
