@@ -23,7 +23,7 @@ TOOL_PACKAGES=(ca-certificates openssl python3 iproute2 debootstrap systemd-cont
     nftables iptables
     bash-completion man-db
     zstd dpkg-dev
-    python3-jsonschema python3-prometheus-client
+    python3-jsonschema python3-prometheus-client python3-dkim python3-dnspython
     chromium python3-venv)
 
 missing=()

@@ -11,6 +11,7 @@ pub mod escape;
 pub mod inventory;
 pub mod lab;
 pub mod lock;
+pub mod mailauth;
 pub mod nat;
 pub mod observe;
 pub mod ops;

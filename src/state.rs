@@ -42,6 +42,20 @@ pub struct StateData {
     pub pki: Option<Pki>,
     #[serde(default)]
     pub zones: BTreeMap<String, ZoneSerial>,
+    /// DKIM keys per mail domain, oldest first: the last one signs, the one before stays
+    /// published until the next rotation (mail signed with it may still be in flight).
+    #[serde(default)]
+    pub dkim: BTreeMap<String, Vec<DkimKey>>,
+}
+
+#[derive(Debug, Serialize, Deserialize, Clone, PartialEq)]
+pub struct DkimKey {
+    /// The DNS label under `_domainkey` that names this key.
+    pub selector: String,
+    /// PKCS#8 PEM, RSA 2048.
+    pub private_key: String,
+    /// The SubjectPublicKeyInfo DER in base64: the TXT record's `p=`.
+    pub public_key: String,
 }
 
 #[derive(Debug, Serialize, Deserialize, Clone, PartialEq)]

@@ -126,6 +126,10 @@ pub fn component_script(c: &ComponentPlan) -> String {
                  installed=\"$installed {dest}\"\n"
             );
         }
+        // A unit's drop-in counts only once systemd has read it again.
+        if content.iter().any(|f| f.file.dest.starts_with("/etc/systemd/system/")) {
+            s += "step 'reload systemd'\nsystemctl daemon-reload\n";
+        }
     }
     if let Some(unit) = &c.unit {
         let u = quote(unit);

@@ -32,6 +32,7 @@ pub struct Cluster {
     pub hosts: Vec<Host>,
     pub accounts: Vec<Account>,
     pub rate_limit: Option<RateLimit>,
+    pub filter: Option<Filter>,
     pub vips: Vec<Vip>,
     pub nat: Option<Nat>,
     pub tls: Tls,
@@ -85,11 +86,13 @@ pub struct MtaSettings {
     pub submission: bool,
     pub relay_networks: Vec<IpNet>,
     pub purpose: Option<String>,
+    /// ClamAV scans this MTA's mail (only where the inventory has a `filter:`).
+    pub clamav: bool,
 }
 
 impl Default for MtaSettings {
     fn default() -> Self {
-        MtaSettings { mx: true, mx_priority: 10, submission: true, relay_networks: Vec::new(), purpose: None }
+        MtaSettings { mx: true, mx_priority: 10, submission: true, relay_networks: Vec::new(), purpose: None, clamav: false }
     }
 }
 
@@ -147,6 +150,20 @@ pub struct Limit {
 
 fn as_seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(d.as_secs())
+}
+
+/// Rspamd on every MTA: scores, sender lists, DKIM signing; and the DMARC the zones publish.
+#[derive(Debug, Clone, Serialize)]
+pub struct Filter {
+    pub reject_score: f64,
+    pub add_header_score: f64,
+    pub greylist: bool,
+    /// Lower-cased senders: `user@domain` addresses, or bare domains.
+    pub allow: Vec<String>,
+    pub deny: Vec<String>,
+    pub dmarc_policy: String,
+    /// None: postmaster@ each domain.
+    pub dmarc_report: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

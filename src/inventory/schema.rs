@@ -23,6 +23,9 @@ pub struct InventoryFile {
     pub classes_of_service: Vec<ClassSpec>,
     #[serde(default)]
     pub rate_limit: Option<RateLimitSpec>,
+    /// Spam and virus filtering on the MTAs, DKIM signing and the domains' SPF and DMARC.
+    #[serde(default)]
+    pub filter: Option<FilterSpec>,
     #[serde(default)]
     pub vips: Vec<VipSpec>,
     #[serde(default)]
@@ -169,6 +172,9 @@ pub struct MtaHostSpec {
     /// A free-form purpose shown in status and render output ("incoming", "lists", ...).
     #[serde(default)]
     pub purpose: Option<String>,
+    /// Scans mail for viruses with ClamAV (about 1.5 GB of memory with the full signatures).
+    #[serde(default)]
+    pub clamav: bool,
 }
 
 fn yes() -> bool {
@@ -241,6 +247,47 @@ pub struct RateLimitSpec {
     /// Mail to these domains is never counted.
     #[serde(default)]
     pub internal_domains: Vec<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterSpec {
+    /// Rspamd's score at which mail is refused at SMTP time.
+    #[serde(default = "default_reject_score")]
+    pub reject_score: S<f64>,
+    /// The score from which mail is delivered with X-Spam headers (a client files it as spam).
+    #[serde(default = "default_add_header_score")]
+    pub add_header_score: S<f64>,
+    /// Greylisting delays first mail from unknown senders; off unless asked.
+    #[serde(default)]
+    pub greylist: bool,
+    /// Senders (address, or domain for all its addresses) whose mail is never scored as spam.
+    #[serde(default)]
+    pub allow: Vec<S<String>>,
+    /// Senders whose mail is always refused.
+    #[serde(default)]
+    pub deny: Vec<S<String>>,
+    #[serde(default)]
+    pub dmarc: DmarcSpec,
+}
+
+fn default_reject_score() -> S<f64> {
+    unplaced(15.0)
+}
+
+fn default_add_header_score() -> S<f64> {
+    unplaced(6.0)
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DmarcSpec {
+    /// none, quarantine (default) or reject.
+    #[serde(default)]
+    pub policy: Option<S<String>>,
+    /// Where receivers send aggregate reports (rua); postmaster@ the domain when absent.
+    #[serde(default)]
+    pub report: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize, Clone)]

@@ -61,6 +61,8 @@ impl Validator<'_, '_> {
         let accounts = self.accounts(&f.accounts, &domains, &hosts, &classes);
         self.capacities(&f.hosts.value, &hosts, &accounts);
         let rate_limit = f.rate_limit.as_ref().map(|r| self.rate_limit(r, &domains, &hosts));
+        let filter = f.filter.as_ref().map(|spec| self.filter(spec));
+        self.clamav_needs_filter(&f, &hosts, filter.is_some());
         let vips = self.vips(&f.vips, &hosts);
         let nat = f.nat.as_ref().map(|n| self.nat(n, &hosts));
         let tls = self.tls(&f.tls, path);
@@ -82,6 +84,7 @@ impl Validator<'_, '_> {
             hosts,
             accounts,
             rate_limit,
+            filter,
             vips,
             nat,
             tls,
@@ -369,6 +372,7 @@ impl Validator<'_, '_> {
             submission: m.submission,
             relay_networks,
             purpose: m.purpose.clone(),
+            clamav: m.clamav,
         }
     }
 
@@ -631,6 +635,95 @@ impl Validator<'_, '_> {
             })
             .collect();
         RateLimit { default, senders, bypass, internal_domains }
+    }
+
+    fn filter(&mut self, spec: &schema::FilterSpec) -> Filter {
+        for score in [&spec.reject_score, &spec.add_header_score] {
+            if !(score.value.is_finite() && score.value > 0.0 && score.value < 1000.0) {
+                self.rep.error(score.referenced, format!("invalid score {}", score.value), Some("a score above 0, such as 15".into()));
+            }
+        }
+        if spec.add_header_score.value >= spec.reject_score.value {
+            self.rep.error(
+                spec.add_header_score.referenced,
+                format!(
+                    "add_header_score {} is not below reject_score {}: no spam would ever be delivered marked",
+                    spec.add_header_score.value, spec.reject_score.value
+                ),
+                Some("mark from a lower score than you refuse, e.g. 6 and 15".into()),
+            );
+        }
+        let allow = self.senders(&spec.allow, "allowed sender");
+        let deny = self.senders(&spec.deny, "denied sender");
+        for (d, at) in deny.iter().zip(&spec.deny) {
+            if allow.contains(d) {
+                self.rep.error(at.referenced, format!("sender `{d}` is both allowed and denied"), Some("keep one of the two".into()));
+            }
+        }
+        let dmarc_policy = match &spec.dmarc.policy {
+            None => "quarantine".to_string(),
+            Some(p) if matches!(p.value.as_str(), "none" | "quarantine" | "reject") => p.value.clone(),
+            Some(p) => {
+                self.rep.error(p.referenced, format!("invalid DMARC policy `{}`", p.value.escape_debug()), Some("none, quarantine or reject".into()));
+                String::new()
+            }
+        };
+        let dmarc_report = spec.dmarc.report.as_ref().map(|r| match super::address::parse(&r.value) {
+            Ok(a) => a.full,
+            Err(why) => {
+                self.rep.error(r.referenced, format!("invalid DMARC report address {why}"), Some("an address is user@domain".into()));
+                String::new()
+            }
+        });
+        Filter {
+            reject_score: spec.reject_score.value,
+            add_header_score: spec.add_header_score.value,
+            greylist: spec.greylist,
+            allow,
+            deny,
+            dmarc_policy,
+            dmarc_report,
+        }
+    }
+
+    /// Allow and deny entries: a whole address, or a domain for all of its senders.
+    fn senders(&mut self, list: &[S<String>], what: &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for entry in list {
+            let text = entry.value.trim().to_ascii_lowercase();
+            let checked = if text.contains('@') {
+                super::address::parse(&text).map(|a| a.full)
+            } else if is_hostname(&text) {
+                Ok(text)
+            } else {
+                Err(format!("`{}` is neither an address nor a domain", entry.value.escape_debug()))
+            };
+            match checked {
+                Ok(s) if out.contains(&s) => self.rep.error(entry.referenced, format!("{what} `{s}` is listed twice"), None),
+                Ok(s) => out.push(s),
+                Err(why) => self.rep.error(
+                    entry.referenced,
+                    format!("invalid {what} {why}"),
+                    Some("write user@example.com for one sender or example.com for a whole domain".into()),
+                ),
+            }
+        }
+        out
+    }
+
+    fn clamav_needs_filter(&mut self, f: &InventoryFile, hosts: &[Host], filtering: bool) {
+        if filtering {
+            return;
+        }
+        for spec in &f.hosts.value {
+            if let Some(host) = hosts.iter().find(|h| h.name == spec.name.value && h.mta.clamav) {
+                self.rep.error(
+                    spec.name.referenced,
+                    format!("host `{}` asks for ClamAV, but the inventory has no `filter:` block", host.name),
+                    Some("add `filter: {}` at the top level: ClamAV scans mail through the MTA's filter".into()),
+                );
+            }
+        }
     }
 
     fn limit(&mut self, messages: &S<u32>, period: &S<String>) -> Limit {

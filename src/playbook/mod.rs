@@ -166,6 +166,12 @@ pub enum ProbeKind {
     Ssh,
     /// A TCP connection is accepted.
     Tcp,
+    /// Rspamd's controller answers `/ping` (asked on the host: it listens on loopback).
+    Rspamd,
+    /// Redis answers PING (on the host).
+    Redis,
+    /// clamd answers PING on its socket, and its signatures' age (on the host).
+    Clamd,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

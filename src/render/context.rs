@@ -92,11 +92,55 @@ pub struct Zone {
     pub records: Vec<Record>,
 }
 
-#[derive(Serialize, Clone, Hash)]
-pub struct Record {
-    pub name: String,
-    pub kind: &'static str,
-    pub value: String,
+pub use crate::mailauth::Record;
+
+/// Rspamd's settings on the MTAs (templates/rspamd/): the inventory's `filter:`, and the DKIM
+/// key each domain signs with.
+#[derive(Serialize, Clone)]
+struct FilterCtx {
+    reject_score: f64,
+    add_header_score: f64,
+    greylist: bool,
+    greylist_score: f64,
+    allow_addresses: Vec<String>,
+    allow_domains: Vec<String>,
+    deny_addresses: Vec<String>,
+    deny_domains: Vec<String>,
+    dkim: Vec<DkimCtx>,
+}
+
+#[derive(Serialize, Clone)]
+struct DkimCtx {
+    domain: String,
+    selector: String,
+    private_key: String,
+}
+
+/// Without `state`, no keys: enough for `when` conditions and status.
+fn filter_ctx(cluster: &Cluster, state: Option<&mut LocalState>) -> Result<Option<FilterCtx>, RenderError> {
+    let Some(f) = &cluster.filter else { return Ok(None) };
+    let split = |list: &[String]| -> (Vec<String>, Vec<String>) { list.iter().cloned().partition(|s| s.contains('@')) };
+    let (allow_addresses, allow_domains) = split(&f.allow);
+    let (deny_addresses, deny_domains) = split(&f.deny);
+    let mut dkim = Vec::new();
+    if let Some(state) = state {
+        for domain in &cluster.domains {
+            let key = crate::mailauth::signing_key(state, domain).map_err(|e| RenderError::Cluster(e.to_string()))?;
+            dkim.push(DkimCtx { domain: domain.clone(), selector: key.selector.clone(), private_key: key.private_key.clone() });
+        }
+    }
+    Ok(Some(FilterCtx {
+        reject_score: f.reject_score,
+        add_header_score: f.add_header_score,
+        greylist: f.greylist,
+        // Below the mark-as-spam score: only doubtful mail waits.
+        greylist_score: (f.add_header_score / 2.0).min(4.0),
+        allow_addresses,
+        allow_domains,
+        deny_addresses,
+        deny_domains,
+        dkim,
+    }))
 }
 
 #[derive(Serialize)]
@@ -190,6 +234,7 @@ pub fn conditions(cluster: &Cluster, host: &Host) -> Value {
         sieve => ser(sieve(cluster, host)),
         webmail_db => ser(webmail_db(cluster, String::new())),
         webmail_db_server => webmail_db(cluster, String::new()).is_some_and(|d| d.server == host.fqdn),
+        filter => ser(filter_ctx(cluster, None).ok().flatten()),
     }
 }
 
@@ -271,6 +316,8 @@ pub struct SharedContext {
     tls: TlsSource,
     des_key: String,
     webmail_db_password: String,
+    /// With the DKIM private keys, so only in the full context (not in `conditions`).
+    filter: Value,
 }
 
 enum TlsSource {
@@ -325,7 +372,8 @@ impl SharedContext {
             haproxy_front: cluster.hosts.iter().any(|h| h.proxy.haproxy),
             proxied_ports: PROXIED_SMTP_PORTS,
         };
-        let zones = zones(cluster, &public_addresses, state);
+        let filter = filter_ctx(cluster, Some(state))?;
+        let zones = zones(cluster, &public_addresses, state)?;
         let by_role: BTreeMap<&str, Vec<&Host>> =
             Role::ALL.iter().map(|r| (r.as_str(), cluster.hosts_with(*r).collect())).collect();
         let mx_hosts: Vec<&Host> = cluster.hosts_with(Role::Mta).filter(|h| h.mta.mx).collect();
@@ -340,12 +388,13 @@ impl SharedContext {
             rate_limit => ser(rate_limit(cluster)),
             zones => ser(&zones),
         };
+        let filter = ser(&filter);
         let tls = tls_source(cluster, state)?;
         let (name, len) = secret::ROUNDCUBE_DES_KEY;
         let des_key = state.secret(name, len);
         let (name, len) = secret::WEBMAIL_DB;
         let webmail_db_password = state.secret(name, len);
-        Ok(SharedContext { shared, tls, des_key, webmail_db_password })
+        Ok(SharedContext { shared, tls, des_key, webmail_db_password, filter })
     }
 
     pub fn for_host(&self, cluster: &Cluster, host: &Host) -> Value {
@@ -360,6 +409,7 @@ impl SharedContext {
             webmail => ser(webmail(cluster, host, self.des_key.clone())),
             webmail_db => ser(webmail_db(cluster, self.webmail_db_password.clone())),
             tls => tls,
+            filter => self.filter.clone(),
             ..minijinja::context! { ..conditions(cluster, host), ..self.shared.clone() }
         }
     }
@@ -436,9 +486,9 @@ fn rate_limit(cluster: &Cluster) -> Option<RateLimitCtx> {
     Some(RateLimitCtx { default, by_sender, internal_regexp })
 }
 
-fn zones(cluster: &Cluster, public: &[IpAddr], state: &mut LocalState) -> Vec<Zone> {
+fn zones(cluster: &Cluster, public: &[IpAddr], state: &mut LocalState) -> Result<Vec<Zone>, RenderError> {
     let name_servers: Vec<&Host> = cluster.hosts_with(Role::Dns).collect();
-    let Some(ns) = name_servers.first() else { return Vec::new() };
+    let Some(ns) = name_servers.first() else { return Ok(Vec::new()) };
     let mx: Vec<&Host> = cluster.hosts_with(Role::Mta).filter(|h| h.mta.mx).collect();
     let addr_kind = |a: &IpAddr| if a.is_ipv4() { "A" } else { "AAAA" };
     cluster
@@ -456,7 +506,9 @@ fn zones(cluster: &Cluster, public: &[IpAddr], state: &mut LocalState) -> Vec<Zo
                     value: format!("{} {}.", h.mta.mx_priority, h.fqdn),
                 });
             }
-            records.push(Record { name: "@".into(), kind: "TXT", value: "\"v=spf1 mx ~all\"".into() });
+            records.extend(
+                crate::mailauth::records(cluster, state, domain).map_err(|e| RenderError::Cluster(e.to_string()))?,
+            );
             let suffix = format!(".{domain}");
             let mut names = Vec::new();
             for h in &cluster.hosts {
@@ -483,13 +535,13 @@ fn zones(cluster: &Cluster, public: &[IpAddr], state: &mut LocalState) -> Vec<Zo
                 names.push(name);
             }
             let serial = zone_serial(state, domain, &records);
-            Zone {
+            Ok(Zone {
                 name: domain.clone(),
                 serial,
                 primary_ns: format!("{}.", ns.fqdn),
                 hostmaster: format!("hostmaster.{domain}."),
                 records,
-            }
+            })
         })
         .collect()
 }

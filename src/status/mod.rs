@@ -18,7 +18,7 @@ use crate::inventory::model::{Cluster, Host, Role};
 use crate::playbook::{Playbook, PlaybookError};
 use crate::remote::{Connector, HostConn, fan_out};
 use probe::ProbeResult;
-use services::{Probe, Service};
+use services::{OnHostCheck, Probe, Service};
 use units::{HostState, UnitState};
 
 /// What to look at and how long to wait.
@@ -304,15 +304,23 @@ async fn check_host(
     let check = opts.tls.for_host(&host.fqdn);
     let probes = futures::future::join_all(services.iter().map(|s| async {
         match &s.probe {
-            Some(Probe::Ssh { .. }) | None => None,
+            Some(Probe::Ssh { .. } | Probe::OnHost(_)) | None => None,
             Some(p) => Some(probe::run(p, host.address, opts.probe_timeout, s.tls.map(|m| (m, &check))).await),
         }
     }));
     let units: BTreeSet<&str> = services.iter().map(|s| s.unit.as_str()).collect();
     let units: Vec<&str> = units.into_iter().collect();
+    let checks: BTreeSet<OnHostCheck> = services
+        .iter()
+        .filter_map(|s| match s.probe {
+            Some(Probe::OnHost(c)) => Some(c),
+            _ => None,
+        })
+        .collect();
+    let checks: Vec<OnHostCheck> = checks.into_iter().collect();
     let asked = async {
         let started = Instant::now();
-        let (facts, session) = ask_host(connector, host, &units, session).await;
+        let (facts, session) = ask_host(connector, host, &units, &checks, session).await;
         (facts, session, started.elapsed())
     };
     let (probes, (facts, session, ssh_took)) = futures::join!(probes, asked);
@@ -337,6 +345,8 @@ async fn check_host(
                     tls: None,
                     warning: None,
                 }),
+                // An unreachable host ran no check: the service is unknown, like its unit.
+                Some(Probe::OnHost(c)) => facts.as_ref().map(|f| on_host_result(*c, host, f)),
                 _ => probe,
             };
             let mut status = service_status(&s, facts.as_ref().and_then(|f| f.units.get(&s.unit)).cloned(), probe);
@@ -368,6 +378,7 @@ async fn ask_host(
     connector: &dyn Connector,
     host: &Host,
     units: &[&str],
+    checks: &[OnHostCheck],
     session: Option<HostConn>,
 ) -> (Result<HostState, String>, Option<HostConn>) {
     let session = match session.filter(|s| !s.is_closed()) {
@@ -377,12 +388,29 @@ async fn ask_host(
             Err(e) => return (Err(e.to_string()), None),
         },
     };
-    match units::query(session.as_ref(), units).await {
+    match units::query(session.as_ref(), units, checks).await {
         Ok(f) => (Ok(f), Some(session)),
         Err(e) => {
             session.close().await;
             (Err(e.to_string()), None)
         }
+    }
+}
+
+/// A check the host ran on itself, as a probe result (its target is the host's loopback).
+fn on_host_result(check: OnHostCheck, host: &Host, facts: &HostState) -> ProbeResult {
+    let (ok, detail, warning) = match facts.checks.get(check.name()) {
+        Some(r) => (r.ok, r.detail.clone(), r.warning.clone()),
+        None => (false, "the host's check printed nothing".to_string(), None),
+    };
+    ProbeResult {
+        kind: check.name(),
+        target: format!("{} (on the host)", host.name),
+        ok,
+        latency_ms: 0.0,
+        detail,
+        tls: None,
+        warning,
     }
 }
 

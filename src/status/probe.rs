@@ -116,7 +116,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             Probe::Managesieve { .. } => self.managesieve().await,
             // `status` judges sshd by its own session; alone, a probe can only see the port.
             Probe::Ssh { port } | Probe::Tcp { port } => Ok(format!("port {port} accepts connections")),
-            Probe::Ldap | Probe::Dns { .. } => unreachable!("no stream of their own"),
+            Probe::Ldap | Probe::Dns { .. } | Probe::OnHost(_) => unreachable!("no stream of their own"),
         }
     }
 

@@ -54,6 +54,27 @@ pub enum Probe {
     Tcp {
         port: u16,
     },
+    /// Asked on the host itself, in status's one SSH command (src/status/units.rs): for
+    /// daemons that listen on the host's loopback only.
+    OnHost(OnHostCheck),
+}
+
+/// What a host checks of itself for `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum OnHostCheck {
+    Rspamd,
+    Redis,
+    Clamd,
+}
+
+impl OnHostCheck {
+    pub fn name(self) -> &'static str {
+        match self {
+            OnHostCheck::Rspamd => "rspamd",
+            OnHostCheck::Redis => "redis",
+            OnHostCheck::Clamd => "clamd",
+        }
+    }
 }
 
 impl Probe {
@@ -71,6 +92,7 @@ impl Probe {
             Probe::Dns { .. } => "dns",
             Probe::Ssh { .. } => "ssh",
             Probe::Tcp { .. } => "tcp",
+            Probe::OnHost(c) => c.name(),
         }
     }
 
@@ -78,6 +100,7 @@ impl Probe {
         match self {
             Probe::Ldap => 389,
             Probe::Dns { .. } => 53,
+            Probe::OnHost(_) => 0,
             Probe::Smtp { port }
             | Probe::Lmtp { port }
             | Probe::Imap { port }
@@ -168,6 +191,9 @@ fn probe(spec: &ProbeSpec, cluster: &Cluster, host: &Host) -> Probe {
         ProbeKind::Dns => Probe::Dns { zone: cluster.domains.first().cloned().unwrap_or_default() },
         ProbeKind::Ssh => Probe::Ssh { port: port(host.ssh.port.unwrap_or(22)) },
         ProbeKind::Tcp => Probe::Tcp { port: port(0) },
+        ProbeKind::Rspamd => Probe::OnHost(OnHostCheck::Rspamd),
+        ProbeKind::Redis => Probe::OnHost(OnHostCheck::Redis),
+        ProbeKind::Clamd => Probe::OnHost(OnHostCheck::Clamd),
     }
 }
 

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use super::services::OnHostCheck;
 use crate::remote::{RemoteError, RemoteHost};
 pub use crate::systemd::UnitState;
 
@@ -16,6 +17,34 @@ const HAPROXY_STATS: &str = "if [ -e /etc/haproxy/haproxy.cfg ] && command -v ba
   bash -c 'exec 3<>/dev/tcp/127.0.0.1/8404 && printf \"GET /;csv HTTP/1.0\\r\\n\\r\\n\" >&3 && timeout 2 cat <&3' 2>/dev/null | tr -d '\\r'\n\
 fi\n";
 
+/// Each prints `@@check NAME ok|fail DETAIL`, and `@@checkwarn NAME TEXT` for a running daemon
+/// that needs attention. Only bash, perl-base and the daemon's own client: nothing to install.
+fn on_host_script(check: OnHostCheck) -> &'static str {
+    match check {
+        OnHostCheck::Rspamd => {
+            r#"r=$(bash -c 'exec 3<>/dev/tcp/127.0.0.1/11334 && printf "GET /ping HTTP/1.0\r\n\r\n" >&3 && timeout 2 cat <&3' 2>/dev/null | tr -d '\r' | tail -n 1)
+case "$r" in pong*) echo '@@check rspamd ok controller answers /ping';; *) echo '@@check rspamd fail controller on 127.0.0.1:11334 does not answer /ping';; esac
+"#
+        }
+        OnHostCheck::Redis => {
+            r#"r=$(timeout 2 redis-cli -h 127.0.0.1 ping 2>&1 | head -n 1)
+case "$r" in PONG) echo '@@check redis ok PING answered PONG';; *) echo "@@check redis fail PING on 127.0.0.1:6379: $r";; esac
+"#
+        }
+        // The age is that of the newest signature file: freshclam replaces one at each update.
+        OnHostCheck::Clamd => {
+            r#"r=$(timeout 3 perl -MIO::Socket::UNIX -e '$s = IO::Socket::UNIX->new(Peer => "/run/clamav/clamd.ctl") or exit 1; print $s "zPING\0"; $s->recv($a, 16); print $a' 2>/dev/null | tr -d '\0')
+newest=$(find /var/lib/clamav -maxdepth 1 -type f \( -name '*.c[vl]d' -o -name '*.[hnm]db' -o -name '*.hsb' -o -name '*.ldb' \) -printf '%T@\n' 2>/dev/null | sort -n | tail -n 1)
+age=''; [ -n "$newest" ] && age=$(( ($(date +%s) - ${newest%.*}) / 3600 ))
+if [ "$r" = PONG ]; then echo "@@check clamd ok PING answered PONG; signatures ${age:-?} h old"; else echo '@@check clamd fail no PONG on /run/clamav/clamd.ctl'; fi
+[ -z "$newest" ] && echo '@@checkwarn clamd no virus signatures in /var/lib/clamav (freshclam has not run yet)'
+[ -n "$age" ] && [ "$age" -gt 48 ] && echo "@@checkwarn clamd virus signatures are $age hours old: is freshclam reaching its mirror?"
+true
+"#
+        }
+    }
+}
+
 /// What one host said.
 #[derive(Debug, Clone, Default)]
 pub struct HostState {
@@ -23,6 +52,15 @@ pub struct HostState {
     pub addresses: Vec<String>,
     /// HAProxy's backend servers, from its stats (empty where HAProxy does not run).
     pub backend_servers: Vec<BackendServer>,
+    /// What the host's own checks found, by check name.
+    pub checks: BTreeMap<String, OnHostResult>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OnHostResult {
+    pub ok: bool,
+    pub detail: String,
+    pub warning: Option<String>,
 }
 
 /// One server of an HAProxy backend, as `show stat` reports it.
@@ -48,15 +86,16 @@ impl BackendServer {
     }
 }
 
-/// Asks the host about `units` (names without `.service`).
-pub async fn query(session: &dyn RemoteHost, units: &[&str]) -> Result<HostState, RemoteError> {
-    let out = session.run_ok("status", &script(units)).await?;
+/// Asks the host about `units` (names without `.service`), and runs its own `checks`.
+pub async fn query(session: &dyn RemoteHost, units: &[&str], checks: &[OnHostCheck]) -> Result<HostState, RemoteError> {
+    let out = session.run_ok("status", &script(units, checks)).await?;
     Ok(parse(&out.stdout_text()))
 }
 
 /// One `systemctl show` for all units; journalctl only for those not active. Few processes:
 /// on a busy host (or a lab of many hosts on one machine) each spawn counts.
-pub fn script(units: &[&str]) -> String {
+pub fn script(units: &[&str], checks: &[OnHostCheck]) -> String {
+    let checks: String = checks.iter().map(|c| on_host_script(*c)).collect();
     format!(
         "LC_ALL=C; export LC_ALL\n\
          show=$({show})\n\
@@ -69,7 +108,8 @@ pub fn script(units: &[&str]) -> String {
          done\n\
          echo @@addresses\n\
          ip -o addr show 2>/dev/null | awk '{{print $4}}'\n\
-         {HAPROXY_STATS}",
+         {HAPROXY_STATS}\
+         {checks}",
         show = crate::systemd::show_command(units)
     )
 }
@@ -82,7 +122,15 @@ pub fn parse(text: &str) -> HostState {
     let mut in_addresses = false;
     let mut haproxy: Option<String> = None;
     for line in first.into_iter().chain(lines) {
-        if let Some(csv) = haproxy.as_mut() {
+        if let Some(rest) = line.strip_prefix("@@check ") {
+            let mut parts = rest.splitn(3, ' ');
+            let (name, verdict, detail) = (parts.next().unwrap_or_default(), parts.next(), parts.next());
+            let entry = facts.checks.entry(name.to_string()).or_default();
+            entry.ok = verdict == Some("ok");
+            entry.detail = crate::escape::line(detail.unwrap_or_default());
+        } else if let Some((name, text)) = line.strip_prefix("@@checkwarn ").and_then(|r| r.split_once(' ')) {
+            facts.checks.entry(name.to_string()).or_default().warning = Some(crate::escape::line(text));
+        } else if let Some(csv) = haproxy.as_mut() {
             csv.push_str(line);
             csv.push('\n');
         } else if let Some(unit) = line.strip_prefix("@@log ") {
@@ -179,11 +227,11 @@ StateChangeTimestamp=\n\
 
     #[test]
     fn script_quotes_units() {
-        let s = script(&["postfix@-", "ssh"]);
+        let s = script(&["postfix@-", "ssh"], &[]);
         assert!(
             s.contains("-- postfix@-.service ssh.service") || s.contains("-- 'postfix@-.service' ssh.service"),
             "{s}"
         );
-        assert!(script(&["a;b"]).contains("'a;b.service'"));
+        assert!(script(&["a;b"], &[]).contains("'a;b.service'"));
     }
 }
