@@ -91,11 +91,7 @@ fn pem(label: &str, der: &[u8]) -> String {
 
 /// A TXT record's data, in strings of at most 255 characters as DNS requires.
 pub fn txt(text: &str) -> String {
-    text.as_bytes()
-        .chunks(255)
-        .map(|c| format!("\"{}\"", String::from_utf8_lossy(c)))
-        .collect::<Vec<_>>()
-        .join(" ")
+    text.as_bytes().chunks(255).map(|c| format!("\"{}\"", String::from_utf8_lossy(c))).collect::<Vec<_>>().join(" ")
 }
 
 /// The addresses mail leaves the cluster from: the NAT's public address when there is one
@@ -104,7 +100,8 @@ pub fn sending_addresses(cluster: &Cluster) -> Vec<IpAddr> {
     let mut out: Vec<IpAddr> = cluster.nat.iter().map(|n| n.public_address).collect();
     let behind_nat = cluster.nat.is_some();
     for h in cluster.hosts_with(Role::Mta) {
-        if !(behind_nat && is_private(h.address)) && !out.contains(&h.address) {
+        let hidden = behind_nat && is_private(h.address);
+        if !hidden && !out.contains(&h.address) {
             out.push(h.address);
         }
     }
@@ -156,6 +153,99 @@ pub fn records(cluster: &Cluster, state: &mut LocalState, domain: &str) -> Resul
     Ok(out)
 }
 
+/// A record for the public DNS, by its full name.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PublicRecord {
+    pub name: String,
+    pub kind: &'static str,
+    /// As a zone file writes it (TXT quoted).
+    pub value: String,
+    /// What it is for, in a few words.
+    pub why: &'static str,
+}
+
+/// What the registrar's zones must say for mail to reach the cluster and be trusted: MX, the
+/// names' addresses, SPF, DKIM, DMARC; and the PTR records the address owner must set.
+pub fn public_records(cluster: &Cluster, state: &mut LocalState) -> Result<Vec<PublicRecord>, KeyError> {
+    let mut out = Vec::new();
+    let rec =
+        |name: String, kind: &'static str, value: String, why: &'static str| PublicRecord { name, kind, value, why };
+    // Behind a NAT, the world reaches every MX through the public name; otherwise each MX by
+    // its own name.
+    let mx: Vec<(u16, String, Vec<IpAddr>)> = match &cluster.nat {
+        Some(nat) => vec![(10, cluster.public_name.clone(), vec![nat.public_address])],
+        None => cluster
+            .hosts_with(Role::Mta)
+            .filter(|h| h.mta.mx)
+            .map(|h| (h.mta.mx_priority, h.fqdn.clone(), vec![h.address]))
+            .collect(),
+    };
+    for domain in &cluster.domains {
+        for (prio, name, _) in &mx {
+            out.push(rec(format!("{domain}."), "MX", format!("{prio} {name}."), "where mail for the domain goes"));
+        }
+        out.push(rec(
+            format!("{domain}."),
+            "TXT",
+            txt(&spf(cluster)),
+            "SPF: the addresses that send the domain's mail",
+        ));
+        if cluster.filter.is_some() {
+            signing_key(state, domain)?;
+            for key in published_keys(state, domain) {
+                out.push(rec(
+                    format!("{}._domainkey.{domain}.", key.selector),
+                    "TXT",
+                    txt(&dkim_txt(&key)),
+                    "DKIM: the key receivers check signatures with",
+                ));
+            }
+            if let Some(d) = dmarc(cluster, domain) {
+                out.push(rec(
+                    format!("_dmarc.{domain}."),
+                    "TXT",
+                    txt(&d),
+                    "DMARC: what receivers do with mail that fails",
+                ));
+            }
+        }
+    }
+    let mut named: Vec<(String, IpAddr)> = mx.iter().flat_map(|(_, n, a)| a.iter().map(|a| (n.clone(), *a))).collect();
+    if let Some(nat) = &cluster.nat {
+        named.push((cluster.public_name.clone(), nat.public_address));
+    }
+    named.sort();
+    named.dedup();
+    for (name, addr) in &named {
+        let kind = if addr.is_ipv4() { "A" } else { "AAAA" };
+        out.push(rec(format!("{name}."), kind, addr.to_string(), "the mail name's address"));
+    }
+    for addr in sending_addresses(cluster) {
+        let name = named
+            .iter()
+            .find(|(_, a)| *a == addr)
+            .map(|(n, _)| n.clone())
+            .unwrap_or_else(|| cluster.public_name.clone());
+        out.push(rec(reverse_name(addr), "PTR", format!("{name}."), "reverse name: ask the address's owner (the ISP)"));
+    }
+    Ok(out)
+}
+
+/// `4.3.2.1.in-addr.arpa.` for 1.2.3.4; nibbles under ip6.arpa for IPv6.
+pub fn reverse_name(addr: IpAddr) -> String {
+    match addr {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            format!("{}.{}.{}.{}.in-addr.arpa.", o[3], o[2], o[1], o[0])
+        }
+        IpAddr::V6(v6) => {
+            let mut s: String = v6.octets().iter().rev().map(|b| format!("{:x}.{:x}.", b & 0xf, b >> 4)).collect();
+            s.push_str("ip6.arpa.");
+            s
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,6 +264,12 @@ mod tests {
         let third = rotate(&mut state, "a.test").unwrap();
         let published: Vec<String> = published_keys(&state, "a.test").into_iter().map(|k| k.selector).collect();
         assert_eq!(published, vec![second, third]);
+    }
+
+    #[test]
+    fn reverse_names() {
+        assert_eq!(reverse_name("203.0.113.25".parse().unwrap()), "25.113.0.203.in-addr.arpa.");
+        assert!(reverse_name("2001:db8::1".parse().unwrap()).starts_with("1.0.0.0."));
     }
 
     #[test]

@@ -18,6 +18,7 @@ macro_rules! out {
 mod account;
 mod completions;
 mod deploy;
+mod dns;
 mod lab;
 mod list;
 mod move_account;
@@ -70,6 +71,7 @@ pub enum Command {
     /// Distribution lists: create, delete, add, remove, show.
     List(list::Args),
     Nat(nat::Args),
+    Dns(dns::Args),
     /// Shell completions and man pages, generated from these definitions.
     Completions(completions::Args),
 }
@@ -94,6 +96,7 @@ pub fn run() -> ExitCode {
         Command::Rebalance(args) => rebalance::exec(&cli.globals, args),
         Command::List(args) => list::exec(&cli.globals, args),
         Command::Nat(args) => nat::exec(&cli.globals, args),
+        Command::Dns(args) => dns::exec(&cli.globals, args),
         Command::Completions(args) => completions::exec(args, Cli::command()),
     };
     match code {

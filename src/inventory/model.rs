@@ -92,7 +92,14 @@ pub struct MtaSettings {
 
 impl Default for MtaSettings {
     fn default() -> Self {
-        MtaSettings { mx: true, mx_priority: 10, submission: true, relay_networks: Vec::new(), purpose: None, clamav: false }
+        MtaSettings {
+            mx: true,
+            mx_priority: 10,
+            submission: true,
+            relay_networks: Vec::new(),
+            purpose: None,
+            clamav: false,
+        }
     }
 }
 

@@ -640,7 +640,11 @@ impl Validator<'_, '_> {
     fn filter(&mut self, spec: &schema::FilterSpec) -> Filter {
         for score in [&spec.reject_score, &spec.add_header_score] {
             if !(score.value.is_finite() && score.value > 0.0 && score.value < 1000.0) {
-                self.rep.error(score.referenced, format!("invalid score {}", score.value), Some("a score above 0, such as 15".into()));
+                self.rep.error(
+                    score.referenced,
+                    format!("invalid score {}", score.value),
+                    Some("a score above 0, such as 15".into()),
+                );
             }
         }
         if spec.add_header_score.value >= spec.reject_score.value {
@@ -657,21 +661,33 @@ impl Validator<'_, '_> {
         let deny = self.senders(&spec.deny, "denied sender");
         for (d, at) in deny.iter().zip(&spec.deny) {
             if allow.contains(d) {
-                self.rep.error(at.referenced, format!("sender `{d}` is both allowed and denied"), Some("keep one of the two".into()));
+                self.rep.error(
+                    at.referenced,
+                    format!("sender `{d}` is both allowed and denied"),
+                    Some("keep one of the two".into()),
+                );
             }
         }
         let dmarc_policy = match &spec.dmarc.policy {
             None => "quarantine".to_string(),
             Some(p) if matches!(p.value.as_str(), "none" | "quarantine" | "reject") => p.value.clone(),
             Some(p) => {
-                self.rep.error(p.referenced, format!("invalid DMARC policy `{}`", p.value.escape_debug()), Some("none, quarantine or reject".into()));
+                self.rep.error(
+                    p.referenced,
+                    format!("invalid DMARC policy `{}`", p.value.escape_debug()),
+                    Some("none, quarantine or reject".into()),
+                );
                 String::new()
             }
         };
         let dmarc_report = spec.dmarc.report.as_ref().map(|r| match super::address::parse(&r.value) {
             Ok(a) => a.full,
             Err(why) => {
-                self.rep.error(r.referenced, format!("invalid DMARC report address {why}"), Some("an address is user@domain".into()));
+                self.rep.error(
+                    r.referenced,
+                    format!("invalid DMARC report address {why}"),
+                    Some("an address is user@domain".into()),
+                );
                 String::new()
             }
         });
@@ -699,7 +715,9 @@ impl Validator<'_, '_> {
                 Err(format!("`{}` is neither an address nor a domain", entry.value.escape_debug()))
             };
             match checked {
-                Ok(s) if out.contains(&s) => self.rep.error(entry.referenced, format!("{what} `{s}` is listed twice"), None),
+                Ok(s) if out.contains(&s) => {
+                    self.rep.error(entry.referenced, format!("{what} `{s}` is listed twice"), None)
+                }
                 Ok(s) => out.push(s),
                 Err(why) => self.rep.error(
                     entry.referenced,

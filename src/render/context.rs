@@ -126,7 +126,11 @@ fn filter_ctx(cluster: &Cluster, state: Option<&mut LocalState>) -> Result<Optio
     if let Some(state) = state {
         for domain in &cluster.domains {
             let key = crate::mailauth::signing_key(state, domain).map_err(|e| RenderError::Cluster(e.to_string()))?;
-            dkim.push(DkimCtx { domain: domain.clone(), selector: key.selector.clone(), private_key: key.private_key.clone() });
+            dkim.push(DkimCtx {
+                domain: domain.clone(),
+                selector: key.selector.clone(),
+                private_key: key.private_key.clone(),
+            });
         }
     }
     Ok(Some(FilterCtx {
