@@ -25,10 +25,10 @@ fn fixture() -> LabCluster {
         let transport = text.lines().find(|l| l.contains("name: transport")).unwrap().to_string();
         let with_clamav = transport.replace("roles: [mta, proxy] }", "roles: [mta, proxy], mta: { clamav: true } }");
         assert_ne!(transport, with_clamav, "the lab's transport line changed shape");
-        // A low reject threshold, so a message missing its Date and Message-ID (3.5 points
-        // in Rspamd's default rules) is refused: the allow list must beat a real score.
+        // Rspamd's default reject score; marking from 8, as a lab client with no reverse name
+        // already scores about 6.
         format!(
-            "{}\nfilter:\n  reject_score: 3\n  add_header_score: 1.5\n  allow: [partner.example, boss@vendor.example]\n  deny: [spam.example]\n",
+            "{}\nfilter:\n  reject_score: 15\n  add_header_score: 8\n  allow: [partner.example, boss@vendor.example]\n  deny: [spam.example]\n",
             text.replace(&transport, &with_clamav)
         )
     })
@@ -82,16 +82,21 @@ gtube = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
 eicar = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 m = EmailMessage()
 m["From"] = sender; m["To"] = rcpt; m["Subject"] = subject
-if kind != "scored":
-    m["Date"] = "Mon, 30 Nov 2026 10:00:00 +0700"; m["Message-ID"] = "<%s@client.example.org>" % subject.replace(" ", ".")
+m["Date"] = "Mon, 30 Nov 2026 10:00:00 +0700"; m["Message-ID"] = "<%s@client.example.org>" % subject.replace(" ", ".")
 body = {"gtube": "Test message.\n" + gtube + "\n"}.get(kind, "Hello, the minutes of today's meeting are below.\n")
 m.set_content(body)
 if kind == "eicar":
     m.add_attachment(eicar, maintype="application", subtype="octet-stream", filename="eicar.com")
+raw = m.as_bytes()
+if kind == "scored":
+    # About 14 points over a clean message in Rspamd's default rules: a repeated From, no
+    # Date or Message-ID, a subject in capitals. Well over the reject score.
+    raw = ("From: %s\r\nFrom: offers@other.example\r\nTo: %s\r\nSubject: FREE MONEY WIN NOW %s\r\n\r\n"
+           "Hello, the minutes of today's meeting are below.\r\n" % (sender, rcpt, subject.upper())).encode()
 s = smtplib.SMTP(host, 25, timeout=60)
 s.ehlo("client.example.org")
 try:
-    s.sendmail(sender, [rcpt], m.as_bytes())
+    s.sendmail(sender, [rcpt], raw)
     print("accepted")
 except smtplib.SMTPResponseException as e:
     print("refused", e.smtp_code, e.smtp_error.decode(errors="replace"))
@@ -124,7 +129,9 @@ import imaplib, re, smtplib, ssl, sys, time, dkim, dns.message, dns.query
 mta, user, pw, rcpt, rpw, ns, subject = sys.argv[1:8]
 from email.message import EmailMessage
 ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+import email.utils
 m = EmailMessage(); m["From"] = user; m["To"] = rcpt; m["Subject"] = subject
+m["Date"] = email.utils.formatdate(); m["Message-ID"] = email.utils.make_msgid(domain="tgg.net.id")
 m.set_content("Signed on the way out.\n")
 s = smtplib.SMTP(mta, 587, timeout=60); s.starttls(context=ctx); s.login(user, pw); s.send_message(m); s.quit()
 raw = None
@@ -175,7 +182,8 @@ fn allowed_senders_pass_a_score_that_refuses_others(f: &LabCluster) {
     for sender in ["friend@partner.example", "boss@vendor.example"] {
         let subject = format!("scored from {sender}");
         assert_eq!(send(f, sender, "scored", &subject), "accepted", "allow-listed {sender}");
-        let (ok, msg) = python(FETCH, &[&f.address("transport"), "siti@tgg.net.id", &f.password("siti"), &subject]);
+        let seen = format!("FREE MONEY WIN NOW {}", subject.to_uppercase());
+        let (ok, msg) = python(FETCH, &[&f.address("transport"), "siti@tgg.net.id", &f.password("siti"), &seen]);
         assert!(ok, "{msg}");
     }
 }
@@ -203,6 +211,14 @@ fn submitted_mail_is_dkim_signed_and_verifies_against_the_zone(f: &LabCluster) {
     let (selector, verified) = signed(f, "signed hello");
     assert!(selector.starts_with('m'), "no DKIM signature (selector {selector})");
     assert_eq!(verified, "True", "dkimpy did not verify the signature against bind's TXT record");
+    // A stranger claiming to be one of ours on port 25 gets no signature of ours: only the
+    // cluster's hosts and logged-in users count as local (the lab's client is in 10/8, which
+    // Rspamd's default would have trusted).
+    assert_eq!(send(f, "siti@tgg.net.id", "clean", "forged from outside"), "accepted");
+    let (ok, msg) =
+        python(FETCH, &[&f.address("transport"), "siti@tgg.net.id", &f.password("siti"), "forged from outside"]);
+    assert!(ok, "{msg}");
+    assert!(!msg.contains("DKIM-Signature"), "a forged message from outside was signed:\n{msg}");
 }
 
 fn dns(f: &LabCluster, extra: &[&str]) -> (i32, String) {

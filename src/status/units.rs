@@ -23,7 +23,7 @@ fn on_host_script(check: OnHostCheck) -> &'static str {
     match check {
         OnHostCheck::Rspamd => {
             r#"r=$(bash -c 'exec 3<>/dev/tcp/127.0.0.1/11334 && printf "GET /ping HTTP/1.0\r\n\r\n" >&3 && timeout 2 cat <&3' 2>/dev/null | tr -d '\r' | tail -n 1)
-case "$r" in pong*) echo '@@check rspamd ok controller answers /ping';; *) echo '@@check rspamd fail controller on 127.0.0.1:11334 does not answer /ping';; esac
+case "$r" in pong*) echo '@@check rspamd ok controller answers /ping with pong';; *) echo '@@check rspamd fail controller on 127.0.0.1:11334 does not answer /ping';; esac
 "#
         }
         OnHostCheck::Redis => {
