@@ -232,3 +232,29 @@ impl StdinText for std::process::Command {
         child.wait_with_output().unwrap()
     }
 }
+
+/// BASE with a `filter:` block after the accounts.
+fn with_filter(block: &str) -> String {
+    format!("{BASE}filter:\n{block}")
+}
+
+#[test]
+fn filter_mistakes_are_placed() {
+    // Line 22 is the first line inside `filter:`.
+    assert_error(&with_filter("  reject_score: 5\n  add_header_score: 6\n"), 23, 21, "is not below reject_score");
+    assert_error(&with_filter("  allow: [\"x;rm -rf /\"]\n"), 22, 11, "neither an address nor a domain");
+    assert_error(&with_filter("  allow: [friend@b.example]\n"), 22, 11, "in a domain this cluster serves");
+    assert_error(&with_filter("  allow: [p.example]\n  deny: [p.example]\n"), 23, 10, "both allowed and denied");
+    assert_error(&with_filter("  dmarc: { policy: always }\n"), 22, 20, "invalid DMARC policy");
+    assert_error(&with_filter("  greylist: maybe\n"), 22, 13, "");
+}
+
+#[test]
+fn clamav_without_a_filter_is_refused() {
+    assert_error(
+        &with("    roles: [mta, proxy]\n", "    roles: [mta, proxy]\n    mta: { clamav: true }\n"),
+        9,
+        11,
+        "asks for ClamAV",
+    );
+}

@@ -61,7 +61,7 @@ impl Validator<'_, '_> {
         let accounts = self.accounts(&f.accounts, &domains, &hosts, &classes);
         self.capacities(&f.hosts.value, &hosts, &accounts);
         let rate_limit = f.rate_limit.as_ref().map(|r| self.rate_limit(r, &domains, &hosts));
-        let filter = f.filter.as_ref().map(|spec| self.filter(spec));
+        let filter = f.filter.as_ref().map(|spec| self.filter(spec, &domains));
         self.clamav_needs_filter(&f, &hosts, filter.is_some());
         let vips = self.vips(&f.vips, &hosts);
         let nat = f.nat.as_ref().map(|n| self.nat(n, &hosts));
@@ -637,7 +637,7 @@ impl Validator<'_, '_> {
         RateLimit { default, senders, bypass, internal_domains }
     }
 
-    fn filter(&mut self, spec: &schema::FilterSpec) -> Filter {
+    fn filter(&mut self, spec: &schema::FilterSpec, domains: &[String]) -> Filter {
         for score in [&spec.reject_score, &spec.add_header_score] {
             if !(score.value.is_finite() && score.value > 0.0 && score.value < 1000.0) {
                 self.rep.error(
@@ -658,6 +658,16 @@ impl Validator<'_, '_> {
             );
         }
         let allow = self.senders(&spec.allow, "allowed sender");
+        for (a, at) in allow.iter().zip(&spec.allow) {
+            let domain = a.rsplit('@').next().unwrap_or(a);
+            if domains.iter().any(|d| d == domain) {
+                self.rep.error(
+                    at.referenced,
+                    format!("`{a}` is in a domain this cluster serves: anyone outside could forge it past the filter"),
+                    Some("the cluster's own users log in to send and are never scored as strangers; allow only outside senders".into()),
+                );
+            }
+        }
         let deny = self.senders(&spec.deny, "denied sender");
         for (d, at) in deny.iter().zip(&spec.deny) {
             if allow.contains(d) {
