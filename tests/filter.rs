@@ -268,6 +268,9 @@ fn status_reports_the_filters(f: &LabCluster) {
     let out =
         mailctl().args(["status", "--format", "json", "--host", "transport"]).arg(f.inventory()).output().unwrap();
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let schema = common::repo().join("schemas/status.schema.json");
+    let (valid, errors) = python(common::VALIDATE_JSON, &[schema.to_str().unwrap(), &report.to_string()]);
+    assert!(valid, "status JSON does not follow schemas/status.schema.json:\n{errors}");
     let services = report["hosts"][0]["services"].as_array().unwrap();
     for (name, says) in [("rspamd", "pong"), ("redis", "PONG"), ("clamd", "PONG")] {
         let s = services.iter().find(|s| s["name"] == name).unwrap_or_else(|| panic!("no {name} in {report:#}"));

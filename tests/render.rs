@@ -145,7 +145,7 @@ fn render_command_writes_the_tree_with_modes_and_a_private_state_file() {
         serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
     let comps: Vec<&str> =
         manifest["transport"]["components"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
-    assert_eq!(comps, ["base", "chrony", "sshd", "dovecot", "postfix", "webmail", "nginx"]);
+    assert_eq!(comps, ["base", "chrony", "sshd", "dovecot", "postfix", "rspamd", "webmail", "nginx"]);
     let secret = serde_yaml_value(&state, "doveadm");
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(!stdout.contains(&secret) && !String::from_utf8_lossy(&run.stderr).contains(&secret));
@@ -243,6 +243,11 @@ fn no_secret_lands_in_a_file_others_can_read() {
                 secrets.push((format!("{h} host key"), c.key.trim().to_string()));
             }
         }
+        for (domain, keys) in &state.data.dkim {
+            for k in keys {
+                secrets.push((format!("{domain} DKIM key"), k.private_key.trim().to_string()));
+            }
+        }
         assert!(secrets.iter().any(|(k, _)| k == "doveadm"), "{name}: no doveadm secret generated");
         for h in &hosts {
             for f in &h.files {
@@ -299,5 +304,44 @@ fn mynetworks_never_trusts_a_proxy_and_haproxy_passes_the_client_on() {
     assert!(
         doveadm.contains("address = 127.0.0.1") && !doveadm.contains("192.168."),
         "doveadm on loopback only: {doveadm}"
+    );
+}
+
+#[test]
+fn filters_reach_only_the_mtas_and_keys_only_rspamd() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cluster = common::load(&common::shipped("excellent"));
+    let hosts = common::render(&cluster, tmp.path());
+    let state = mailctl::state::LocalState::open(&tmp.path().join("excellent.state.yaml")).unwrap();
+    let key = &state.data.dkim["excellent.co.id"][0];
+    for h in &hosts {
+        let is_mta = cluster.host(&h.host).unwrap().has(mailctl::inventory::Role::Mta);
+        let dkim = h.files.iter().find(|f| f.dest.starts_with("/var/lib/rspamd/dkim/"));
+        assert_eq!(dkim.is_some(), is_mta, "{}: DKIM key where it should not be, or missing", h.host);
+        if let Some(f) = dkim {
+            assert_eq!(f.dest, format!("/var/lib/rspamd/dkim/excellent.co.id.{}.key", key.selector));
+            assert_eq!((f.mode, f.owner.as_str(), f.group.as_str()), (0o640, "root", "_rspamd"), "{}", h.host);
+            let main_cf = common::file(&hosts, &h.host, "/etc/postfix/main.cf");
+            assert!(main_cf.contains("milter_default_action = tempfail"), "{}", h.host);
+            // ClamAV only on the incoming MX, which the report asked for.
+            let clamav = main_cf.contains("inet:127.0.0.1:7357");
+            assert_eq!(clamav, h.host == "mx-in", "{}: {main_cf}", h.host);
+            let local = common::file(&hosts, &h.host, "/etc/rspamd/override.d/options.inc");
+            assert!(!local.contains("10.0.0.0/8"), "{local}");
+        }
+    }
+    // The zone publishes the key rspamd signs with, and DMARC.
+    let zone = common::file(&hosts, "ldap-1", "/etc/bind/zones/db.excellent.co.id");
+    assert!(zone.contains(&format!("{}._domainkey\tIN\tTXT", key.selector)), "{zone}");
+    assert!(
+        zone.contains("_dmarc\tIN\tTXT\t\"v=DMARC1; p=quarantine; rua=mailto:postmaster@excellent.co.id"),
+        "{zone}"
+    );
+    assert!(zone.contains("\"v=spf1 mx ip4:198.51.100.40 ~all\""), "{zone}");
+    // Rendering again keeps the key.
+    let again = common::render(&cluster, tmp.path());
+    assert_eq!(
+        common::file(&again, "mx-in", &format!("/var/lib/rspamd/dkim/excellent.co.id.{}.key", key.selector)),
+        common::file(&hosts, "mx-in", &format!("/var/lib/rspamd/dkim/excellent.co.id.{}.key", key.selector))
     );
 }
