@@ -95,6 +95,20 @@ fn every_shipped_inventory_passes_debian_13s_checkers() {
 fn a_broken_config_is_caught_by_its_checker() {
     let root = release_root(Os::Debian12);
     let tmp = tempfile::tempdir().unwrap();
+    let cluster = common::load(&common::shipped("excellent"));
+    let mut rendered = common::render(&cluster, tmp.path());
+    let mx = rendered.iter_mut().find(|h| h.host == "mx-in").unwrap();
+    let milter = mx.files.iter_mut().find(|f| f.dest == "/etc/clamav/clamav-milter.conf").unwrap();
+    milter.content.extend_from_slice(b"OnInfected Explode\n");
+    let actions = mx.files.iter_mut().find(|f| f.dest == "/etc/rspamd/local.d/actions.conf").unwrap();
+    actions.content.extend_from_slice(b"reject = {\n");
+    let out = tmp.path().join("excellent");
+    write_tree(&out, &rendered).unwrap();
+    let failures = check_all(&root, &rendered, &out);
+    assert_eq!(failures.len(), 2, "{failures:#?}");
+    assert!(failures.iter().any(|f| f.contains("mx-in / rspamd")), "{failures:#?}");
+    assert!(failures.iter().any(|f| f.contains("mx-in / clamav") && f.contains("OnInfected")), "{failures:#?}");
+
     let cluster = common::load(&common::shipped("tgg"));
     let mut rendered = common::render(&cluster, tmp.path());
     let transport = rendered.iter_mut().find(|h| h.host == "transport").unwrap();
