@@ -150,7 +150,21 @@ pub fn records(cluster: &Cluster, state: &mut LocalState, domain: &str) -> Resul
     if let Some(d) = dmarc(cluster, domain) {
         out.push(Record { name: "_dmarc".into(), kind: "TXT", value: txt(&d) });
     }
+    for other in reports_received_for(cluster, domain) {
+        out.push(Record { name: format!("{other}._report._dmarc"), kind: "TXT", value: txt("v=DMARC1") });
+    }
     Ok(out)
+}
+
+/// The other served domains whose DMARC reports go to an address in `domain`: receivers
+/// send them only where `domain` says it takes them (RFC 7489, 7.1).
+fn reports_received_for<'c>(cluster: &'c Cluster, domain: &str) -> Vec<&'c str> {
+    let Some(report) = cluster.filter.as_ref().and_then(|f| f.dmarc_report.as_deref()) else { return Vec::new() };
+    let report_domain = report.rsplit('@').next().unwrap_or_default();
+    if report_domain != domain {
+        return Vec::new();
+    }
+    cluster.domains.iter().map(String::as_str).filter(|d| *d != domain).collect()
 }
 
 /// A record for the public DNS, by its full name.
@@ -206,6 +220,14 @@ pub fn public_records(cluster: &Cluster, state: &mut LocalState) -> Result<Vec<P
                     "TXT",
                     txt(&d),
                     "DMARC: what receivers do with mail that fails",
+                ));
+            }
+            for other in reports_received_for(cluster, domain) {
+                out.push(rec(
+                    format!("{other}._report._dmarc.{domain}."),
+                    "TXT",
+                    txt("v=DMARC1"),
+                    "DMARC: this domain takes the reports of another",
                 ));
             }
         }
@@ -264,6 +286,26 @@ mod tests {
         let third = rotate(&mut state, "a.test").unwrap();
         let published: Vec<String> = published_keys(&state, "a.test").into_iter().map(|k| k.selector).collect();
         assert_eq!(published, vec![second, third]);
+    }
+
+    #[test]
+    fn the_report_domain_takes_the_other_domains_reports_and_spf_names_the_nat() {
+        let text = "cluster: { name: t, domains: [a.example, b.example] }\n\
+            hosts:\n\
+            \x20 - { name: l, address: 10.0.0.2, fqdn: l.a.example, roles: [ldap, dns] }\n\
+            \x20 - { name: m, address: 10.0.0.3, fqdn: m.a.example, roles: [mta, mailbox, proxy] }\n\
+            filter: { dmarc: { policy: reject, report: dmarc@a.example } }\n\
+            nat: { public_address: 198.51.100.7, forwards: [{ host: m, ports: [25] }] }\n";
+        let cluster = crate::inventory::parse(text, std::path::Path::new("t.yaml")).unwrap().cluster;
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = LocalState::open(&dir.path().join("s.yaml")).unwrap();
+        let a = records(&cluster, &mut state, "a.example").unwrap();
+        assert!(a.iter().any(|r| r.name == "b.example._report._dmarc" && r.value == "\"v=DMARC1\""), "{a:?}");
+        assert!(a.iter().any(|r| r.value.contains("p=reject; rua=mailto:dmarc@a.example")), "{a:?}");
+        let b = records(&cluster, &mut state, "b.example").unwrap();
+        assert!(!b.iter().any(|r| r.name.contains("_report")), "{b:?}");
+        // Behind the NAT the private MTA address is not in SPF; the public one is.
+        assert_eq!(spf(&cluster), "v=spf1 mx ip4:198.51.100.7 ~all");
     }
 
     #[test]
