@@ -253,6 +253,17 @@ mod tests {
     }
 
     #[test]
+    fn a_new_drop_in_is_read_by_systemd_before_the_unit_restarts() {
+        let plain = component_script(&component(None, Some(UnitAction::Restart)));
+        assert!(!plain.contains("daemon-reload"), "only when a unit file changes");
+        let mut c = component(None, Some(UnitAction::Restart));
+        c.files[0].file.dest = "/etc/systemd/system/clamav-daemon.service.d/mailctl.conf".into();
+        let s = component_script(&c);
+        let reload = s.find("systemctl daemon-reload").unwrap();
+        assert!(s.find("step 'install files'").unwrap() < reload && reload < s.find("step 'restart postfix'").unwrap());
+    }
+
+    #[test]
     fn whole_script_is_valid_sh() {
         // Parsed, not run (running needs root and a host): the lab tests run it for real.
         let mut c = component(Some("postfix check"), Some(UnitAction::Restart));

@@ -179,6 +179,23 @@ fn backend_servers(text: &str) -> Vec<BackendServer> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_hosts_own_checks_are_read_after_the_haproxy_stats() {
+        let text = "Id=rspamd.service\nActiveState=active\nSubState=running\n\n@@addresses\n10.0.0.4/24\n\
+            @@haproxy\nHTTP/1.0 200 OK\n# pxname,svname,status\n\
+            @@check rspamd ok controller answers /ping with pong\n@@check clamd fail no PONG on /run/clamav/clamd.ctl\n\
+            @@checkwarn clamd virus signatures are 72 hours old: is freshclam reaching its mirror?\n";
+        let facts = parse(text);
+        assert_eq!(facts.addresses, ["10.0.0.4"]);
+        let rspamd = &facts.checks["rspamd"];
+        assert!(rspamd.ok && rspamd.detail == "controller answers /ping with pong" && rspamd.warning.is_none());
+        let clamd = &facts.checks["clamd"];
+        assert!(!clamd.ok && clamd.warning.as_deref().unwrap().contains("72 hours"), "{clamd:?}");
+        // Only the checks asked for are run.
+        let s = script(&["rspamd"], &[OnHostCheck::Redis]);
+        assert!(s.contains("redis-cli") && !s.contains("11334") && !s.contains("clamd.ctl"));
+    }
+
     const SAMPLE: &str = "Id=slapd.service\nLoadState=loaded\nActiveState=active\nSubState=running\nResult=success\n\
 ConditionResult=yes\nStateChangeTimestamp=Sun 2026-11-22 10:00:00 UTC\n\n\
 Id=dovecot.service\nLoadState=loaded\nActiveState=inactive\nSubState=dead\nResult=success\nConditionResult=yes\n\
