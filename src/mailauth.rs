@@ -186,56 +186,25 @@ pub fn public_records(cluster: &Cluster, state: &mut LocalState) -> Result<Vec<P
         |name: String, kind: &'static str, value: String, why: &'static str| PublicRecord { name, kind, value, why };
     // Behind a NAT, the world reaches every MX through the public name; otherwise each MX by
     // its own name.
-    let mx: Vec<(u16, String, Vec<IpAddr>)> = match &cluster.nat {
-        Some(nat) => vec![(10, cluster.public_name.clone(), vec![nat.public_address])],
+    let mx: Vec<(u16, String, IpAddr)> = match &cluster.nat {
+        Some(nat) => vec![(10, cluster.public_name.clone(), nat.public_address)],
         None => cluster
             .hosts_with(Role::Mta)
             .filter(|h| h.mta.mx)
-            .map(|h| (h.mta.mx_priority, h.fqdn.clone(), vec![h.address]))
+            .map(|h| (h.mta.mx_priority, h.fqdn.clone(), h.address))
             .collect(),
     };
     for domain in &cluster.domains {
         for (prio, name, _) in &mx {
             out.push(rec(format!("{domain}."), "MX", format!("{prio} {name}."), "where mail for the domain goes"));
         }
-        out.push(rec(
-            format!("{domain}."),
-            "TXT",
-            txt(&spf(cluster)),
-            "SPF: the addresses that send the domain's mail",
-        ));
-        if cluster.filter.is_some() {
-            signing_key(state, domain)?;
-            for key in published_keys(state, domain) {
-                out.push(rec(
-                    format!("{}._domainkey.{domain}.", key.selector),
-                    "TXT",
-                    txt(&dkim_txt(&key)),
-                    "DKIM: the key receivers check signatures with",
-                ));
-            }
-            if let Some(d) = dmarc(cluster, domain) {
-                out.push(rec(
-                    format!("_dmarc.{domain}."),
-                    "TXT",
-                    txt(&d),
-                    "DMARC: what receivers do with mail that fails",
-                ));
-            }
-            for other in reports_received_for(cluster, domain) {
-                out.push(rec(
-                    format!("{other}._report._dmarc.{domain}."),
-                    "TXT",
-                    txt("v=DMARC1"),
-                    "DMARC: this domain takes the reports of another",
-                ));
-            }
+        // The same records the cluster's own zones carry, by their full names.
+        for r in records(cluster, state, domain)? {
+            let name = if r.name == "@" { format!("{domain}.") } else { format!("{}.{domain}.", r.name) };
+            out.push(rec(name, r.kind, r.value, purpose(&r.name)));
         }
     }
-    let mut named: Vec<(String, IpAddr)> = mx.iter().flat_map(|(_, n, a)| a.iter().map(|a| (n.clone(), *a))).collect();
-    if let Some(nat) = &cluster.nat {
-        named.push((cluster.public_name.clone(), nat.public_address));
-    }
+    let mut named: Vec<(String, IpAddr)> = mx.into_iter().map(|(_, n, a)| (n, a)).collect();
     named.sort();
     named.dedup();
     for (name, addr) in &named {
@@ -251,6 +220,19 @@ pub fn public_records(cluster: &Cluster, state: &mut LocalState) -> Result<Vec<P
         out.push(rec(reverse_name(addr), "PTR", format!("{name}."), "reverse name: ask the address's owner (the ISP)"));
     }
     Ok(out)
+}
+
+/// What a record of `records` is for, by its name in the zone.
+fn purpose(relative: &str) -> &'static str {
+    if relative == "@" {
+        "SPF: the addresses that send the domain's mail"
+    } else if relative.ends_with("._domainkey") {
+        "DKIM: the key receivers check signatures with"
+    } else if relative.ends_with("._report._dmarc") {
+        "DMARC: this domain takes the reports of another"
+    } else {
+        "DMARC: what receivers do with mail that fails"
+    }
 }
 
 /// `4.3.2.1.in-addr.arpa.` for 1.2.3.4; nibbles under ip6.arpa for IPv6.

@@ -72,6 +72,12 @@ fn s5_status_reports_the_filters() {
     LAB.run(status_reports_the_filters);
 }
 
+#[test]
+#[ignore = "lab tier: needs root and lab hosts; scripts/test.sh runs it"]
+fn s6_the_filters_listen_on_loopback_only() {
+    LAB.run(the_filters_listen_on_loopback_only);
+}
+
 /// Sends one message from outside on port 25: `accepted`, or `refused <code> <text>`.
 /// argv: host, sender, recipient, kind (clean, gtube, eicar, scored), subject.
 const SEND: &str = r#"
@@ -292,4 +298,32 @@ fn status_reports_the_filters(f: &LabCluster) {
     assert!(!out.status.success());
     let deferred = send(f, "someone@other.example", "clean", "while rspamd is down");
     assert!(deferred.starts_with("refused 4"), "with the filter down: {deferred}");
+}
+
+/// Tries each port from outside: prints `port open` or `port closed`.
+const PORTS: &str = r#"
+import socket, sys
+for port in sys.argv[2:]:
+    try:
+        socket.create_connection((sys.argv[1], int(port)), timeout=3).close(); print(port, "open")
+    except OSError:
+        print(port, "closed")
+"#;
+
+fn the_filters_listen_on_loopback_only(f: &LabCluster) {
+    // Rspamd's milter, normal worker, controller and fuzzy storage; Redis; clamav-milter; clamd.
+    let ports = ["11332", "11333", "11334", "11335", "6379", "7357", "3310"];
+    let (ok, out) = python(PORTS, &[&[f.address("transport").as_str()], &ports[..]].concat());
+    assert!(ok, "{out}");
+    for port in ports {
+        assert!(out.lines().any(|l| l == format!("{port} closed")), "port {port} answers from outside:\n{out}");
+    }
+    // They do answer on the MTA itself, so the probe above did not just meet a dead host
+    // (Rspamd may still be starting again after the previous scenario stopped it).
+    let inside = f.ssh(
+        "transport",
+        "for i in $(seq 60); do bash -c 'exec 3<>/dev/tcp/127.0.0.1/11334' 2>/dev/null && break; sleep 1; done; \
+         for p in 11332 11334 6379 7357; do bash -c \"exec 3<>/dev/tcp/127.0.0.1/$p\" 2>/dev/null && echo $p; done",
+    );
+    assert_eq!(inside.split_whitespace().collect::<Vec<_>>(), ["11332", "11334", "6379", "7357"], "{inside}");
 }

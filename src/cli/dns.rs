@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use hickory_resolver::config::{NameServerConfig, ResolverConfig};
+use hickory_resolver::net::NetError;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::{RData, RecordType};
 
@@ -156,11 +157,10 @@ async fn check<'a>(records: &'a [PublicRecord], servers: &[IpAddr]) -> anyhow::R
                 (values, shown)
             }
             Err(e) => {
-                let text = e.to_string();
-                if !(text.contains("timed out") || text.contains("onnection")) {
-                    answered = true;
-                }
-                (Vec::new(), text)
+                // A DNS answer (no such record, NXDOMAIN, refused) is an answer; a timeout or
+                // a socket error is not.
+                answered |= matches!(e, NetError::Dns(_));
+                (Vec::new(), e.to_string())
             }
         };
         let ok = values.iter().any(|v| same(r, v));

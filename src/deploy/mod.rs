@@ -316,5 +316,28 @@ pub fn secrets_to_mask(state: &crate::state::LocalState, input: &DirectoryInput)
     let mut all: Vec<String> = state.data.secrets.values().cloned().collect();
     // The service users' passwords are state secrets already; account passwords are not.
     all.extend(input.passwords.values().cloned());
+    all.extend(private_key_lines(state));
     all
+}
+
+/// The base64 lines of every private key in the state (the CA's, the hosts', DKIM's): a diff
+/// hunk may show a key's middle without the BEGIN line the masker otherwise goes by.
+fn private_key_lines(state: &crate::state::LocalState) -> Vec<String> {
+    let pki = state.data.pki.iter().flat_map(|p| std::iter::once(&p.ca_key).chain(p.hosts.values().map(|h| &h.key)));
+    let dkim = state.data.dkim.values().flatten().map(|k| &k.private_key);
+    pki.chain(dkim).flat_map(|pem| pem.lines().filter(|l| !l.starts_with("-----")).map(str::to_string)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_private_key_shown_without_its_begin_line_is_still_masked() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = crate::state::LocalState::open(&dir.path().join("s.yaml")).unwrap();
+        let key = crate::mailauth::signing_key(&mut state, "a.test").unwrap().private_key.clone();
+        let middle: Vec<&str> = key.lines().skip(3).take(2).collect();
+        let hunk = format!("@@ -4,2 +4,2 @@\n-{}\n+{}\n", middle[0], middle[1]);
+        let masked = crate::deploy::diff::Masker::new(super::private_key_lines(&state)).mask(&hunk);
+        assert!(!masked.contains(middle[0]) && !masked.contains(middle[1]), "{masked}");
+    }
 }
