@@ -17,6 +17,19 @@ pub const VMAIL_UID: u32 = 5000;
 pub const LMTP_PORT: u16 = 24;
 /// Dovecot's doveadm server (TLS), which a move's dsync pulls from.
 pub const DOVEADM_PORT: u16 = 2425;
+/// A paired mailbox host's doveadm listener for its partner's replication: TLS only, on the
+/// host's own address (docs/pairs.md).
+pub const REPLICA_PORT: u16 = 12425;
+/// Where a pair member keeps the files that let it hold a pair address (0) or not (1).
+pub const PAIR_GATE_DIR: &str = "/var/lib/mailctl-pair";
+/// The script keepalived runs on a member of an automatic pair: true while it sees a majority.
+pub const QUORUM_SCRIPT: &str = "/etc/keepalived/mailctl-quorum";
+/// The name LMTP and the IMAP/POP3 proxies reach a mailbox host's accounts by: it resolves to
+/// the host's pair address, which moves to the partner on failover.
+pub fn mailbox_route(fqdn: &str) -> String {
+    format!("mailbox.{fqdn}")
+}
+
 /// Ports where an MTA takes the SMTP, submission and submissions traffic that HAProxy passes
 /// on with a PROXY protocol v2 header (the real client's address), on the cluster address only.
 pub const PROXIED_SMTP_PORTS: ProxiedPorts = ProxiedPorts { smtp: 10025, submission: 10587, submissions: 10465 };

@@ -34,6 +34,7 @@ pub struct Cluster {
     pub rate_limit: Option<RateLimit>,
     pub filter: Option<Filter>,
     pub vips: Vec<Vip>,
+    pub pairs: Vec<Pair>,
     pub nat: Option<Nat>,
     pub tls: Tls,
     pub proxmox: Option<Proxmox>,
@@ -189,6 +190,37 @@ pub struct Vip {
     pub preempt_delay: Option<u32>,
 }
 
+/// Two mailbox hosts replicating each other's accounts (docs/pairs.md).
+#[derive(Debug, Clone, Serialize)]
+pub struct Pair {
+    pub hosts: [String; 2],
+    /// Where each host's accounts are reached, in the order of `hosts`.
+    pub addresses: [IpAddr; 2],
+    pub prefix_len: u8,
+    pub interface: String,
+    /// VRRP id of the first host's address; the second's is the next.
+    pub router_id: u8,
+    /// The partner takes over by itself (else only `mailctl failover`).
+    pub automatic: bool,
+    /// An address besides the cluster's hosts that counts toward the majority.
+    pub witness: Option<IpAddr>,
+}
+
+impl Pair {
+    /// The other member of the pair.
+    pub fn partner_of(&self, host: &str) -> Option<&str> {
+        match self.hosts.iter().position(|h| h == host)? {
+            0 => Some(&self.hosts[1]),
+            _ => Some(&self.hosts[0]),
+        }
+    }
+
+    /// Where `host`'s accounts are reached.
+    pub fn address_of(&self, host: &str) -> Option<IpAddr> {
+        Some(self.addresses[self.hosts.iter().position(|h| h == host)?])
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Nat {
     pub public_address: IpAddr,
@@ -262,6 +294,16 @@ impl Cluster {
 
     pub fn host(&self, name: &str) -> Option<&Host> {
         self.hosts.iter().find(|h| h.name == name)
+    }
+
+    /// The pair `host` belongs to, if any.
+    pub fn pair_of(&self, host: &str) -> Option<&Pair> {
+        self.pairs.iter().find(|p| p.hosts.iter().any(|h| h == host))
+    }
+
+    /// Where a mailbox host's accounts are reached: its pair address, else its own.
+    pub fn mailbox_address(&self, host: &Host) -> IpAddr {
+        self.pair_of(&host.name).and_then(|p| p.address_of(&host.name)).unwrap_or(host.address)
     }
 
     pub fn hosts_with(&self, role: Role) -> impl Iterator<Item = &Host> {

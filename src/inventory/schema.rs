@@ -28,6 +28,9 @@ pub struct InventoryFile {
     pub filter: Option<FilterSpec>,
     #[serde(default)]
     pub vips: Vec<VipSpec>,
+    /// Mailbox hosts that replicate each other's accounts and take them over (docs/pairs.md).
+    #[serde(default)]
+    pub pairs: Vec<PairSpec>,
     #[serde(default)]
     pub nat: Option<NatSpec>,
     #[serde(default)]
@@ -319,6 +322,31 @@ pub struct VipSpec {
     /// Lets a recovered node take the address back only after this many seconds (0: at once).
     #[serde(default)]
     pub preempt_delay: Option<S<u32>>,
+}
+
+/// Two mailbox hosts that hold each other's accounts: every account of either is replicated
+/// to the other, and each host's accounts are reached at an address of their own that moves
+/// to the partner when the host is down.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PairSpec {
+    pub hosts: S<Vec<S<String>>>,
+    /// Where each host's accounts are reached (proxies and MTAs route there), in the order of
+    /// `hosts`; with or without a prefix length (`/24` by default).
+    pub addresses: S<Vec<S<String>>>,
+    /// `automatic`: the partner takes over by itself when a host stops answering and it can
+    /// see a majority; `manual` (default): only `mailctl failover`.
+    #[serde(default)]
+    pub failover: Option<S<String>>,
+    /// An address the members must reach to count as the majority (the router): needed where
+    /// the cluster has fewer than three hosts, so an isolated member does not take over.
+    #[serde(default)]
+    pub witness: Option<S<String>>,
+    #[serde(default = "default_interface")]
+    pub interface: S<String>,
+    /// VRRP ids of the two addresses: this one and the next (default: after the VIPs').
+    #[serde(default)]
+    pub router_id: Option<S<u8>>,
 }
 
 fn default_interface() -> S<String> {

@@ -64,10 +64,12 @@ impl Validator<'_, '_> {
         let filter = f.filter.as_ref().map(|spec| self.filter(spec, &domains));
         self.clamav_needs_filter(&f, &hosts, filter.is_some());
         let vips = self.vips(&f.vips, &hosts);
+        let pairs = self.pairs(&f.pairs, &hosts, &vips);
         let nat = f.nat.as_ref().map(|n| self.nat(n, &hosts));
         let tls = self.tls(&f.tls, path);
         let proxmox = f.proxmox.as_ref().map(|p| self.proxmox(p));
-        let lab = f.lab.as_ref().map(|l| self.lab(l, &f.hosts.value, &vips));
+        let floating: Vec<IpAddr> = vips.iter().map(|v| v.address).chain(pairs.iter().flat_map(|p| p.addresses)).collect();
+        let lab = f.lab.as_ref().map(|l| self.lab(l, &f.hosts.value, &floating));
 
         Cluster {
             source: path.to_path_buf(),
@@ -86,6 +88,7 @@ impl Validator<'_, '_> {
             rate_limit,
             filter,
             vips,
+            pairs,
             nat,
             tls,
             proxmox,
@@ -798,33 +801,7 @@ impl Validator<'_, '_> {
         let mut out = Vec::new();
         let mut router_ids = HashSet::new();
         for (i, v) in specs.iter().enumerate() {
-            let (addr_text, prefix_text) = match v.address.value.split_once('/') {
-                Some((a, p)) => (a, Some(p)),
-                None => (v.address.value.as_str(), None),
-            };
-            let address = addr_text.parse::<IpAddr>().ok();
-            let max_prefix = if matches!(address, Some(IpAddr::V6(_))) { 128 } else { 32 };
-            let prefix_len = match prefix_text.map(|p| p.parse::<u8>()) {
-                None => Some(if max_prefix == 32 { 24 } else { 64 }),
-                Some(Ok(p)) if p <= max_prefix => Some(p),
-                Some(_) => None,
-            };
-            if address.is_none() || prefix_len.is_none() {
-                self.rep.error(
-                    v.address.referenced,
-                    format!("invalid VIP address `{}`", v.address.value),
-                    Some("e.g. 192.168.30.254 or 192.168.30.254/24".to_string()),
-                );
-            }
-            if let Some(a) = address
-                && let Some(h) = hosts.iter().find(|h| h.address == a)
-            {
-                self.rep.error(
-                    v.address.referenced,
-                    format!("VIP {a} is host `{}`'s own address", h.name),
-                    Some("a floating address must be one no host owns".to_string()),
-                );
-            }
+            let (address, prefix_len) = self.floating_address(&v.address, "VIP", hosts).unzip();
             let mut members = Vec::new();
             for h in &v.hosts.value {
                 match hosts.iter().find(|x| x.name == h.value) {
@@ -1039,7 +1016,151 @@ impl Validator<'_, '_> {
         }
     }
 
-    fn lab(&mut self, l: &schema::LabSpec, specs: &[schema::HostSpec], vips: &[Vip]) -> Lab {
+    /// A VRRP address (`a.b.c.d` or `a.b.c.d/len`, /24 or /64 by default) that no host owns.
+    fn floating_address(&mut self, v: &S<String>, what: &str, hosts: &[Host]) -> Option<(IpAddr, u8)> {
+        let (addr_text, prefix_text) = match v.value.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (v.value.as_str(), None),
+        };
+        let address = addr_text.parse::<IpAddr>().ok();
+        let max_prefix = if matches!(address, Some(IpAddr::V6(_))) { 128 } else { 32 };
+        let prefix_len = match prefix_text.map(|p| p.parse::<u8>()) {
+            None => Some(if max_prefix == 32 { 24 } else { 64 }),
+            Some(Ok(p)) if p <= max_prefix => Some(p),
+            Some(_) => None,
+        };
+        let (Some(address), Some(prefix_len)) = (address, prefix_len) else {
+            self.rep.error(
+                v.referenced,
+                format!("invalid {what} address `{}`", v.value),
+                Some("e.g. 192.168.30.254 or 192.168.30.254/24".to_string()),
+            );
+            return None;
+        };
+        if let Some(h) = hosts.iter().find(|h| h.address == address) {
+            self.rep.error(
+                v.referenced,
+                format!("{what} {address} is host `{}`'s own address", h.name),
+                Some("a floating address must be one no host owns".to_string()),
+            );
+        }
+        Some((address, prefix_len))
+    }
+
+    /// Mailbox pairs: two distinct mailbox hosts of one release each, in one pair at most,
+    /// with an address each that nothing else uses and VRRP ids apart from the VIPs'.
+    fn pairs(&mut self, specs: &[schema::PairSpec], hosts: &[Host], vips: &[Vip]) -> Vec<Pair> {
+        let mut out: Vec<Pair> = Vec::new();
+        let mut router_ids: HashSet<u8> = vips.iter().map(|v| v.router_id).collect();
+        let mut used: Vec<IpAddr> = vips.iter().map(|v| v.address).collect();
+        for (i, p) in specs.iter().enumerate() {
+            let mut members: Vec<&Host> = Vec::new();
+            for h in &p.hosts.value {
+                match hosts.iter().find(|x| x.name == h.value) {
+                    None => self.rep.error(h.referenced, format!("pair host `{}` does not exist", h.value), None),
+                    Some(x) if !x.has(Role::Mailbox) => self.rep.error(
+                        h.referenced,
+                        format!("pair host `{}` is not a mailbox host", h.value),
+                        Some("pairs replicate accounts: both hosts need the mailbox role".to_string()),
+                    ),
+                    Some(x) if members.iter().any(|m| m.name == x.name) => {
+                        self.rep.error(h.referenced, format!("pair host `{}` is listed twice", h.value), None)
+                    }
+                    Some(x) if out.iter().any(|o| o.hosts.contains(&x.name)) => self.rep.error(
+                        h.referenced,
+                        format!("host `{}` is already in a pair", h.value),
+                        Some("a mailbox host has one partner".to_string()),
+                    ),
+                    Some(x) => members.push(x),
+                }
+            }
+            if p.hosts.value.len() != 2 {
+                self.rep.error(p.hosts.referenced, "a pair is two mailbox hosts", None);
+            }
+            if let [a, b] = members[..]
+                && a.os != b.os
+            {
+                self.rep.error(
+                    p.hosts.referenced,
+                    format!("pair `{}`/`{}` mixes {} and {}", a.name, b.name, a.os, b.os),
+                    Some("both members of a pair run the same release (one replication engine)".to_string()),
+                );
+            }
+            for m in &members {
+                if m.os != Os::Debian12 {
+                    self.rep.error(
+                        p.hosts.referenced,
+                        format!("pair host `{}` runs {}: pairs replicate with Dovecot 2.3's replicator, on debian-12 only for now", m.name, m.os),
+                        Some("pair debian-12 hosts; the Debian 13 replication controller is not built yet (issue 19)".to_string()),
+                    );
+                }
+            }
+            let mut addresses = Vec::new();
+            let mut prefix_len = 24;
+            for a in &p.addresses.value {
+                let Some((address, len)) = self.floating_address(a, "pair", hosts) else { continue };
+                if used.contains(&address) {
+                    self.rep.error(a.referenced, format!("{address} is already a VIP's or a pair's address"), None);
+                }
+                used.push(address);
+                addresses.push(address);
+                prefix_len = len;
+            }
+            if p.addresses.value.len() != 2 {
+                self.rep.error(
+                    p.addresses.referenced,
+                    "a pair has two addresses, one per host, in the order of `hosts`",
+                    None,
+                );
+            }
+            let automatic = match p.failover.as_ref().map(|f| f.value.as_str()) {
+                None | Some("manual") => false,
+                Some("automatic") => true,
+                Some(other) => {
+                    let at = p.failover.as_ref().map(|f| f.referenced).unwrap_or(p.hosts.referenced);
+                    self.rep.error(at, format!("unknown failover `{other}`"), Some("automatic or manual".to_string()));
+                    false
+                }
+            };
+            let witness = p.witness.as_ref().and_then(|w| self.address(w, "pair witness"));
+            if automatic && witness.is_none() && hosts.len() < 3 {
+                self.rep.error(
+                    p.hosts.referenced,
+                    "automatic failover in a cluster of two hosts needs a `witness`",
+                    Some("a survivor takes over only if it sees a majority; give the router's address, e.g. witness: 192.168.30.1".to_string()),
+                );
+            }
+            self.interface_name(&p.interface, "pair interface");
+            if let Some(r) = &p.router_id {
+                self.in_range(r, 1, 254, "pairs[].router_id", "(VRRP's virtual router id; the second address takes the next)");
+            }
+            let router_id = p.router_id.as_ref().map(|r| r.value).unwrap_or_else(|| default_router_id(vips.len() + 2 * i));
+            for id in [router_id, router_id.wrapping_add(1)] {
+                if !router_ids.insert(id) {
+                    let at = p.router_id.as_ref().map(|r| r.referenced).unwrap_or(p.hosts.referenced);
+                    self.rep.error(
+                        at,
+                        format!("virtual router id {id} is already taken by a VIP or a pair"),
+                        Some("give the pair a `router_id` of its own (it uses that one and the next)".to_string()),
+                    );
+                }
+            }
+            if let ([a, b], [x, y]) = (&members[..], &addresses[..]) {
+                out.push(Pair {
+                    hosts: [a.name.clone(), b.name.clone()],
+                    addresses: [*x, *y],
+                    prefix_len,
+                    interface: p.interface.value.clone(),
+                    router_id,
+                    automatic,
+                    witness,
+                });
+            }
+        }
+        out
+    }
+
+    fn lab(&mut self, l: &schema::LabSpec, specs: &[schema::HostSpec], floating: &[IpAddr]) -> Lab {
         let Ok(subnet) = l.subnet.value.parse::<IpNet>() else {
             self.rep.error(
                 l.subnet.referenced,
@@ -1066,11 +1187,11 @@ impl Validator<'_, '_> {
                 );
             }
         }
-        for v in vips {
-            if !subnet.contains(&v.address) {
+        for a in floating {
+            if !subnet.contains(a) {
                 self.rep.error(
                     l.subnet.referenced,
-                    format!("VIP {} is outside the lab subnet {subnet}", v.address),
+                    format!("floating address {a} is outside the lab subnet {subnet}"),
                     None,
                 );
             }

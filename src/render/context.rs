@@ -11,7 +11,7 @@ use minijinja::Value;
 use serde::Serialize;
 use sha1::Digest;
 
-use crate::inventory::{Cluster, Host, Role, Tls};
+use crate::inventory::{Cluster, Host, Pair, Role, Tls};
 use crate::pki;
 use crate::state::{LocalState, ZoneSerial};
 
@@ -19,7 +19,8 @@ use super::RenderError;
 
 use crate::conventions::secret;
 pub use crate::conventions::{
-    DOVEADM_PORT, LMTP_PORT, MAIL_ROOT, PROXIED_SMTP_PORTS, ProxiedPorts, SCHEMA_OID, VMAIL_UID,
+    DOVEADM_PORT, LMTP_PORT, MAIL_ROOT, PAIR_GATE_DIR, PROXIED_SMTP_PORTS, ProxiedPorts, QUORUM_SCRIPT, REPLICA_PORT,
+    SCHEMA_OID, VMAIL_UID, mailbox_route,
 };
 
 #[derive(Serialize)]
@@ -36,8 +37,12 @@ struct ClusterCtx<'a> {
     lab: bool,
     /// Where mail clients connect: the VIPs in front of proxies, else the proxies, else MTAs.
     public_addresses: Vec<IpAddr>,
-    /// Every cluster host's address: Dovecot lets these pass a client's address on.
+    /// Every cluster host's address and the pairs' addresses: Dovecot lets these pass a
+    /// client's address on (a member holding its partner's address proxies to it).
     host_addresses: Vec<IpAddr>,
+    /// `mailbox.<fqdn>` of every mailbox host and where its accounts are reached (its pair
+    /// address, else its own): the name LMTP and the IMAP/POP3 proxies route to.
+    mailbox_routes: Vec<(String, IpAddr)>,
     /// Postfix's mynetworks beyond loopback: the hosts that must send without logging in
     /// (mailbox hosts' bounces and notices, MTAs). Never a host that relays others' traffic
     /// (HAProxy, proxies only): through it anyone outside would be trusted.
@@ -163,6 +168,68 @@ struct VrrpCtx {
     /// One check per role the address fronts on this host: the node gives the address up
     /// when any of them fails.
     checks: Vec<VrrpCheck>,
+    /// A pair's address stays where it is when its owner comes back: only `mailctl failback`
+    /// returns it, once both copies are merged.
+    nopreempt: bool,
+    /// A pair member may hold the address only while this file holds 0 (docs/pairs.md):
+    /// how `mailctl failover` and `failback` move it, and how a manual pair's partner waits.
+    gate: Option<VrrpGate>,
+}
+
+#[derive(Serialize)]
+struct VrrpGate {
+    path: String,
+    /// What the file holds before mailctl ever writes it.
+    initial: u8,
+}
+
+/// Where a pair member's gate for the VRRP instance `instance` lives on the host.
+pub fn pair_gate_path(instance: &str) -> String {
+    format!("{PAIR_GATE_DIR}/{instance}")
+}
+
+/// The VRRP instance carrying a pair host's address.
+pub fn pair_instance(pair: &Pair, owner: &str) -> String {
+    let offset = if pair.hosts[0] == owner { 0 } else { 1 };
+    format!("PAIR_{}", pair.router_id as u16 + offset)
+}
+
+/// A paired mailbox host's replication and takeover settings (templates/dovecot,
+/// templates/keepalived).
+#[derive(Serialize)]
+struct PairCtx {
+    partner: String,
+    partner_fqdn: String,
+    partner_address: IpAddr,
+    /// The TLS doveadm listener replication uses, on the host's own address.
+    replica_port: u16,
+    automatic: bool,
+    /// Who counts toward the majority a member needs to hold an address: every cluster host
+    /// but this one, and the witness.
+    voters: Vec<IpAddr>,
+    /// Including this host.
+    voters_total: usize,
+}
+
+fn pair_ctx(cluster: &Cluster, host: &Host) -> Option<PairCtx> {
+    let pair = cluster.pair_of(&host.name)?;
+    let partner = cluster.host(pair.partner_of(&host.name)?)?;
+    let voters: Vec<IpAddr> = cluster
+        .hosts
+        .iter()
+        .filter(|h| h.name != host.name)
+        .map(|h| h.address)
+        .chain(pair.witness)
+        .collect();
+    Some(PairCtx {
+        partner: partner.name.clone(),
+        partner_fqdn: partner.fqdn.clone(),
+        partner_address: partner.address,
+        replica_port: REPLICA_PORT,
+        automatic: pair.automatic,
+        voters_total: voters.len() + 1,
+        voters,
+    })
 }
 
 /// A keepalived health check for one role.
@@ -239,6 +306,7 @@ pub fn conditions(cluster: &Cluster, host: &Host) -> Value {
         webmail_db => ser(webmail_db(cluster, String::new())),
         webmail_db_server => webmail_db(cluster, String::new()).is_some_and(|d| d.server == host.fqdn),
         filter => ser(filter_ctx(cluster, None).ok().flatten()),
+        pair => ser(pair_ctx(cluster, host)),
     }
 }
 
@@ -371,7 +439,16 @@ impl SharedContext {
             message_size_bytes: cluster.message_size_mb as u64 * 1024 * 1024,
             lab: cluster.lab.is_some(),
             public_addresses: public_addresses.clone(),
-            host_addresses: cluster.hosts.iter().map(|h| h.address).collect(),
+            host_addresses: cluster
+                .hosts
+                .iter()
+                .map(|h| h.address)
+                .chain(cluster.pairs.iter().flat_map(|p| p.addresses))
+                .collect(),
+            mailbox_routes: cluster
+                .hosts_with(Role::Mailbox)
+                .map(|h| (mailbox_route(&h.fqdn), cluster.mailbox_address(h)))
+                .collect(),
             relay_addresses: relay_addresses(cluster),
             haproxy_front: cluster.hosts.iter().any(|h| h.proxy.haproxy),
             proxied_ports: PROXIED_SMTP_PORTS,
@@ -577,6 +654,45 @@ fn today_serial_base() -> u32 {
 }
 
 fn vrrp_instances(cluster: &Cluster, host: &Host) -> Vec<VrrpCtx> {
+    let mut instances = vip_instances(cluster, host);
+    instances.extend(pair_instances(cluster, host));
+    instances
+}
+
+/// A pair member carries two addresses: its own accounts' (priority 150) and its partner's
+/// (100). Each is held only while the IMAP logins answer and, with automatic failover, while
+/// the member sees a majority; the partner's, in a manual pair, only after `mailctl failover`.
+fn pair_instances(cluster: &Cluster, host: &Host) -> Vec<VrrpCtx> {
+    let Some(pair) = cluster.pair_of(&host.name) else { return Vec::new() };
+    let Some(partner) = pair.partner_of(&host.name).and_then(|p| cluster.host(p)) else { return Vec::new() };
+    let mut checks = vec![VrrpCheck { name: "imap_login", script: "/usr/bin/doveadm service status imap-login" }];
+    if pair.automatic {
+        checks.push(VrrpCheck { name: "quorum", script: QUORUM_SCRIPT });
+    }
+    [(&host.name, 150u8), (&partner.name, 100u8)]
+        .into_iter()
+        .filter_map(|(owner, priority)| {
+            let name = pair_instance(pair, owner);
+            let own = owner == &host.name;
+            Some(VrrpCtx {
+                address: pair.address_of(owner)?,
+                prefix_len: pair.prefix_len,
+                interface: pair.interface.clone(),
+                router_id: pair.router_id.wrapping_add(u8::from(pair.hosts[0] != *owner)),
+                priority,
+                preempt_delay: None,
+                own_address: host.address,
+                peers: vec![partner.address],
+                checks: checks.clone(),
+                nopreempt: true,
+                gate: Some(VrrpGate { path: pair_gate_path(&name), initial: u8::from(!own && !pair.automatic) }),
+                name,
+            })
+        })
+        .collect()
+}
+
+fn vip_instances(cluster: &Cluster, host: &Host) -> Vec<VrrpCtx> {
     cluster
         .vips
         .iter()
@@ -600,6 +716,8 @@ fn vrrp_instances(cluster: &Cluster, host: &Host) -> Vec<VrrpCtx> {
                 own_address: host.address,
                 peers,
                 checks: vrrp_checks(host),
+                nopreempt: false,
+                gate: None,
             })
         })
         .collect()
