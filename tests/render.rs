@@ -35,7 +35,8 @@ fn tgg_routes_each_account_to_its_mailbox_over_lmtp_and_defers_moves() {
     assert!(main_cf.contains("defer_transports = moving"));
     let transport = common::file(&hosts, "transport", "/etc/postfix/ldap/transport.cf");
     assert!(
-        transport.contains("result_attribute = mailHost") && transport.contains("result_format = lmtp:inet:[mailbox.%s]:24")
+        transport.contains("result_attribute = mailHost")
+            && transport.contains("result_format = lmtp:inet:[mailbox.%s]:24")
     );
     let moving = common::file(&hosts, "transport", "/etc/postfix/ldap/moving.cf");
     assert!(moving.contains("(mailctlState=moving)") && moving.contains("result_format = moving:"));

@@ -23,6 +23,7 @@ mod lab;
 mod list;
 mod move_account;
 mod nat;
+mod pair;
 mod provision;
 mod rebalance;
 mod render;
@@ -68,6 +69,10 @@ pub enum Command {
     MoveAccount(move_account::Args),
     /// Even out the mailbox hosts by moving accounts (plan; --apply runs it).
     Rebalance(rebalance::Args),
+    /// Serve a paired mailbox host's accounts from its partner.
+    Failover(pair::FailoverArgs),
+    /// Give a paired mailbox host its accounts back, both copies merged.
+    Failback(pair::FailbackArgs),
     /// Distribution lists: create, delete, add, remove, show.
     List(list::Args),
     Nat(nat::Args),
@@ -94,6 +99,8 @@ pub fn run() -> ExitCode {
         Command::Account(args) => account::exec(&cli.globals, args),
         Command::MoveAccount(args) => move_account::exec(&cli.globals, args),
         Command::Rebalance(args) => rebalance::exec(&cli.globals, args),
+        Command::Failover(args) => pair::failover(&cli.globals, args),
+        Command::Failback(args) => pair::failback(&cli.globals, args),
         Command::List(args) => list::exec(&cli.globals, args),
         Command::Nat(args) => nat::exec(&cli.globals, args),
         Command::Dns(args) => dns::exec(&cli.globals, args),

@@ -68,7 +68,8 @@ impl Validator<'_, '_> {
         let nat = f.nat.as_ref().map(|n| self.nat(n, &hosts));
         let tls = self.tls(&f.tls, path);
         let proxmox = f.proxmox.as_ref().map(|p| self.proxmox(p));
-        let floating: Vec<IpAddr> = vips.iter().map(|v| v.address).chain(pairs.iter().flat_map(|p| p.addresses)).collect();
+        let floating: Vec<IpAddr> =
+            vips.iter().map(|v| v.address).chain(pairs.iter().flat_map(|p| p.addresses)).collect();
         let lab = f.lab.as_ref().map(|l| self.lab(l, &f.hosts.value, &floating));
 
         Cluster {
@@ -1132,9 +1133,16 @@ impl Validator<'_, '_> {
             }
             self.interface_name(&p.interface, "pair interface");
             if let Some(r) = &p.router_id {
-                self.in_range(r, 1, 254, "pairs[].router_id", "(VRRP's virtual router id; the second address takes the next)");
+                self.in_range(
+                    r,
+                    1,
+                    254,
+                    "pairs[].router_id",
+                    "(VRRP's virtual router id; the second address takes the next)",
+                );
             }
-            let router_id = p.router_id.as_ref().map(|r| r.value).unwrap_or_else(|| default_router_id(vips.len() + 2 * i));
+            let router_id =
+                p.router_id.as_ref().map(|r| r.value).unwrap_or_else(|| default_router_id(vips.len() + 2 * i));
             for id in [router_id, router_id.wrapping_add(1)] {
                 if !router_ids.insert(id) {
                     let at = p.router_id.as_ref().map(|r| r.referenced).unwrap_or(p.hosts.referenced);

@@ -9,6 +9,7 @@ pub mod deploy;
 pub mod export;
 pub mod lists;
 pub mod move_account;
+pub mod pair;
 pub mod provision;
 pub mod quota;
 pub mod rebalance;

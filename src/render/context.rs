@@ -214,13 +214,8 @@ struct PairCtx {
 fn pair_ctx(cluster: &Cluster, host: &Host) -> Option<PairCtx> {
     let pair = cluster.pair_of(&host.name)?;
     let partner = cluster.host(pair.partner_of(&host.name)?)?;
-    let voters: Vec<IpAddr> = cluster
-        .hosts
-        .iter()
-        .filter(|h| h.name != host.name)
-        .map(|h| h.address)
-        .chain(pair.witness)
-        .collect();
+    let voters: Vec<IpAddr> =
+        cluster.hosts.iter().filter(|h| h.name != host.name).map(|h| h.address).chain(pair.witness).collect();
     Some(PairCtx {
         partner: partner.name.clone(),
         partner_fqdn: partner.fqdn.clone(),
