@@ -258,3 +258,75 @@ fn clamav_without_a_filter_is_refused() {
         "asks for ClamAV",
     );
 }
+
+/// BASE with a second mailbox host, and `pairs:` text appended.
+fn paired(pairs: &str) -> String {
+    let two = with(
+        "accounts:",
+        "  - name: mbox2\n    address: 10.0.0.5\n    fqdn: mbox2.a.example\n    roles: [mailbox]\naccounts:",
+    );
+    format!("{two}pairs:\n{pairs}")
+}
+
+#[test]
+fn a_pair_of_two_mailbox_hosts_loads_with_its_addresses_routed() {
+    let text = paired(
+        "  - { hosts: [mbox, mbox2], addresses: [10.0.0.21, 10.0.0.22/24], failover: automatic, router_id: 70 }\n",
+    );
+    let cluster = inventory::parse(&text, Path::new("t.yaml")).unwrap().cluster;
+    let pair = &cluster.pairs[0];
+    assert_eq!((pair.automatic, pair.router_id, pair.prefix_len, pair.witness), (true, 70, 24, None));
+    assert_eq!(pair.partner_of("mbox"), Some("mbox2"));
+    let mbox2 = cluster.host("mbox2").unwrap();
+    assert_eq!(cluster.mailbox_address(mbox2).to_string(), "10.0.0.22");
+}
+
+#[test]
+fn a_pair_host_must_be_a_mailbox_host_and_pair_once() {
+    let text = paired("  - { hosts: [mbox, mta], addresses: [10.0.0.21, 10.0.0.22] }\n");
+    assert_error(&text, 26, 21, "pair host `mta` is not a mailbox host");
+    let text = paired(
+        "  - { hosts: [mbox, mbox2], addresses: [10.0.0.21, 10.0.0.22] }\n  - { hosts: [mbox2, mbox], addresses: [10.0.0.23, 10.0.0.24] }\n",
+    );
+    assert_error(&text, 27, 15, "host `mbox2` is already in a pair");
+}
+
+#[test]
+fn a_pair_address_is_no_hosts_and_no_vips() {
+    let text = paired("  - { hosts: [mbox, mbox2], addresses: [10.0.0.21, 10.0.0.4] }\n");
+    assert_error(&text, 26, 52, "pair 10.0.0.4 is host `mbox`'s own address");
+    let text = format!(
+        "{}vips:\n  - {{ address: 10.0.0.21, hosts: [mta] }}\n",
+        paired("  - { hosts: [mbox, mbox2], addresses: [10.0.0.21, 10.0.0.22] }\n")
+    );
+    assert_error(&text, 26, 41, "10.0.0.21 is already a VIP's or a pair's address");
+    let text = paired("  - { hosts: [mbox, mbox2], addresses: [10.0.0.21] }\n");
+    assert_error(&text, 26, 40, "a pair has two addresses");
+}
+
+#[test]
+fn automatic_failover_of_a_two_host_cluster_needs_a_witness() {
+    let two_hosts = "\
+cluster:
+  name: t
+  domains: [a.example]
+hosts:
+  - { name: srv1, address: 10.0.0.11, fqdn: srv1.a.example, roles: [ldap, mta, mailbox, proxy] }
+  - { name: srv2, address: 10.0.0.12, fqdn: srv2.a.example, roles: [ldap, mta, mailbox, proxy], ldap: { replica_of: srv1 } }
+pairs:
+  - { hosts: [srv1, srv2], addresses: [10.0.0.21, 10.0.0.22], failover: automatic }
+";
+    assert_error(two_hosts, 8, 14, "automatic failover in a cluster of two hosts needs a `witness`");
+    let with_witness = two_hosts.replace("failover: automatic }", "failover: automatic, witness: 10.0.0.1 }");
+    let cluster = inventory::parse(&with_witness, Path::new("t.yaml")).unwrap().cluster;
+    assert_eq!(cluster.pairs[0].witness.map(|w| w.to_string()).as_deref(), Some("10.0.0.1"));
+    let bad = two_hosts.replace("failover: automatic }", "failover: sometimes }");
+    assert_error(&bad, 8, 73, "unknown failover `sometimes`");
+}
+
+#[test]
+fn a_pair_replicates_on_debian_12_only_for_now() {
+    let text = paired("  - { hosts: [mbox, mbox2], addresses: [10.0.0.21, 10.0.0.22] }\n")
+        .replace("cluster:\n  name: t\n", "cluster:\n  name: t\n  os: debian-13\n");
+    assert_error(&text, 27, 14, "pairs replicate with Dovecot 2.3's replicator, on debian-12 only for now");
+}

@@ -47,7 +47,9 @@ fn tgg_routes_each_account_to_its_mailbox_over_lmtp_and_defers_moves() {
             && master.contains("\nmoving    unix")
     );
     let proxy_ldap = common::file(&hosts, "transport", "/etc/dovecot/dovecot-ldap.conf.ext");
-    assert!(proxy_ldap.contains("=proxy=y, =host=%{ldap:mailHost}, =delay_until=%{ldap:mailctlHoldUntil:0}"));
+    assert!(proxy_ldap.contains("=proxy=y, =host=mailbox.%{ldap:mailHost}, =delay_until=%{ldap:mailctlHoldUntil:0}"));
+    let hosts_file = common::file(&hosts, "transport", "/etc/hosts");
+    assert!(hosts_file.contains("mailbox.mbox-2.tgg.net.id"), "{hosts_file}");
     let backend = common::file(&hosts, "mbox-2", "/etc/dovecot/dovecot.conf");
     assert!(backend.contains("protocols = imap pop3 lmtp") && backend.contains("port = 2425"));
     assert!(

@@ -172,6 +172,9 @@ pub enum ProbeKind {
     Redis,
     /// clamd answers PING on its socket, and its signatures' age (on the host).
     Clamd,
+    /// Dovecot's replicator: accounts waiting, failing, the lag and the last full sync (on
+    /// a paired mailbox host).
+    Replication,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

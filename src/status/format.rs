@@ -50,7 +50,7 @@ pub fn zmcontrol(r: &StatusReport) -> String {
         }
     }
     for v in &r.vips {
-        let _ = writeln!(out, "VIP {}\n\t{}", v.address, v.detail);
+        let _ = writeln!(out, "{} {}\n\t{}", v.label(), v.address, v.detail);
     }
     out
 }
@@ -87,7 +87,7 @@ pub fn table(r: &StatusReport) -> String {
         let _ = writeln!(out, "{}: unreachable over SSH: {}", h.name, h.error.as_deref().unwrap_or_default());
     }
     for v in &r.vips {
-        let _ = writeln!(out, "VIP {}: {}", v.address, v.detail);
+        let _ = writeln!(out, "{} {}: {}", v.label(), v.address, v.detail);
     }
     for h in r.hosts.iter().filter(|h| h.vm.as_ref().is_some_and(|v| !v.is_running())) {
         let _ = writeln!(out, "{}: {}", h.name, h.vm.as_ref().map(|v| v.describe()).unwrap_or_default());
@@ -169,7 +169,7 @@ pub fn nagios(r: &StatusReport) -> String {
             problems.push(format!("{}/{}: {}", h.name, svc.name, svc.warnings.join("; ")));
         }
     }
-    problems.extend(r.vips.iter().filter(|v| !v.ok).map(|v| format!("VIP {} {}", v.address, v.detail)));
+    problems.extend(r.vips.iter().filter(|v| !v.ok).map(|v| format!("{} {} {}", v.label(), v.address, v.detail)));
     let s = &r.summary;
     let text = if problems.is_empty() {
         let skipped = if s.skipped > 0 { format!(", {} skipped by design", s.skipped) } else { String::new() };
@@ -294,6 +294,34 @@ pub fn prometheus(r: &StatusReport) -> String {
             let node = vm.node.clone().unwrap_or_default();
             let labels = [("cluster", c.as_str()), ("host", &h.name), ("vmid", &vmid), ("node", &node)];
             m.sample(&labels, f64::from(u8::from(vm.is_running())));
+        }
+    }
+    let replicating: Vec<_> = r
+        .hosts
+        .iter()
+        .flat_map(|h| h.services.iter().filter_map(move |s| s.replication.as_ref().map(|st| (h, st))))
+        .collect();
+    if !replicating.is_empty() {
+        type Field = fn(&super::replication::ReplicationState) -> f64;
+        let families: [(&'static str, &str, Field); 4] = [
+            ("mailctl_replication_lag_seconds", "How far behind the pair partner's copy may be (0: in sync).", |s| {
+                s.lag_seconds as f64
+            }),
+            ("mailctl_replication_waiting", "Sync requests queued or waiting for a retry.", |s| s.waiting as f64),
+            ("mailctl_replication_failing_accounts", "Accounts whose last sync with the partner failed.", |s| {
+                s.failing as f64
+            }),
+            (
+                "mailctl_replication_full_sync_age_seconds",
+                "Since the oldest account's last full sync (-1: one never had one).",
+                |s| s.full_sync_age_seconds.map(|a| a as f64).unwrap_or(-1.0),
+            ),
+        ];
+        for (name, help, field) in families {
+            m.family(name, help);
+            for (h, st) in &replicating {
+                m.sample(&[("cluster", c.as_str()), ("host", &h.name)], field(st));
+            }
         }
     }
     m.family("mailctl_status_duration_seconds", "How long the whole status run took.");

@@ -5,6 +5,7 @@
 
 pub mod format;
 pub mod probe;
+pub mod replication;
 pub mod services;
 pub mod tls;
 pub mod units;
@@ -72,6 +73,9 @@ pub struct ServiceStatus {
     pub warnings: Vec<String>,
     /// HAProxy's backend servers, for its service.
     pub backend_servers: Vec<units::BackendServer>,
+    /// Dovecot's replicator, for a paired mailbox host's `replication` service.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replication: Option<replication::ReplicationState>,
     /// A short description of what was seen: the probe's answer or the unit's state.
     pub detail: String,
 }
@@ -127,6 +131,9 @@ pub struct VipStatus {
     pub holders: Vec<String>,
     pub ok: bool,
     pub detail: String,
+    /// A mailbox pair's address: the host whose accounts are reached there (docs/pairs.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accounts_of: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -162,6 +169,13 @@ pub struct StatusReport {
     pub summary: Summary,
     pub hosts: Vec<HostStatus>,
     pub vips: Vec<VipStatus>,
+}
+
+impl VipStatus {
+    /// How outputs name it.
+    pub fn label(&self) -> &'static str {
+        if self.accounts_of.is_some() { "pair address" } else { "VIP" }
+    }
 }
 
 impl StatusReport {
@@ -262,8 +276,10 @@ pub async fn check(
     } else {
         jobs.iter().filter(|(h, ..)| h.vm.is_some()).map(|(h, ..)| h.name.as_str()).collect()
     };
-    let hosts_checked =
-        fan_out(jobs, opts.forks, |(host, services, session)| check_host(connector, host, services, session, opts));
+    let hosts_checked = fan_out(jobs, opts.forks, |(host, services, session)| {
+        let partner = cluster.pair_of(&host.name).and_then(|p| p.partner_of(&host.name));
+        check_host(connector, host, partner, services, session, opts)
+    });
     let (results, mut vms) = futures::join!(hosts_checked, vm_states(cluster, &want_vms, opts.probe_timeout));
     let mut hosts = Vec::new();
     let mut addresses = Vec::new();
@@ -279,6 +295,7 @@ pub async fn check(
     let watch_vips = opts.services.is_empty() || opts.services.iter().any(|s| s == "keepalived");
     let vips = if watch_vips { vip_status(cluster, &addresses) } else { Vec::new() };
     annotate_keepalived(&mut hosts, &vips);
+    annotate_failovers(&mut hosts, &vips);
     let summary = summarize(&hosts, &vips);
     let unix = now.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or_default();
     Ok(StatusReport {
@@ -295,6 +312,7 @@ pub async fn check(
 async fn check_host(
     connector: &dyn Connector,
     host: &Host,
+    partner: Option<&str>,
     services: Vec<Service>,
     session: Option<HostConn>,
     opts: &StatusOptions,
@@ -346,7 +364,7 @@ async fn check_host(
                     warning: None,
                 }),
                 // An unreachable host ran no check: the service is unknown, like its unit.
-                Some(Probe::OnHost(c)) => facts.as_ref().map(|f| on_host_result(*c, host, f)),
+                Some(Probe::OnHost(c)) => facts.as_ref().map(|f| on_host_result(*c, host, partner, f)),
                 _ => probe,
             };
             let mut status = service_status(&s, facts.as_ref().and_then(|f| f.units.get(&s.unit)).cloned(), probe);
@@ -355,6 +373,9 @@ async fn check_host(
                 let servers = facts.as_ref().map(|f| f.backend_servers.as_slice()).unwrap_or_default();
                 status.warnings.extend(servers.iter().filter(|b| b.is_down()).map(|b| b.describe()));
                 status.backend_servers = servers.to_vec();
+            }
+            if s.probe == Some(Probe::OnHost(OnHostCheck::Replication)) {
+                status.replication = facts.as_ref().and_then(|f| replication::parse(&f.replication));
             }
             status
         })
@@ -398,8 +419,16 @@ async fn ask_host(
 }
 
 /// A check the host ran on itself, as a probe result (its target is the host's loopback).
-fn on_host_result(check: OnHostCheck, host: &Host, facts: &HostState) -> ProbeResult {
-    let (ok, detail, warning) = match facts.checks.get(check.name()) {
+fn on_host_result(check: OnHostCheck, host: &Host, partner: Option<&str>, facts: &HostState) -> ProbeResult {
+    let replication;
+    let found = match check {
+        OnHostCheck::Replication => {
+            replication = replication::result(&facts.replication, partner.unwrap_or("the partner"));
+            Some(&replication)
+        }
+        _ => facts.checks.get(check.name()),
+    };
+    let (ok, detail, warning) = match found {
         Some(r) => (r.ok, r.detail.clone(), r.warning.clone()),
         None => (false, "the host's check printed nothing".to_string(), None),
     };
@@ -452,6 +481,7 @@ fn service_status(s: &Service, unit: Option<UnitState>, probe: Option<ProbeResul
         reasons,
         warnings,
         backend_servers: Vec::new(),
+        replication: None,
         detail,
     }
 }
@@ -489,23 +519,35 @@ fn skipped_detail(unit: &str, state: &UnitState) -> String {
     }
 }
 
-/// Which host holds each VIP, from the addresses the hosts report.
+/// Which host holds each VIP and each mailbox pair address, from the addresses the hosts
+/// report.
 fn vip_status(cluster: &Cluster, addresses: &[(String, Option<Vec<String>>)]) -> Vec<VipStatus> {
-    cluster
-        .vips
-        .iter()
-        .filter(|v| v.hosts.iter().any(|h| addresses.iter().any(|(name, _)| name == h)))
-        .map(|v| {
-            let address = v.address.to_string();
+    let vips = cluster.vips.iter().map(|v| (v.address, v.hosts.clone(), None));
+    // A pair address: its owner first, then the partner that takes it over.
+    let pairs = cluster.pairs.iter().flat_map(|p| {
+        [(0, 1), (1, 0)].map(|(o, q)| (p.addresses[o], vec![p.hosts[o].clone(), p.hosts[q].clone()], Some(())))
+    });
+    vips.chain(pairs)
+        .filter(|(_, hosts, _)| hosts.iter().any(|h| addresses.iter().any(|(name, _)| name == h)))
+        .map(|(address, hosts, paired)| {
+            let accounts_of = paired.map(|_| hosts[0].clone());
+            let address = address.to_string();
             let holders: Vec<String> = addresses
                 .iter()
                 .filter(|(_, a)| a.as_ref().is_some_and(|a| a.contains(&address)))
                 .map(|(name, _)| name.clone())
                 .collect();
             let unasked: Vec<&String> =
-                v.hosts.iter().filter(|h| !addresses.iter().any(|(n, a)| n == *h && a.is_some())).collect();
+                hosts.iter().filter(|h| !addresses.iter().any(|(n, a)| n == *h && a.is_some())).collect();
             let detail = match holders.len() {
-                1 => format!("held by {}", holders[0]),
+                1 => match &accounts_of {
+                    Some(owner) if holders[0] != *owner => format!(
+                        "held by {} (serves {owner}'s accounts: failed over; `mailctl failback {owner}` once {owner} is back)",
+                        holders[0]
+                    ),
+                    Some(owner) => format!("held by {owner} (its own accounts)"),
+                    None => format!("held by {}", holders[0]),
+                },
                 0 if !unasked.is_empty() => format!(
                     "held by no host that answered ({} could not be asked)",
                     unasked.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
@@ -513,9 +555,27 @@ fn vip_status(cluster: &Cluster, addresses: &[(String, Option<Vec<String>>)]) ->
                 0 => "held by no host: clients cannot reach the service".into(),
                 _ => format!("held by {} at once (split brain)", holders.join(" and ")),
             };
-            VipStatus { address, hosts: v.hosts.clone(), ok: holders.len() == 1, holders, detail }
+            VipStatus { address, ok: holders.len() == 1, hosts, holders, detail, accounts_of }
         })
         .collect()
+}
+
+/// A pair member serving its partner's accounts says so on its `replication` line: the
+/// cluster works, but on one host for two.
+fn annotate_failovers(hosts: &mut [HostStatus], vips: &[VipStatus]) {
+    for v in vips {
+        let (Some(owner), [holder]) = (&v.accounts_of, &v.holders[..]) else { continue };
+        if holder == owner {
+            continue;
+        }
+        let Some(h) = hosts.iter_mut().find(|h| h.name == *holder) else { continue };
+        for s in h.services.iter_mut().filter(|s| s.name == "replication" && s.state == State::Running) {
+            s.warnings.push(format!(
+                "serves {owner}'s accounts ({}): failed over; `mailctl failback {owner}` once {owner} is back",
+                v.address
+            ));
+        }
+    }
 }
 
 /// keepalived's line says what its host does for each VIP.

@@ -65,6 +65,7 @@ pub enum OnHostCheck {
     Rspamd,
     Redis,
     Clamd,
+    Replication,
 }
 
 impl OnHostCheck {
@@ -73,6 +74,7 @@ impl OnHostCheck {
             OnHostCheck::Rspamd => "rspamd",
             OnHostCheck::Redis => "redis",
             OnHostCheck::Clamd => "clamd",
+            OnHostCheck::Replication => "replication",
         }
     }
 }
@@ -194,6 +196,7 @@ fn probe(spec: &ProbeSpec, cluster: &Cluster, host: &Host) -> Probe {
         ProbeKind::Rspamd => Probe::OnHost(OnHostCheck::Rspamd),
         ProbeKind::Redis => Probe::OnHost(OnHostCheck::Redis),
         ProbeKind::Clamd => Probe::OnHost(OnHostCheck::Clamd),
+        ProbeKind::Replication => Probe::OnHost(OnHostCheck::Replication),
     }
 }
 

@@ -42,6 +42,11 @@ if [ "$r" = PONG ]; then echo "@@check clamd ok PING answered PONG; signatures $
 true
 "#
         }
+        // Read by src/status/replication.rs: the queue summary, then one line per account.
+        OnHostCheck::Replication => {
+            r#"{ doveadm replicator status && echo @@users && doveadm replicator status '*'; } 2>&1 | sed 's/^/@@repl /'
+"#
+        }
     }
 }
 
@@ -54,6 +59,8 @@ pub struct HostState {
     pub backend_servers: Vec<BackendServer>,
     /// What the host's own checks found, by check name.
     pub checks: BTreeMap<String, OnHostResult>,
+    /// Dovecot's replicator on a paired mailbox host, as it answered (`@@repl` lines).
+    pub replication: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -130,6 +137,8 @@ pub fn parse(text: &str) -> HostState {
             entry.detail = crate::escape::line(detail.unwrap_or_default());
         } else if let Some((name, text)) = line.strip_prefix("@@checkwarn ").and_then(|r| r.split_once(' ')) {
             facts.checks.entry(name.to_string()).or_default().warning = Some(crate::escape::line(text));
+        } else if let Some(text) = line.strip_prefix("@@repl ") {
+            facts.replication.push(text.to_string());
         } else if let Some(csv) = haproxy.as_mut() {
             csv.push_str(line);
             csv.push('\n');
