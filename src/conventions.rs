@@ -24,6 +24,8 @@ pub const REPLICA_PORT: u16 = 12425;
 pub const PAIR_GATE_DIR: &str = "/var/lib/mailctl-pair";
 /// The script keepalived runs on a member of an automatic pair: true while it sees a majority.
 pub const QUORUM_SCRIPT: &str = "/etc/keepalived/mailctl-quorum";
+/// True once a pair member has been up long enough to claim its partner's address.
+pub const BOOTED_SCRIPT: &str = "/etc/keepalived/mailctl-booted";
 /// The name LMTP and the IMAP/POP3 proxies reach a mailbox host's accounts by: it resolves to
 /// the host's pair address, which moves to the partner on failover.
 pub fn mailbox_route(fqdn: &str) -> String {

@@ -19,8 +19,8 @@ use super::RenderError;
 
 use crate::conventions::secret;
 pub use crate::conventions::{
-    DOVEADM_PORT, LMTP_PORT, MAIL_ROOT, PAIR_GATE_DIR, PROXIED_SMTP_PORTS, ProxiedPorts, QUORUM_SCRIPT, REPLICA_PORT,
-    SCHEMA_OID, VMAIL_UID, mailbox_route,
+    BOOTED_SCRIPT, DOVEADM_PORT, LMTP_PORT, MAIL_ROOT, PAIR_GATE_DIR, PROXIED_SMTP_PORTS, ProxiedPorts, QUORUM_SCRIPT,
+    REPLICA_PORT, SCHEMA_OID, VMAIL_UID, mailbox_route,
 };
 
 #[derive(Serialize)]
@@ -209,6 +209,9 @@ struct PairCtx {
     voters: Vec<IpAddr>,
     /// Including this host.
     voters_total: usize,
+    /// Where the partner's accounts are reached, and this host's gate for that address.
+    partner_pair_address: IpAddr,
+    partner_gate: String,
 }
 
 fn pair_ctx(cluster: &Cluster, host: &Host) -> Option<PairCtx> {
@@ -217,6 +220,8 @@ fn pair_ctx(cluster: &Cluster, host: &Host) -> Option<PairCtx> {
     let voters: Vec<IpAddr> =
         cluster.hosts.iter().filter(|h| h.name != host.name).map(|h| h.address).chain(pair.witness).collect();
     Some(PairCtx {
+        partner_pair_address: pair.address_of(&partner.name)?,
+        partner_gate: pair_gate_path(&pair_instance(pair, &partner.name)),
         partner: partner.name.clone(),
         partner_fqdn: partner.fqdn.clone(),
         partner_address: partner.address,
@@ -656,7 +661,10 @@ fn vrrp_instances(cluster: &Cluster, host: &Host) -> Vec<VrrpCtx> {
 
 /// A pair member carries two addresses: its own accounts' (priority 150) and its partner's
 /// (100). Each is held only while the IMAP logins answer and, with automatic failover, while
-/// the member sees a majority; the partner's, in a manual pair, only after `mailctl failover`.
+/// the member sees a majority. The partner's is held only once its gate opens: in a manual
+/// pair by `mailctl failover`, in an automatic one by the deploy, once the owner has taken
+/// its address (templates/keepalived/mailctl-arm), so a partner deployed first does not keep
+/// it; and only after 90 s up, so when both boot at once each takes its own.
 fn pair_instances(cluster: &Cluster, host: &Host) -> Vec<VrrpCtx> {
     let Some(pair) = cluster.pair_of(&host.name) else { return Vec::new() };
     let Some(partner) = pair.partner_of(&host.name).and_then(|p| cluster.host(p)) else { return Vec::new() };
@@ -678,14 +686,17 @@ fn pair_instances(cluster: &Cluster, host: &Host) -> Vec<VrrpCtx> {
                 preempt_delay: None,
                 own_address: host.address,
                 peers: vec![partner.address],
-                checks: checks.clone(),
+                checks: if own { checks.clone() } else { [checks.clone(), vec![BOOTED_CHECK]].concat() },
                 nopreempt: true,
-                gate: Some(VrrpGate { path: pair_gate_path(&name), initial: u8::from(!own && !pair.automatic) }),
+                gate: Some(VrrpGate { path: pair_gate_path(&name), initial: u8::from(!own) }),
                 name,
             })
         })
         .collect()
 }
+
+/// True once the host has been up 90 s (a partner's claim on its partner's address waits).
+const BOOTED_CHECK: VrrpCheck = VrrpCheck { name: "booted", script: BOOTED_SCRIPT };
 
 fn vip_instances(cluster: &Cluster, host: &Host) -> Vec<VrrpCtx> {
     cluster

@@ -121,8 +121,18 @@ impl LabCluster {
     /// The lab twin (`mailctl lab twin`) of a shipped field inventory, under a test's own
     /// cluster name, subnet and bridge.
     pub fn twin(shipped_name: &str, name: &str, subnet: &str, bridge: &str) -> LabCluster {
+        LabCluster::twin_with(shipped_name, "", name, subnet, bridge)
+    }
+
+    /// The twin of a shipped field inventory with `extra` appended to the original (say, a
+    /// `pairs:` section in the original's addresses, which the twin then moves to the lab).
+    pub fn twin_with(shipped_name: &str, extra: &str, name: &str, subnet: &str, bridge: &str) -> LabCluster {
         let dir = tempfile::tempdir().unwrap();
         let original = shipped_copy(shipped_name, dir.path());
+        if !extra.is_empty() {
+            let text = std::fs::read_to_string(&original).unwrap();
+            std::fs::write(&original, format!("{text}\n{extra}")).unwrap();
+        }
         let out = mailctl()
             .args(["lab", "twin", "--name", name, "--subnet", subnet, "--bridge", bridge])
             .arg(&original)
