@@ -24,6 +24,6 @@ status=0
 cargo test --locked --no-fail-fast -- --ignored --test-threads=1 || status=$?
 # The same lab tests again with every host on Debian 13 (docs/testing.md).
 MAILCTL_TEST_OS=debian-13 cargo test --locked --no-fail-fast \
-    --test deploy --test status --test webmail --test hardening --test filter --test field --test lab \
+    --test deploy --test status --test webmail --test hardening --test filter --test field --test pairs --test lab \
     -- --ignored --test-threads=1 || status=$?
 exit "$status"

@@ -20,6 +20,11 @@ pub const DOVEADM_PORT: u16 = 2425;
 /// A paired mailbox host's doveadm listener for its partner's replication: TLS only, on the
 /// host's own address (docs/pairs.md).
 pub const REPLICA_PORT: u16 = 12425;
+/// Where mailctl's replication controller (Dovecot 2.4 pairs) takes Dovecot's change events,
+/// on loopback.
+pub const REPLICATOR_PORT: u16 = 12426;
+/// Where the controller writes its state for `status`, readable by root only.
+pub const REPLICATOR_STATUS: &str = "/run/mailctl-replicator/status";
 /// Where a pair member keeps the files that let it hold a pair address (0) or not (1).
 pub const PAIR_GATE_DIR: &str = "/var/lib/mailctl-pair";
 /// The script keepalived runs on a member of an automatic pair: true while it sees a majority.

@@ -323,10 +323,3 @@ pairs:
     let bad = two_hosts.replace("failover: automatic }", "failover: sometimes }");
     assert_error(&bad, 8, 73, "unknown failover `sometimes`");
 }
-
-#[test]
-fn a_pair_replicates_on_debian_12_only_for_now() {
-    let text = paired("  - { hosts: [mbox, mbox2], addresses: [10.0.0.21, 10.0.0.22] }\n")
-        .replace("cluster:\n  name: t\n", "cluster:\n  name: t\n  os: debian-13\n");
-    assert_error(&text, 27, 14, "pairs replicate with Dovecot 2.3's replicator, on debian-12 only for now");
-}

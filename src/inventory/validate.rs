@@ -1087,15 +1087,6 @@ impl Validator<'_, '_> {
                     Some("both members of a pair run the same release (one replication engine)".to_string()),
                 );
             }
-            for m in &members {
-                if m.os != Os::Debian12 {
-                    self.rep.error(
-                        p.hosts.referenced,
-                        format!("pair host `{}` runs {}: pairs replicate with Dovecot 2.3's replicator, on debian-12 only for now", m.name, m.os),
-                        Some("pair debian-12 hosts; the Debian 13 replication controller is not built yet (issue 19)".to_string()),
-                    );
-                }
-            }
             let mut addresses = Vec::new();
             let mut prefix_len = 24;
             for a in &p.addresses.value {

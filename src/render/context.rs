@@ -20,7 +20,7 @@ use super::RenderError;
 use crate::conventions::secret;
 pub use crate::conventions::{
     BOOTED_SCRIPT, DOVEADM_PORT, LMTP_PORT, MAIL_ROOT, PAIR_GATE_DIR, PROXIED_SMTP_PORTS, ProxiedPorts, QUORUM_SCRIPT,
-    REPLICA_PORT, SCHEMA_OID, VMAIL_UID, mailbox_route,
+    REPLICA_PORT, REPLICATOR_PORT, REPLICATOR_STATUS, SCHEMA_OID, VMAIL_UID, mailbox_route,
 };
 
 #[derive(Serialize)]
@@ -203,6 +203,10 @@ struct PairCtx {
     partner_address: IpAddr,
     /// The TLS doveadm listener replication uses, on the host's own address.
     replica_port: u16,
+    /// Where Dovecot 2.4 posts changes to mailctl's replication controller (loopback), and
+    /// where the controller writes its state.
+    controller_port: u16,
+    status_file: &'static str,
     automatic: bool,
     /// Who counts toward the majority a member needs to hold an address: every cluster host
     /// but this one, and the witness.
@@ -226,6 +230,8 @@ fn pair_ctx(cluster: &Cluster, host: &Host) -> Option<PairCtx> {
         partner_fqdn: partner.fqdn.clone(),
         partner_address: partner.address,
         replica_port: REPLICA_PORT,
+        controller_port: REPLICATOR_PORT,
+        status_file: REPLICATOR_STATUS,
         automatic: pair.automatic,
         voters_total: voters.len() + 1,
         voters,

@@ -44,7 +44,13 @@ true
         }
         // Read by src/status/replication.rs: the queue summary, then one line per account.
         OnHostCheck::Replication => {
-            r#"{ doveadm replicator status && echo @@users && doveadm replicator status '*'; } 2>&1 | sed 's/^/@@repl /'
+            r#"if [ -S /run/dovecot/replicator-doveadm ]; then
+  { doveadm replicator status && echo @@users && doveadm replicator status '*'; } 2>&1 | sed 's/^/@@repl /'
+elif [ -e /run/mailctl-replicator/status ] && [ "$(systemctl is-active mailctl-replicator)" = active ]; then
+  sed 's/^/@@repl /' /run/mailctl-replicator/status
+else
+  echo '@@repl neither Dovecot'"'"'s replicator nor mailctl-replicator answers'
+fi
 "#
         }
     }
