@@ -1,0 +1,297 @@
+//! The mailbox-pair drill (docs/pairs.md), shared by the field test of the SMKNH report and
+//! `tests/pairs.rs`: a sender every 100 ms and an IMAP session through the cluster's front,
+//! a host powered off, its partner serving its accounts, `mailctl failback`, and every
+//! acknowledged message exactly once on both hosts.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::{Guarded, LabCluster, python};
+use mailctl::lab;
+
+/// Sends a message to RCPT through HOST:25 every 100 ms (Message-IDs `<TAG-n@pairs.test>`)
+/// until STOPFILE exists; prints JSON:
+/// the Message-IDs acknowledged (250 to DATA) with the time, and any 5xx refusal (a bounce to
+/// the sender). A 4xx or a dropped connection is retried with the same message, as an MTA does.
+pub const SENDER: &str = r#"
+import json, os, smtplib, sys, time
+host, rcpt, tag, stop = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+acked, refused, retries, n = [], [], 0, 0
+while not os.path.exists(stop):
+    mid = f"<{tag}-{n}@pairs.test>"
+    msg = f"From: s@example.org\r\nTo: {rcpt}\r\nSubject: pair {n}\r\nMessage-ID: {mid}\r\n\r\nmessage {n}\r\n"
+    try:
+        s = smtplib.SMTP(host, 25, timeout=10)
+        s.sendmail("s@example.org", [rcpt], msg)
+        s.quit()
+        acked.append([mid, time.time()]); n += 1
+    except smtplib.SMTPResponseException as e:
+        if 500 <= e.smtp_code < 600:
+            refused.append(f"{mid} {e.smtp_code} {e.smtp_error!r}"); n += 1
+        else:
+            retries += 1
+    except smtplib.SMTPRecipientsRefused as e:
+        code = list(e.recipients.values())[0][0]
+        if code >= 500:
+            refused.append(f"{mid} {e.recipients!r}"); n += 1
+        else:
+            retries += 1
+    except Exception:
+        retries += 1
+    time.sleep(0.1)
+print(json.dumps({"acked": acked, "refused": refused, "retries": retries}))
+"#;
+
+/// Keeps an IMAP session as USER through HOST: NOOP every 200 ms; when it breaks, logs in
+/// again every 200 ms until LOGIN and SELECT INBOX work. Prints JSON: each outage's start and
+/// end, and whether one is still going on when STOPFILE appears.
+pub const SESSION: &str = r#"
+import imaplib, json, os, ssl, sys, time
+host, user, pw, stop = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+def connect():
+    m = imaplib.IMAP4(host, 143, timeout=5); m.starttls(ssl_context=ctx); m.login(user, pw)
+    typ, _ = m.select("INBOX")
+    if typ != "OK": raise Exception("select")
+    return m
+outages, down, m = [], None, None
+while not os.path.exists(stop):
+    try:
+        if m is None:
+            m = connect()
+            if down is not None:
+                outages.append([down, time.time()]); down = None
+        else:
+            typ, _ = m.noop()
+            if typ != "OK": raise Exception("noop")
+    except Exception:
+        m = None
+        if down is None: down = time.time()
+    time.sleep(0.2)
+print(json.dumps({"outages": outages, "still_down": down}))
+"#;
+
+/// A client process writing its JSON to a file, stopped by a stop file.
+pub struct Client {
+    child: Guarded,
+    stop: std::path::PathBuf,
+    out: std::path::PathBuf,
+}
+
+impl Client {
+    pub fn start(f: &LabCluster, name: &str, script: &str, args: &[&str]) -> Client {
+        let stop = f.dir.path().join(format!("{name}.stop"));
+        let out = f.dir.path().join(format!("{name}.json"));
+        let _ = std::fs::remove_file(&stop);
+        let child = std::process::Command::new("/usr/bin/python3")
+            .args(["-c", script])
+            .args(args)
+            .arg(&stop)
+            .stdout(std::fs::File::create(&out).unwrap())
+            .spawn()
+            .unwrap();
+        Client { child: Guarded(child), stop, out }
+    }
+
+    pub fn finish(mut self) -> serde_json::Value {
+        std::fs::write(&self.stop, "").unwrap();
+        self.child.0.wait().unwrap();
+        let text = std::fs::read_to_string(&self.out).unwrap();
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("client output {text:?}: {e}"))
+    }
+}
+
+pub fn mailctl_ok(f: &LabCluster, args: &[&str]) -> String {
+    let out = super::mailctl().args(args).arg("-i").arg(f.inventory()).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "mailctl {args:?}: {text}");
+    text
+}
+
+pub fn wait(what: &str, timeout_s: u64, mut ready: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(timeout_s);
+    while std::time::Instant::now() < deadline {
+        if ready() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    panic!("timed out after {timeout_s} s waiting for: {what}");
+}
+
+pub fn now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64()
+}
+
+/// Which of `members` holds `address`, asked of each member's network namespace.
+pub fn holder(f: &LabCluster, address: &str, members: &[&str]) -> Option<String> {
+    members
+        .iter()
+        .find(|h| {
+            let ns = lab::net::netns(&f.cluster.name, h);
+            std::process::Command::new("ip")
+                .args(["-n", &ns, "-o", "addr", "show"])
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&format!(" {address}/")))
+        })
+        .map(|h| h.to_string())
+}
+
+/// How many times each Message-ID is in USER's INBOX on HOST.
+pub fn message_ids(f: &LabCluster, host: &str, user: &str) -> BTreeMap<String, usize> {
+    let out =
+        f.ssh(host, &format!("doveadm fetch -u {user} hdr.message-id mailbox INBOX | sed -n 's/^hdr.message-id: //p'"));
+    let mut ids = BTreeMap::new();
+    for id in out.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        *ids.entry(id.to_string()).or_insert(0) += 1;
+    }
+    ids
+}
+
+pub fn acked(sent: &serde_json::Value) -> Vec<(String, f64)> {
+    sent["acked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a[0].as_str().unwrap().to_string(), a[1].as_f64().unwrap()))
+        .collect()
+}
+
+/// Messages the MTAs of HOSTS bounced (a DSN to the sender) since the lab came up.
+pub fn bounces(f: &LabCluster, hosts: &[&str]) -> usize {
+    hosts
+        .iter()
+        .map(|h| {
+            f.ssh(h, "journalctl -u 'postfix*' -o cat | grep -c 'status=bounced' || true")
+                .trim()
+                .parse::<usize>()
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+/// Waits until HOST may take over its partner's accounts (the deploy's background arming).
+pub fn wait_armed(f: &LabCluster, host: &str) {
+    wait(&format!("{host} armed for automatic failover"), 120, || {
+        f.ssh(host, "ls /var/lib/mailctl-pair/").contains(".armed")
+    });
+}
+
+/// What a pair drill measured.
+pub struct Drill {
+    /// Seconds from the power cut until the IMAP session was back.
+    pub back_after: f64,
+    /// Acknowledged before the cut and missing from the survivor until the host returned,
+    /// with how long before the cut each was acknowledged.
+    pub missing_before: Vec<(String, f64)>,
+}
+
+/// The drill: sender and IMAP session running, `dying` powered off, the partner takes its
+/// address; then every acknowledged message is checked on the survivor, `dying` comes back,
+/// `mailctl failback` merges, and every message is on both hosts exactly once.
+#[allow(clippy::too_many_arguments)]
+pub fn drill(
+    f: &LabCluster,
+    front: &str,
+    user: &str,
+    pw: &str,
+    dying: &str,
+    partner: &str,
+    pair_address: &str,
+    mtas: &[&str],
+) -> Drill {
+    let sender = Client::start(f, "sender", SENDER, &[front, user, dying]);
+    let session = Client::start(f, "session", SESSION, &[front, user, pw]);
+    std::thread::sleep(Duration::from_secs(5));
+    let cut_at = now();
+    mailctl_ok(f, &["lab", "power-cut", f.inventory().to_str().unwrap(), dying]);
+    wait(&format!("{partner} takes {pair_address}"), 30, || {
+        holder(f, pair_address, &[dying, partner]).as_deref() == Some(partner)
+    });
+    // Mail and logins go on for a while with the host dead.
+    std::thread::sleep(Duration::from_secs(8));
+    let sent = sender.finish();
+    let session = session.finish();
+    assert!(session["still_down"].is_null(), "the IMAP session never came back: {session}");
+    let outages = session["outages"].as_array().unwrap();
+    let back_after = outages.iter().map(|o| o[1].as_f64().unwrap() - cut_at).fold(0.0, f64::max);
+    assert!(sent["refused"].as_array().unwrap().is_empty(), "mail refused with 5xx: {sent}");
+    let acked = acked(&sent);
+    assert!(acked.iter().filter(|(_, t)| *t > cut_at).count() > 20, "too little mail after the cut: {sent}");
+
+    // Status names the failover on the survivor.
+    let out =
+        super::mailctl().args(["status", "--format", "json", "--host", partner]).arg(f.inventory()).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let warnings = report.to_string();
+    assert!(
+        warnings.contains(&format!("serves {dying}'s accounts")),
+        "status does not say {partner} serves {dying}'s accounts: {report:#}"
+    );
+    let (valid, errors) = python(
+        super::VALIDATE_JSON,
+        &[super::repo().join("schemas/status.schema.json").to_str().unwrap(), &report.to_string()],
+    );
+    assert!(valid, "status JSON does not follow the schema:\n{errors}");
+
+    // On the survivor: everything acknowledged after the cut, and all but the last moments'
+    // mail from before it (still in the dead host's queue or not yet replicated).
+    let on_partner = message_ids(f, partner, user);
+    let after_missing: Vec<&String> =
+        acked.iter().filter(|(id, t)| *t > cut_at && !on_partner.contains_key(id)).map(|(id, _)| id).collect();
+    let wait_for_late = || {
+        let ids = message_ids(f, partner, user);
+        acked.iter().filter(|(id, t)| *t > cut_at && !ids.contains_key(id)).count() == 0
+    };
+    if !after_missing.is_empty() {
+        // Deferred while the MTA found the address moving: Postfix retries within seconds.
+        for m in mtas.iter().filter(|m| **m != dying) {
+            f.ssh_quietly(m, "postqueue -f");
+        }
+        wait("mail acknowledged after the cut on the survivor", 60, wait_for_late);
+    }
+    let missing_before: Vec<(String, f64)> = acked
+        .iter()
+        .filter(|(id, t)| *t <= cut_at && !on_partner.contains_key(id))
+        .map(|(id, t)| (id.clone(), cut_at - t))
+        .collect();
+    assert_eq!(bounces(f, &mtas.iter().copied().filter(|m| *m != dying).collect::<Vec<_>>()), 0, "mail bounced");
+
+    // The host returns; it does not take its address back by itself.
+    mailctl_ok(f, &["lab", "up", f.inventory().to_str().unwrap()]);
+    wait(&format!("{dying} answers SSH"), 90, || {
+        lab::container::ssh(&lab::LabPaths::for_cluster(&f.cluster), f.cluster.host(dying).unwrap(), "true").is_ok()
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        holder(f, pair_address, &[dying, partner]).as_deref(),
+        Some(partner),
+        "{dying} took its address back before failback"
+    );
+    let out = mailctl_ok(f, &["failback", dying]);
+    assert!(out.contains(&format!("served by {dying} now")), "{out}");
+    assert_eq!(holder(f, pair_address, &[dying, partner]).as_deref(), Some(dying));
+
+    // Every acknowledged message on both hosts exactly once (the dead host's queue included).
+    let expected: Vec<&String> = acked.iter().map(|(id, _)| id).collect();
+    let complete = |host: &str| {
+        let ids = message_ids(f, host, user);
+        expected.iter().all(|id| ids.get(*id) == Some(&1)) && ids.values().all(|n| *n == 1)
+    };
+    for m in mtas {
+        f.ssh_quietly(m, "postqueue -f");
+    }
+    wait("every message exactly once on both hosts", 90, || complete(dying) && complete(partner));
+    assert_eq!(bounces(f, mtas), 0, "mail bounced");
+    Drill { back_after, missing_before }
+}
+
+pub fn report(name: &str, d: &Drill) {
+    let oldest = d.missing_before.iter().map(|(_, ago)| *ago).fold(0.0, f64::max);
+    eprintln!(
+        "{name}: IMAP back {:.2} s after the power cut; {} message(s) acknowledged before the cut (the last {:.2} s) waited for the host's return",
+        d.back_after,
+        d.missing_before.len(),
+        oldest
+    );
+}
