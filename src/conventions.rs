@@ -17,9 +17,12 @@ pub const VMAIL_UID: u32 = 5000;
 pub const LMTP_PORT: u16 = 24;
 /// Dovecot's doveadm server (TLS), which a move's dsync pulls from.
 pub const DOVEADM_PORT: u16 = 2425;
-/// A paired mailbox host's doveadm listener for its partner's replication: TLS only, on the
-/// host's own address (docs/pairs.md).
+/// Where a paired mailbox host takes its partner's replication: stunnel, mutual TLS, on the
+/// host's own address, into doveadm on loopback (docs/pairs.md).
 pub const REPLICA_PORT: u16 = 12425;
+/// Where a pair member's replication reaches its partner: stunnel's client end, on loopback,
+/// which carries it in mutual TLS to the partner's REPLICA_PORT.
+pub const REPLICA_TUNNEL_PORT: u16 = 12427;
 /// Where mailctl's replication controller (Dovecot 2.4 pairs) takes Dovecot's change events,
 /// on loopback.
 pub const REPLICATOR_PORT: u16 = 12426;

@@ -104,12 +104,8 @@ fn s2_a_manual_pair_waits_for_failover_and_merges_on_failback() {
         let out = pairs::mailctl_ok(f, &["failback", "mbox-2"]);
         assert!(out.contains("served by mbox-2 now"), "{out}");
         f.ssh_quietly("transport", "postqueue -f");
-        pairs::wait("every message once on both hosts", 90, || {
-            ["mbox-2", "transport"].iter().all(|h| {
-                let ids = pairs::message_ids(f, h, user);
-                acked.iter().all(|(id, _)| ids.get(id) == Some(&1)) && ids.values().all(|n| *n == 1)
-            })
-        });
+        let ids: Vec<String> = acked.iter().map(|(id, _)| id.clone()).collect();
+        pairs::wait_exactly_once(f, &members, user, &ids);
         assert_eq!(pairs::bounces(f, &["transport"]), 0, "mail bounced");
         // The manual partner's gate is closed again: it waits for the next `failover`.
         let gate = pair_gate_path(&pair_instance(&f.cluster.pairs[1], "mbox-2"));
@@ -141,11 +137,37 @@ fn s3_a_planned_failover_and_failback_of_a_live_host_lose_nothing() {
         let acked = pairs::acked(&sent);
         assert!(acked.len() > 40, "{sent}");
         f.ssh_quietly("transport", "postqueue -f");
-        pairs::wait("every message once on both hosts", 90, || {
-            members.iter().all(|h| {
-                let ids = pairs::message_ids(f, h, user);
-                acked.iter().all(|(id, _)| ids.get(id) == Some(&1)) && ids.values().all(|n| *n == 1)
-            })
-        });
+        let ids: Vec<String> = acked.iter().map(|(id, _)| id.clone()).collect();
+        pairs::wait_exactly_once(f, &members, user, &ids);
+    });
+}
+
+/// Answers `refused: …` unless a TLS session without a client certificate gets doveadm's
+/// greeting out of HOST:PORT.
+const STRANGER: &str = r#"
+import socket, ssl, sys
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+try:
+    s = ctx.wrap_socket(socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5))
+    s.sendall(b"VERSION\tdoveadm-server\t1\t0\n")
+    data = s.recv(100)
+    print("answered" if data else "refused: closed", data)
+except Exception as e:
+    print("refused:", type(e).__name__, e)
+"#;
+
+/// From outside the cluster, the replica port takes no one without the partner's certificate,
+/// and doveadm itself stays on loopback.
+#[test]
+#[ignore = "lab: needs root; run by scripts/test.sh"]
+fn s4_the_replica_port_refuses_a_stranger() {
+    LAB.run(|f| {
+        for host in ["mbox-1", "ldap"] {
+            let address = f.address(host);
+            let (_, out) = common::python(STRANGER, &[&address, &mailctl::render::context::REPLICA_PORT.to_string()]);
+            assert!(out.starts_with("refused:"), "{host}:12425 let a stranger in: {out}");
+            let (_, out) = common::python(STRANGER, &[&address, &mailctl::render::context::DOVEADM_PORT.to_string()]);
+            assert!(out.starts_with("refused:"), "{host}'s doveadm answered from outside: {out}");
+        }
     });
 }

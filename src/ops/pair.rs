@@ -22,7 +22,7 @@ use serde::Serialize;
 use super::Ops;
 use crate::inventory::{Host, Pair};
 use crate::remote::{HostConn, quote};
-use crate::render::context::{REPLICA_PORT, pair_gate_path, pair_instance};
+use crate::render::context::{REPLICA_PORT, REPLICA_TUNNEL_PORT, pair_gate_path, pair_instance};
 
 /// How long an address may take to move: keepalived notices a gate within a second and
 /// hands over in three adverts (0.9 s).
@@ -81,7 +81,9 @@ pub async fn failover(ops: &Ops<'_>, host: &str) -> anyhow::Result<Switched> {
         let mut merged = false;
         if let Some(own) = own.as_ref().filter(|_| !already) {
             ops.observer.step(host, &format!("merging {host}'s copies into {}", partner.name));
-            merge(own, partner).await?;
+            drop_stale_syncs(&p, h).await?;
+            drop_stale_syncs(own, partner).await?;
+            merge(own).await?;
             merged = true;
         }
         ops.observer.step(host, &format!("{} takes {address}", partner.name));
@@ -128,7 +130,8 @@ pub async fn failback(ops: &Ops<'_>, host: &str) -> anyhow::Result<Switched> {
         let already = holds(&own, address).await?;
         set_gate(&own, &instance, Gate::Open).await?;
         ops.observer.step(host, &format!("merging {}'s copies into {host}", partner.name));
-        merge(&p, h).await?;
+        drop_stale_syncs(&p, h).await?;
+        merge(&p).await?;
         if !already {
             ops.observer.step(host, &format!("{host} takes {address} back"));
             set_gate(&p, &instance, Gate::Closed).await?;
@@ -141,7 +144,7 @@ pub async fn failback(ops: &Ops<'_>, host: &str) -> anyhow::Result<Switched> {
                 )));
             }
             ops.observer.step(host, "merging what was written during the switch");
-            merge(&own, partner).await?;
+            merge(&own).await?;
         }
         if pair.automatic {
             set_gate(&p, &instance, Gate::Open).await?;
@@ -201,18 +204,36 @@ async fn wait_for_holder(conn: &HostConn, address: IpAddr, who: &str) -> anyhow:
     bail!("{who} did not take {address} within {} s", MOVE_LIMIT.as_secs())
 }
 
-/// Two-way dsync of every account of the pair, run on `from` against `to`'s replica listener:
-/// what either copy has that the other lacks ends up on both.
-async fn merge(from: &HostConn, to: &Host) -> anyhow::Result<()> {
-    let out = from.run_for("merge copies", &merge_script(&to.fqdn), SYNC_LIMIT).await?;
+/// Ends every replication connection between this host and `from`, either way. A sync that
+/// was under way when `from` died waits for it until Dovecot's 10-minute I/O timeout: here it
+/// keeps its accounts locked, and the merge would wait on those locks; on the replicator's
+/// side it holds one of its connections. A live sync cut this way is simply retried.
+async fn drop_stale_syncs(conn: &HostConn, from: &Host) -> anyhow::Result<()> {
+    conn.run_ok("drop stale syncs", &drop_stale_script(from.address)).await?;
+    Ok(())
+}
+
+fn drop_stale_script(from: IpAddr) -> String {
+    let dst = match from {
+        IpAddr::V4(a) => a.to_string(),
+        IpAddr::V6(a) => format!("[{a}]"),
+    };
+    format!("ss -K -tn '( dst {dst} and ( sport = :{REPLICA_PORT} or dport = :{REPLICA_PORT} ) )' >/dev/null")
+}
+
+/// Two-way dsync of every account of the pair, run on `from` with its partner through the
+/// pair's tunnel: what either copy has that the other lacks ends up on both.
+async fn merge(from: &HostConn) -> anyhow::Result<()> {
+    let out = from.run_for("merge copies", &merge_script(), SYNC_LIMIT).await?;
     if !out.success() {
         return Err(from.failed("merge copies", &out).into());
     }
     Ok(())
 }
 
-fn merge_script(partner_fqdn: &str) -> String {
-    format!("doveadm sync -A -l 60 tcps:{}:{REPLICA_PORT}", quote(partner_fqdn))
+/// -l: waits out a replication sync of the same account; -T: gives up on a stalled one.
+fn merge_script() -> String {
+    format!("doveadm sync -A -l 120 -T 60 tcp:127.0.0.1:{REPLICA_TUNNEL_PORT}")
 }
 
 #[cfg(test)]
@@ -222,6 +243,11 @@ mod tests {
     #[test]
     fn scripts_name_the_address_and_the_partner_listener() {
         assert_eq!(holds_script("10.0.0.21".parse().unwrap()), "ip -o addr show | grep -qF ' 10.0.0.21/'");
-        assert_eq!(merge_script("srv2.example.org"), "doveadm sync -A -l 60 tcps:srv2.example.org:12425");
+        assert_eq!(
+            drop_stale_script("10.0.0.5".parse().unwrap()),
+            "ss -K -tn '( dst 10.0.0.5 and ( sport = :12425 or dport = :12425 ) )' >/dev/null"
+        );
+        assert!(drop_stale_script("fd00::5".parse().unwrap()).contains("dst [fd00::5] and"));
+        assert_eq!(merge_script(), "doveadm sync -A -l 120 -T 60 tcp:127.0.0.1:12427");
     }
 }

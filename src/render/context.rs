@@ -20,7 +20,7 @@ use super::RenderError;
 use crate::conventions::secret;
 pub use crate::conventions::{
     BOOTED_SCRIPT, DOVEADM_PORT, LMTP_PORT, MAIL_ROOT, PAIR_GATE_DIR, PROXIED_SMTP_PORTS, ProxiedPorts, QUORUM_SCRIPT,
-    REPLICA_PORT, REPLICATOR_PORT, REPLICATOR_STATUS, SCHEMA_OID, VMAIL_UID, mailbox_route,
+    REPLICA_PORT, REPLICA_TUNNEL_PORT, REPLICATOR_PORT, REPLICATOR_STATUS, SCHEMA_OID, VMAIL_UID, mailbox_route,
 };
 
 #[derive(Serialize)]
@@ -201,8 +201,13 @@ struct PairCtx {
     partner: String,
     partner_fqdn: String,
     partner_address: IpAddr,
-    /// The TLS doveadm listener replication uses, on the host's own address.
+    /// The partner's replication arrives here (stunnel, on the host's own address), and this
+    /// host's leaves through the tunnel's loopback end.
     replica_port: u16,
+    tunnel_port: u16,
+    /// The name the partner's certificate must carry: its FQDN, or with a bought certificate
+    /// shared by every host, the cluster's public name.
+    peer_name: String,
     /// Where Dovecot 2.4 posts changes to mailctl's replication controller (loopback), and
     /// where the controller writes its state.
     controller_port: u16,
@@ -230,6 +235,11 @@ fn pair_ctx(cluster: &Cluster, host: &Host) -> Option<PairCtx> {
         partner_fqdn: partner.fqdn.clone(),
         partner_address: partner.address,
         replica_port: REPLICA_PORT,
+        tunnel_port: REPLICA_TUNNEL_PORT,
+        peer_name: match cluster.tls {
+            Tls::Files { .. } => cluster.public_name.clone(),
+            _ => partner.fqdn.clone(),
+        },
         controller_port: REPLICATOR_PORT,
         status_file: REPLICATOR_STATUS,
         automatic: pair.automatic,

@@ -177,6 +177,42 @@ pub fn wait_armed(f: &LabCluster, host: &str) {
     });
 }
 
+/// Waits until every one of `ids` is in USER's INBOX on each of `hosts` exactly once and
+/// nothing is there twice; on timeout, says what is missing or doubled where.
+pub fn wait_exactly_once(f: &LabCluster, hosts: &[&str], user: &str, ids: &[String]) {
+    let problems = || -> Vec<String> {
+        hosts
+            .iter()
+            .flat_map(|h| {
+                let found = message_ids(f, h, user);
+                let missing = ids.iter().filter(|id| !found.contains_key(*id)).count();
+                let doubled: Vec<String> =
+                    found.iter().filter(|(_, n)| **n > 1).map(|(id, n)| format!("{id} x{n}")).collect();
+                let mut p = Vec::new();
+                if missing > 0 {
+                    let first: Vec<&String> = ids.iter().filter(|id| !found.contains_key(*id)).take(5).collect();
+                    p.push(format!("{h}: {missing} of {} missing (first {first:?})", ids.len()));
+                }
+                if !doubled.is_empty() {
+                    p.push(format!("{h}: doubled {doubled:?}"));
+                }
+                p
+            })
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let p = problems();
+        if p.is_empty() {
+            return;
+        }
+        if std::time::Instant::now() > deadline {
+            panic!("not every message exactly once on {hosts:?} after 90 s:\n{}", p.join("\n"));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
 /// What a pair drill measured.
 pub struct Drill {
     /// Seconds from the power cut until the IMAP session was back.
@@ -273,15 +309,11 @@ pub fn drill(
     assert_eq!(holder(f, pair_address, &[dying, partner]).as_deref(), Some(dying));
 
     // Every acknowledged message on both hosts exactly once (the dead host's queue included).
-    let expected: Vec<&String> = acked.iter().map(|(id, _)| id).collect();
-    let complete = |host: &str| {
-        let ids = message_ids(f, host, user);
-        expected.iter().all(|id| ids.get(*id) == Some(&1)) && ids.values().all(|n| *n == 1)
-    };
     for m in mtas {
         f.ssh_quietly(m, "postqueue -f");
     }
-    wait("every message exactly once on both hosts", 90, || complete(dying) && complete(partner));
+    let ids: Vec<String> = acked.iter().map(|(id, _)| id.clone()).collect();
+    wait_exactly_once(f, &[dying, partner], user, &ids);
     assert_eq!(bounces(f, mtas), 0, "mail bounced");
     Drill { back_after, missing_before }
 }
