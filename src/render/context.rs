@@ -40,6 +40,8 @@ struct ClusterCtx<'a> {
     /// Every cluster host's address and the pairs' addresses: Dovecot lets these pass a
     /// client's address on (a member holding its partner's address proxies to it).
     host_addresses: Vec<IpAddr>,
+    /// Some mailbox hosts are paired (docs/pairs.md).
+    paired: bool,
     /// `mailbox.<fqdn>` of every mailbox host and where its accounts are reached (its pair
     /// address, else its own): the name LMTP and the IMAP/POP3 proxies route to.
     mailbox_routes: Vec<(String, IpAddr)>,
@@ -461,6 +463,7 @@ impl SharedContext {
                 .map(|h| h.address)
                 .chain(cluster.pairs.iter().flat_map(|p| p.addresses))
                 .collect(),
+            paired: !cluster.pairs.is_empty(),
             mailbox_routes: cluster
                 .hosts_with(Role::Mailbox)
                 .map(|h| (mailbox_route(&h.fqdn), cluster.mailbox_address(h)))
