@@ -105,7 +105,7 @@ fn s2_a_manual_pair_waits_for_failover_and_merges_on_failback() {
         assert!(out.contains("served by mbox-2 now"), "{out}");
         f.ssh_quietly("transport", "postqueue -f");
         let ids: Vec<String> = acked.iter().map(|(id, _)| id.clone()).collect();
-        pairs::wait_exactly_once(f, &members, user, &ids);
+        pairs::wait_exactly_once(f, &members, &["transport"], user, &ids);
         assert_eq!(pairs::bounces(f, &["transport"]), 0, "mail bounced");
         // The manual partner's gate is closed again: it waits for the next `failover`.
         let gate = pair_gate_path(&pair_instance(&f.cluster.pairs[1], "mbox-2"));
@@ -138,7 +138,7 @@ fn s3_a_planned_failover_and_failback_of_a_live_host_lose_nothing() {
         assert!(acked.len() > 40, "{sent}");
         f.ssh_quietly("transport", "postqueue -f");
         let ids: Vec<String> = acked.iter().map(|(id, _)| id.clone()).collect();
-        pairs::wait_exactly_once(f, &members, user, &ids);
+        pairs::wait_exactly_once(f, &members, &["transport"], user, &ids);
     });
 }
 

@@ -179,7 +179,7 @@ pub fn wait_armed(f: &LabCluster, host: &str) {
 
 /// Waits until every one of `ids` is in USER's INBOX on each of `hosts` exactly once and
 /// nothing is there twice; on timeout, says what is missing or doubled where.
-pub fn wait_exactly_once(f: &LabCluster, hosts: &[&str], user: &str, ids: &[String]) {
+pub fn wait_exactly_once(f: &LabCluster, hosts: &[&str], mtas: &[&str], user: &str, ids: &[String]) {
     let problems = || -> Vec<String> {
         hosts
             .iter()
@@ -207,10 +207,28 @@ pub fn wait_exactly_once(f: &LabCluster, hosts: &[&str], user: &str, ids: &[Stri
             return;
         }
         if std::time::Instant::now() > deadline {
-            panic!("not every message exactly once on {hosts:?} after 120 s:\n{}", p.join("\n"));
+            let missing: Vec<&String> = ids
+                .iter()
+                .filter(|id| hosts.iter().any(|h| !message_ids(f, h, user).contains_key(*id)))
+                .take(3)
+                .collect();
+            let trail: Vec<String> = missing
+                .iter()
+                .flat_map(|id| mtas.iter().map(move |m| (id, m)))
+                .map(|(id, m)| format!("{m} for {id}:\n{}", f.ssh(m, &postfix_trail(id))))
+                .collect();
+            panic!("not every message exactly once on {hosts:?} after 120 s:\n{}\n{}", p.join("\n"), trail.join("\n"));
         }
         std::thread::sleep(Duration::from_millis(500));
     }
+}
+
+/// What the MTA's log says of the message with this Message-ID (its queue ID's lines).
+fn postfix_trail(message_id: &str) -> String {
+    format!(
+        "q=$(journalctl -o cat -u 'postfix*' | grep -F 'message-id={message_id}' | sed -n 's/.*]: \\([0-9A-F]*\\): message-id.*/\\1/p' | head -n 1); \
+         [ -n \"$q\" ] && journalctl -o short-precise -u 'postfix*' | grep -F \"$q\"; postqueue -p | grep -A2 -F \"$q\" || true"
+    )
 }
 
 /// What a pair drill measured.
@@ -241,6 +259,9 @@ pub fn drill(
     std::thread::sleep(Duration::from_secs(5));
     let cut_at = now();
     mailctl_ok(f, &["lab", "power-cut", f.inventory().to_str().unwrap(), dying]);
+    // Mail acknowledged while the power-cut command ran may have reached the host before it
+    // died: it counts as before the cut.
+    let dead_at = now();
     wait(&format!("{partner} takes {pair_address}"), 30, || {
         holder(f, pair_address, &[dying, partner]).as_deref() == Some(partner)
     });
@@ -253,7 +274,7 @@ pub fn drill(
     let back_after = outages.iter().map(|o| o[1].as_f64().unwrap() - cut_at).fold(0.0, f64::max);
     assert!(sent["refused"].as_array().unwrap().is_empty(), "mail refused with 5xx: {sent}");
     let acked = acked(&sent);
-    assert!(acked.iter().filter(|(_, t)| *t > cut_at).count() > 20, "too little mail after the cut: {sent}");
+    assert!(acked.iter().filter(|(_, t)| *t > dead_at).count() > 20, "too little mail after the cut: {sent}");
 
     // Status names the failover on the survivor.
     let out =
@@ -277,7 +298,7 @@ pub fn drill(
         acked.iter().filter(|(id, t)| *t > cut_at && !on_partner.contains_key(id)).map(|(id, _)| id).collect();
     let wait_for_late = || {
         let ids = message_ids(f, partner, user);
-        acked.iter().filter(|(id, t)| *t > cut_at && !ids.contains_key(id)).count() == 0
+        acked.iter().filter(|(id, t)| *t > dead_at && !ids.contains_key(id)).count() == 0
     };
     if !after_missing.is_empty() {
         // Deferred while the MTA found the address moving: Postfix retries within seconds.
@@ -289,7 +310,7 @@ pub fn drill(
     }
     let missing_before: Vec<(String, f64)> = acked
         .iter()
-        .filter(|(id, t)| *t <= cut_at && !on_partner.contains_key(id))
+        .filter(|(id, t)| *t <= dead_at && !on_partner.contains_key(id))
         .map(|(id, t)| (id.clone(), cut_at - t))
         .collect();
     assert_eq!(bounces(f, &mtas.iter().copied().filter(|m| *m != dying).collect::<Vec<_>>()), 0, "mail bounced");
@@ -314,7 +335,7 @@ pub fn drill(
         f.ssh_quietly(m, "postqueue -f");
     }
     let ids: Vec<String> = acked.iter().map(|(id, _)| id.clone()).collect();
-    wait_exactly_once(f, &[dying, partner], user, &ids);
+    wait_exactly_once(f, &[dying, partner], mtas, user, &ids);
     assert_eq!(bounces(f, mtas), 0, "mail bounced");
     Drill { back_after, missing_before }
 }
