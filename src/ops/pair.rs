@@ -146,9 +146,9 @@ pub async fn failback(ops: &Ops<'_>, host: &str) -> anyhow::Result<Switched> {
             ops.observer.step(host, "merging what was written during the switch");
             merge(&own).await?;
         }
-        if pair.automatic {
-            set_gate(&p, &instance, Gate::Open).await?;
-        }
+        // The partner's gate ends as the deploy left it: open for the next failure in an
+        // automatic pair, closed until `failover` in a manual one (whichever way it was found).
+        set_gate(&p, &instance, if pair.automatic { Gate::Open } else { Gate::Closed }).await?;
         Ok(Switched {
             host: host.to_string(),
             partner: partner.name.clone(),
