@@ -1,6 +1,7 @@
 //! Accounts: checked addresses (`address`), directory entries and states (`entry`), where new ones go (`placement`), the SSH sessions
 //! an operation needs (`fleet`), an account's mail on a host (`mailstore`), moving it
-//! (`mover`, journalled in `journal`) and evening hosts out (`rebalance`).
+//! (`mover`, journalled in `journal`; a pair's replica in `replica`) and evening hosts out
+//! (`rebalance`).
 
 pub mod address;
 pub mod entry;
@@ -13,3 +14,4 @@ pub mod mover;
 pub mod placement;
 pub mod quota;
 pub mod rebalance;
+pub mod replica;

@@ -4,6 +4,10 @@
 //! new mail is deferred, sessions kicked, in-flight deliveries awaited by watching the MTA
 //! queues, a final stateless pass, per-folder verification, release. Every phase is in the
 //! journal first, so a killed move is resumed (`resume`) or rolled back (`abort`).
+//!
+//! Mailbox pairs (docs/pairs.md): a move to another pair ends with the account copied to the
+//! target's partner at once, and the old pair forgets it; a move to the source's own partner
+//! goes through the same cutover, but the copy is the replica already there, and it stays.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -14,6 +18,7 @@ use super::entry::{self, AccountState};
 use super::fleet::Fleet;
 use super::journal::{Journal, JournalFile, Phase};
 use super::mailstore::{self, Folder, Peer};
+use super::replica;
 use crate::directory::Layout;
 use crate::directory::client::DirectoryClient;
 use crate::inventory::model::{Cluster, Host};
@@ -59,7 +64,13 @@ pub struct MoveReport {
     pub caught_up: bool,
     /// Deliveries to the old host were still running when the wait gave up.
     pub in_flight_timed_out: bool,
-    /// The old copy was deleted (`--purge`); else it stays on the source, closed.
+    /// The target's pair partner, which holds the account's replica (copied during the move,
+    /// or already there when the account moved within its pair).
+    pub replica_on: Option<String>,
+    /// Hosts keeping the old copy, closed to logins, until `purge-moved` (the source and,
+    /// paired, its partner; none for a move within a pair: the source keeps the replica).
+    pub old_copies: Vec<String>,
+    /// The old copies were deleted (`--purge`).
     pub old_copy_purged: bool,
 }
 
@@ -100,6 +111,18 @@ impl Mover<'_> {
         if source.name == target.name {
             bail!("{address} already lives on {}", target.name);
         }
+        for h in [source, target] {
+            if !replica::serves_own(self.cluster, h, self.fleet.get(&h.name)).await? {
+                bail!(
+                    "{}'s accounts are served by its pair partner since a failover: move accounts after \
+                     `mailctl failback {}`",
+                    h.name,
+                    h.name
+                );
+            }
+        }
+        let within_pair = self.within_pair(source, target);
+        let target_partner = replica::partner(self.cluster, target).filter(|_| !within_pair);
         let on_target = self
             .ldap
             .search(
@@ -113,27 +136,32 @@ impl Mover<'_> {
         if on_target >= capacity {
             bail!("{} is full: {on_target} accounts for a capacity of {capacity}", target.name);
         }
-        if mailstore::has_home(self.fleet.get(&target.name), address).await? {
-            bail!(
-                "{} already has a mail home for {address} ({}), left by an earlier move: remove it with \
-                 `mailctl account purge-moved {address}` first",
-                target.name,
-                mailstore::home_dir(address)?
-            );
-        }
-        let (needed, free) = tokio::join!(
-            mailstore::home_bytes(self.fleet.get(&source.name), address),
-            mailstore::free_bytes(self.fleet.get(&target.name)),
-        );
-        let (needed, free) = (needed?, free?);
-        // Room for the mailbox plus a tenth for indexes and mail arriving during the move.
-        if needed + needed / 10 > free {
-            bail!(
-                "{} has {:.1} MB free for mail; {address} needs {:.1} MB there",
-                target.name,
-                free as f64 / 1e6,
-                needed as f64 / 1e6
-            );
+        // Within a pair, the target's copy is the replica and already takes its room.
+        let receiving: Vec<&Host> =
+            if within_pair { Vec::new() } else { [target].into_iter().chain(target_partner).collect() };
+        let needed = match receiving.is_empty() {
+            true => 0,
+            false => mailstore::home_bytes(self.fleet.get(&source.name), address).await?,
+        };
+        for h in receiving {
+            if mailstore::has_home(self.fleet.get(&h.name), address).await? {
+                bail!(
+                    "{} already has a mail home for {address} ({}), left by an earlier move: remove it with \
+                     `mailctl account purge-moved {address}` first",
+                    h.name,
+                    mailstore::home_dir(address)?
+                );
+            }
+            let free = mailstore::free_bytes(self.fleet.get(&h.name)).await?;
+            // Room for the mailbox plus a tenth for indexes and mail arriving during the move.
+            if needed + needed / 10 > free {
+                bail!(
+                    "{} has {:.1} MB free for mail; {address} needs {:.1} MB there",
+                    h.name,
+                    free as f64 / 1e6,
+                    needed as f64 / 1e6
+                );
+            }
         }
         let journal = Journal {
             address: address.to_string(),
@@ -172,6 +200,11 @@ impl Mover<'_> {
         Peer { host, conn: self.fleet.get(&host.name) }
     }
 
+    /// Whether `a` and `b` are the two members of one pair.
+    fn within_pair(&self, a: &Host, b: &Host) -> bool {
+        replica::partner(self.cluster, a).is_some_and(|p| p.name == b.name)
+    }
+
     fn hosts(&self, j: &Journal) -> anyhow::Result<(&Host, &Host)> {
         let find =
             |n: &str| self.cluster.host(n).with_context(|| format!("the journal names host {n}, not in the inventory"));
@@ -203,8 +236,10 @@ impl Mover<'_> {
         }
         let caught_up = self.release(&mut j).await?;
         let cutover_secs = started.elapsed().as_secs_f64();
+        let replica_on = self.replicate(&j).await?;
         let (source, target) = self.hosts(&j)?;
         let (source, target) = (source.clone(), target.clone());
+        let old_copies = self.old_copy_hosts(&source, &target);
         let (messages, bytes) = mailstore::totals(&mailstore::folders(self.fleet.get(&target.name), &j.address).await?);
         let report = MoveReport {
             address: j.address.clone(),
@@ -217,6 +252,8 @@ impl Mover<'_> {
             bytes,
             caught_up,
             in_flight_timed_out,
+            replica_on,
+            old_copies,
             old_copy_purged: false,
         };
         j.phase = Phase::Done;
@@ -365,6 +402,42 @@ impl Mover<'_> {
         Ok(false)
     }
 
+    /// After the release, for paired hosts: the target's partner gets its copy now (not at the
+    /// account's next change), and the source's pair, which keeps only a closed old copy,
+    /// stops replicating the account. Returns the partner holding the replica. Run again by
+    /// `--resume` when it fails, which leaves the account working on the target.
+    async fn replicate(&mut self, j: &Journal) -> anyhow::Result<Option<String>> {
+        let (source, target) = self.hosts(j)?;
+        let (source, target) = (source.clone(), target.clone());
+        if self.within_pair(&source, &target) {
+            return Ok(Some(source.name));
+        }
+        for h in [Some(&source), replica::partner(self.cluster, &source)].into_iter().flatten() {
+            replica::forget(h, self.fleet.get(&h.name), &j.address)
+                .await
+                .with_context(|| format!("telling {}'s replication to forget {}", h.name, j.address))?;
+        }
+        let Some(partner) = replica::partner(self.cluster, &target) else { return Ok(None) };
+        (self.progress)(&format!("replica: copying to {}", partner.name));
+        replica::copy_to_partner(&target, self.fleet.get(&target.name), &j.address).await.with_context(|| {
+            format!(
+                "{} lives on {} and takes mail, but its copy on the pair partner {} was not made: \
+                 `mailctl move-account --resume {}` tries again",
+                j.address, target.name, partner.name, j.address
+            )
+        })?;
+        Ok(Some(partner.name.clone()))
+    }
+
+    /// Where a finished move leaves closed copies of the account: the source and its partner,
+    /// unless the account stayed within their pair.
+    fn old_copy_hosts(&self, source: &Host, target: &Host) -> Vec<String> {
+        if self.within_pair(source, target) {
+            return Vec::new();
+        }
+        [Some(source), replica::partner(self.cluster, source)].into_iter().flatten().map(|h| h.name.clone()).collect()
+    }
+
     /// Ends a move either way: the account active on `home` with no hold or move mark, the
     /// MTAs' routes and the auth caches refreshed, and the mail deferred meanwhile released.
     async fn settle(&mut self, address: &str, home: &Host, other: &Host) -> anyhow::Result<()> {
@@ -446,10 +519,29 @@ impl Mover<'_> {
             }
         }
         self.settle(&j.address, &source, &target).await?;
-        mailstore::remove_home(self.fleet.get(&target.name), &j.address).await?;
+        self.remove_partial_copies(&j.address, &source, &target).await?;
         j.phase = Phase::Aborted;
         j.dsync_state = None;
         self.file.save(&j)?;
+        Ok(())
+    }
+}
+
+impl Mover<'_> {
+    /// After a rollback: the target's copy, and the one its pair partner's replication may
+    /// have made meanwhile. Within a pair the target's copy is the replica, and stays.
+    async fn remove_partial_copies(&mut self, address: &str, source: &Host, target: &Host) -> anyhow::Result<()> {
+        if self.within_pair(source, target) {
+            return Ok(());
+        }
+        let partner = replica::partner(self.cluster, target);
+        for h in [Some(target), partner].into_iter().flatten() {
+            let session = self.fleet.get(&h.name);
+            if partner.is_some() {
+                replica::forget(h, session, address).await?;
+            }
+            mailstore::remove_home(session, address).await?;
+        }
         Ok(())
     }
 }

@@ -16,7 +16,9 @@ use crate::ui::Progress;
 #[command(after_help = "How: online dsync passes from the old host while the user works, then a short cutover \
 (mail deferred at the MTAs, logins held at the proxies, sessions kicked, a final pass verified folder by folder, \
 mailHost switched, deferred mail released). The old copy stays on the old host, closed to logins, until \
-`mailctl account purge-moved USER`. An interrupted move is journalled in <inventory>.moves/: finish it with \
+`mailctl account purge-moved USER`. Mailbox pairs (docs/pairs.md): the target's partner gets its copy before \
+the command ends and the old pair keeps a closed copy on both members; a move to the pair partner keeps the old \
+host's copy as the replica. An interrupted move is journalled in <inventory>.moves/: finish it with \
 --resume or roll it back with --abort.\n\n\
 Examples:\n  mailctl move-account inventories/lab.yaml siti@tgg.net.id mbox-2\n  \
 mailctl move-account -i inventories/lab.yaml budi@tgg.net.id mbox-1 --format json\n  \
@@ -32,7 +34,8 @@ pub struct Args {
     /// Roll an interrupted move back: the account stays on (or returns to) its old host.
     #[arg(long)]
     pub abort: bool,
-    /// Delete the old copy on the source once the move is done (default: kept, closed).
+    /// Delete the old copy on the source (and its pair partner) once the move is done
+    /// (default: kept, closed).
     #[arg(long, conflicts_with = "abort")]
     pub purge: bool,
     /// How long logins wait at the proxies during the cutover (Dovecot caps it at 300).
@@ -113,12 +116,17 @@ fn print_report(format: Format, r: &MoveReport) -> anyhow::Result<()> {
     if r.in_flight_timed_out {
         outln!("  warning      a delivery to {} outlasted the wait; the catch-up check covered it", r.from);
     }
-    if r.old_copy_purged {
-        outln!("  old copy     deleted on {}", r.from);
+    if let Some(partner) = &r.replica_on {
+        outln!("  replica      on {partner}, its pair partner");
+    }
+    let old = r.old_copies.join(" and ");
+    if r.old_copies.is_empty() {
+        outln!("  old copy     none: {} keeps the account's replica", r.from);
+    } else if r.old_copy_purged {
+        outln!("  old copy     deleted on {old}");
     } else {
         outln!(
-            "  old copy     kept on {}, closed to logins: `mailctl account purge-moved {}` removes it",
-            r.from,
+            "  old copy     kept on {old}, closed to logins: `mailctl account purge-moved {}` removes it",
             r.address
         );
     }

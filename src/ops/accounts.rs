@@ -10,6 +10,7 @@ use crate::accounts::mailstore;
 use crate::accounts::manage::{self, NewAccount};
 use crate::accounts::placement::Placer;
 use crate::accounts::quota::{self, Limits, Usage};
+use crate::accounts::replica;
 use crate::directory::Layout;
 use crate::inventory::address::Address;
 use crate::inventory::model::{Host, Role};
@@ -243,10 +244,13 @@ pub struct PurgedMoved {
     pub address: String,
     /// Where the account lives (its copy there is kept).
     pub home: String,
+    /// Its pair partner, whose copy is the replica and is kept too.
+    pub replica_on: Option<String>,
     pub deleted_on: Vec<String>,
 }
 
-/// Deletes the closed copies a finished move left on the account's other mailbox hosts.
+/// Deletes the closed copies a finished move left on the account's other mailbox hosts (all
+/// but its home and, paired, the partner holding its replica).
 pub async fn purge_moved(ops: &Ops<'_>, user: &str) -> anyhow::Result<PurgedMoved> {
     let cluster = ops.cluster;
     with_sessions(ops, async |s| {
@@ -258,9 +262,22 @@ pub async fn purge_moved(ops: &Ops<'_>, user: &str) -> anyhow::Result<PurgedMove
         let home = cluster
             .host_by_fqdn(&entry.mail_host)
             .with_context(|| format!("{user} lives on {}, not a host of this inventory", entry.mail_host))?;
-        let others: Vec<&Host> = cluster.hosts_with(Role::Mailbox).filter(|h| h.name != home.name).collect();
+        let replica = replica::partner(cluster, home);
+        let others: Vec<&Host> = cluster
+            .hosts_with(Role::Mailbox)
+            .filter(|h| h.name != home.name && replica.is_none_or(|r| r.name != h.name))
+            .collect();
+        // A pair's replication would make the home again (docs/pairs.md).
+        for h in others.iter().filter(|h| cluster.pair_of(&h.name).is_some()) {
+            replica::forget(h, s.fleet.get(&h.name), user).await?;
+        }
         let deleted_on = delete_homes(s, user, &others).await?;
-        Ok(PurgedMoved { address: user.to_string(), home: home.name.clone(), deleted_on })
+        Ok(PurgedMoved {
+            address: user.to_string(),
+            home: home.name.clone(),
+            replica_on: replica.map(|r| r.name.clone()),
+            deleted_on,
+        })
     })
     .await
 }

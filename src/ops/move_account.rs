@@ -45,11 +45,13 @@ pub async fn run(ops: &Ops<'_>, req: &Request) -> anyhow::Result<Outcome> {
     let result = async {
         let outcome = move_with(ops, &mut sessions, &file, &req.address, req.mode.clone(), opts).await?;
         match outcome {
-            Outcome::Moved(mut report) if req.purge => {
-                ops.observer.step(&req.address, &format!("deleting the old copy on {}", report.from));
-                mailstore::remove_home(sessions.fleet.get(&report.from), &req.address)
-                    .await
-                    .context("the move finished, but deleting the old copy failed")?;
+            Outcome::Moved(mut report) if req.purge && !report.old_copies.is_empty() => {
+                for host in &report.old_copies {
+                    ops.observer.step(&req.address, &format!("deleting the old copy on {host}"));
+                    mailstore::remove_home(sessions.fleet.get(host), &req.address)
+                        .await
+                        .with_context(|| format!("the move finished, but deleting the old copy on {host} failed"))?;
+                }
                 report.old_copy_purged = true;
                 Ok(Outcome::Moved(report))
             }

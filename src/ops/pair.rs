@@ -20,6 +20,7 @@ use anyhow::{Context, bail};
 use serde::Serialize;
 
 use super::Ops;
+use crate::accounts::replica::holds_script;
 use crate::inventory::{Host, Pair};
 use crate::remote::{HostConn, quote};
 use crate::render::context::{REPLICA_PORT, REPLICA_TUNNEL_PORT, pair_gate_path, pair_instance};
@@ -189,10 +190,6 @@ async fn holds(conn: &HostConn, address: IpAddr) -> anyhow::Result<bool> {
     Ok(out.success())
 }
 
-fn holds_script(address: IpAddr) -> String {
-    format!("ip -o addr show | grep -qF ' {address}/'")
-}
-
 async fn wait_for_holder(conn: &HostConn, address: IpAddr, who: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + MOVE_LIMIT;
     while Instant::now() < deadline {
@@ -242,7 +239,6 @@ mod tests {
 
     #[test]
     fn scripts_name_the_address_and_the_partner_listener() {
-        assert_eq!(holds_script("10.0.0.21".parse().unwrap()), "ip -o addr show | grep -qF ' 10.0.0.21/'");
         assert_eq!(
             drop_stale_script("10.0.0.5".parse().unwrap()),
             "ss -K -tn '( dst 10.0.0.5 and ( sport = :12425 or dport = :12425 ) )' >/dev/null"

@@ -90,7 +90,8 @@ async fn plan_moves(
         .collect();
     let capacities: Vec<(String, u32)> =
         mailboxes.iter().map(|h| (h.name.clone(), h.capacity.unwrap_or(DEFAULT_CAPACITY))).collect();
-    let moves = plan(&capacities, &residents, max_moves);
+    let pairs: Vec<[String; 2]> = cluster.pairs.iter().map(|p| p.hosts.clone()).collect();
+    let moves = plan(&capacities, &pairs, &residents, max_moves);
     let hosts = capacities
         .iter()
         .map(|(h, cap)| {

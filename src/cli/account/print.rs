@@ -123,10 +123,14 @@ pub fn removed(r: &Removed, inventory: &Path) -> anyhow::Result<u8> {
 }
 
 pub fn purged(p: &PurgedMoved) -> anyhow::Result<u8> {
+    let kept = match &p.replica_on {
+        Some(partner) => format!("{} and its replica on {partner}", p.home),
+        None => p.home.clone(),
+    };
     if p.deleted_on.is_empty() {
-        outln!("{}: no old copy outside {}", p.address, p.home);
+        outln!("{}: no old copy outside {kept}", p.address);
     } else {
-        outln!("{}: old copy deleted on {} (it lives on {})", p.address, p.deleted_on.join(", "), p.home);
+        outln!("{}: old copy deleted on {} (it lives on {kept})", p.address, p.deleted_on.join(", "));
     }
     Ok(EXIT_OK)
 }
