@@ -10,6 +10,7 @@
 //!   `mailctl failover mbox-2`; then its mail lands on transport, and after it is back and
 //!   failed back, every message is on both hosts once.
 //! - s3: a planned failover of a live host (mbox-1) and its failback lose nothing.
+//! - s4: the replica port refuses a stranger; s5: move-account across pairs and within one.
 //!
 //! The measured times are printed (`--nocapture`), asserted only against generous bounds.
 
@@ -180,5 +181,83 @@ fn s4_the_replica_port_refuses_a_stranger() {
             let (_, out) = common::python(STRANGER, &[&address, &mailctl::render::context::DOVEADM_PORT.to_string()]);
             assert!(out.starts_with("refused:"), "{host}'s doveadm answered from outside: {out}");
         }
+    });
+}
+
+/// The message count of USER's INBOX through the proxy on HOST, by a real IMAP login.
+const INBOX_COUNT: &str = r#"
+import imaplib, ssl, sys
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+m = imaplib.IMAP4(sys.argv[1], 143, timeout=10); m.starttls(ssl_context=ctx); m.login(sys.argv[2], sys.argv[3])
+typ, data = m.select("INBOX", readonly=True)
+print(data[0].decode())
+"#;
+
+/// Sends a burst of mail to USER through the front MTA; returns the acknowledged Message-IDs.
+fn burst(f: &LabCluster, user: &str, tag: &str) -> Vec<String> {
+    let sender = Client::start(f, tag, pairs::SENDER, &[&f.address("transport"), user, tag]);
+    std::thread::sleep(Duration::from_secs(2));
+    let sent = sender.finish();
+    assert!(sent["refused"].as_array().unwrap().is_empty(), "mail refused with 5xx: {sent}");
+    pairs::acked(&sent).into_iter().map(|(id, _)| id).collect()
+}
+
+fn move_json(f: &LabCluster, user: &str, to: &str) -> serde_json::Value {
+    let out = pairs::mailctl_ok(f, &["move-account", user, to, "--format", "json"]);
+    let json = &out[out.find('{').unwrap_or_else(|| panic!("no JSON report: {out}"))..];
+    serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+fn has_home(f: &LabCluster, host: &str, user: &str) -> bool {
+    let (local, domain) = user.split_once('@').unwrap();
+    let home = mailctl::conventions::mail_home(local, domain);
+    f.ssh(host, &format!("test -e {home} && echo yes || echo no")).trim() == "yes"
+}
+
+/// move-account across pairs and within one (docs/pairs.md, "Moves"): the target's partner has
+/// the mail when the command returns, purge-moved deletes the old pair's copies and spares the
+/// replica, a move to the partner keeps the old copy as the replica, and no account moves
+/// while a failover is in effect.
+#[test]
+#[ignore = "lab: needs root; run by scripts/test.sh"]
+fn s5_moves_know_the_pairs() {
+    LAB.run(|f| {
+        let user = "satrio@gec-course.com";
+        let mut ids = burst(f, user, "move-before");
+        assert!(ids.len() > 5, "{ids:?}");
+        pairs::wait_exactly_once(f, &["mbox-2", "transport"], &["transport"], user, &ids, &Default::default());
+
+        // To the other pair: ldap (mbox-1's partner) has every message as the command ends.
+        let r = move_json(f, user, "mbox-1");
+        assert_eq!(r["replica_on"], "ldap", "{r:#}");
+        assert_eq!(r["old_copies"], serde_json::json!(["mbox-2", "transport"]), "{r:#}");
+        for host in ["mbox-1", "ldap"] {
+            let on = pairs::message_ids(f, host, user);
+            let missing: Vec<&String> = ids.iter().filter(|id| on.get(*id) != Some(&1)).collect();
+            assert!(missing.is_empty(), "{host} lacks (or repeats) {missing:?} right after the move");
+        }
+        let out = pairs::mailctl_ok(f, &["account", "purge-moved", user]);
+        assert!(out.contains("mbox-2") && out.contains("transport") && out.contains("replica on ldap"), "{out}");
+        std::thread::sleep(Duration::from_secs(5));
+        for (host, kept) in [("mbox-2", false), ("transport", false), ("mbox-1", true), ("ldap", true)] {
+            assert_eq!(has_home(f, host, user), kept, "{user}'s mail home on {host}");
+        }
+
+        // Within the pair: the copy on ldap is the replica already; mbox-1 keeps its copy as
+        // the replica, and new mail lands on ldap and reaches mbox-1.
+        let r = move_json(f, user, "ldap");
+        assert_eq!(r["replica_on"], "mbox-1", "{r:#}");
+        assert_eq!(r["old_copies"], serde_json::json!([]), "{r:#}");
+        ids.extend(burst(f, user, "move-after"));
+        pairs::wait_exactly_once(f, &["ldap", "mbox-1"], &["transport"], user, &ids, &Default::default());
+        let (ok, out) = common::python(INBOX_COUNT, &[&f.address("transport"), user, &password(f, user)]);
+        assert!(ok && out.trim() == ids.len().to_string(), "IMAP through the proxy: {out}, sent {}", ids.len());
+
+        // While mbox-2's accounts are served by transport, nothing moves onto or off mbox-2.
+        pairs::mailctl_ok(f, &["failover", "mbox-2"]);
+        let out = common::mailctl().args(["move-account", user, "mbox-2", "-i"]).arg(f.inventory()).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && text.contains("mailctl failback mbox-2"), "{text}");
+        pairs::mailctl_ok(f, &["failback", "mbox-2"]);
     });
 }
