@@ -36,6 +36,9 @@ pub struct Release {
     /// The unit Postfix's daemons run in: Debian 12 starts the default instance as
     /// postfix@-, Debian 13 runs it in postfix.service itself.
     pub postfix_unit: &'static str,
+    /// Rspamd 3.8 and later can turn off its built-in GTUBE reject (`gtube_patterns`), which
+    /// is decided before any rule, the allow list included (3.4 on Debian 12 cannot).
+    pub rspamd_gtube_switch: bool,
 }
 
 impl Os {
@@ -52,6 +55,7 @@ impl Os {
                 php: "8.2",
                 postgresql: "15",
                 postfix_unit: "postfix@-",
+                rspamd_gtube_switch: false,
             },
             Os::Debian13 => Release {
                 os: "debian-13",
@@ -62,6 +66,7 @@ impl Os {
                 php: "8.4",
                 postgresql: "17",
                 postfix_unit: "postfix",
+                rspamd_gtube_switch: true,
             },
         }
     }

@@ -236,6 +236,24 @@ impl MoveWorld {
     /// tgg with `accounts` on mbox-1, each with mail there.
     fn new(accounts: &[&str]) -> MoveWorld {
         let (dir, inventory, cluster) = inventory_copy("tgg");
+        MoveWorld::with(dir, inventory, cluster, accounts)
+    }
+
+    /// The same with mbox-1 and mbox-2 a mailbox pair: mbox-2 holds the replica of each.
+    fn paired(accounts: &[&str]) -> MoveWorld {
+        let (dir, inventory, _) = inventory_copy("tgg");
+        let text = std::fs::read_to_string(&inventory).unwrap()
+            + "\npairs:\n  - { hosts: [mbox-1, mbox-2], addresses: [172.16.0.21, 172.16.0.22] }\n";
+        std::fs::write(&inventory, text).unwrap();
+        let cluster = common::load(&inventory);
+        let w = MoveWorld::with(dir, inventory, cluster, accounts);
+        for a in accounts {
+            w.mail.lock().unwrap().homes.insert(("mbox-2".into(), a.to_string()), vec![[12, 13, 40], [3, 4, 9]]);
+        }
+        w
+    }
+
+    fn with(dir: tempfile::TempDir, inventory: PathBuf, cluster: Cluster, accounts: &[&str]) -> MoveWorld {
         let mail = Arc::new(Mutex::new(Mailboxes::default()));
         let answers = mail.clone();
         let fleet = FakeFleet::new(move |host, step, script| answers.lock().unwrap().answer(host, step, script));
@@ -317,6 +335,44 @@ const FAILURE_POINTS: [FailurePoint; 3] = [
     // Releasing deferred mail after the switch.
     FailurePoint { step: "postqueue -f", host: None, times: 1, left_in: Phase::Release },
 ];
+
+#[test]
+fn a_move_within_a_pair_keeps_the_old_copy_as_the_replica() {
+    let w = MoveWorld::paired(&[SITI]);
+    let Outcome::Moved(r) = w.run(SITI, Mode::Start("mbox-2".into())).unwrap() else { panic!("not moved") };
+    w.assert_lives_on(SITI, "mbox-2");
+    assert_eq!(r.replica_on.as_deref(), Some("mbox-1"));
+    assert!(r.old_copies.is_empty(), "{:?}", r.old_copies);
+    assert!(w.has_home("mbox-1", SITI), "the replica on mbox-1 is kept");
+    // Nothing to copy to a partner, nothing for the pair to forget.
+    let steps = w.fleet.steps_on("mbox-2");
+    assert!(!steps.iter().any(|s| s == "copy to the pair partner" || s == "forget in the replicator"), "{steps:?}");
+    // purge-moved spares the replica.
+    let purged = runtime().block_on(mailctl::ops::accounts::purge_moved(&w.ops(), SITI)).unwrap();
+    assert!(purged.deleted_on.is_empty(), "{:?}", purged.deleted_on);
+    assert!(w.has_home("mbox-1", SITI) && w.has_home("mbox-2", SITI));
+}
+
+#[test]
+fn an_aborted_move_within_a_pair_keeps_the_replica() {
+    let w = MoveWorld::paired(&[SITI]);
+    w.fleet.fail_step(None, "postfix reload", 2);
+    w.run(SITI, Mode::Start("mbox-2".into())).expect_err("the cutover fails, and its rollback");
+    w.run(SITI, Mode::Abort).unwrap();
+    w.assert_lives_on(SITI, "mbox-1");
+    assert!(w.has_home("mbox-2", SITI), "the abort removed the partner's replica");
+}
+
+#[test]
+fn no_account_moves_while_its_pair_is_failed_over() {
+    let w = MoveWorld::paired(&[SITI]);
+    // mbox-1 does not hold its pair address: mbox-2 serves its accounts.
+    w.fleet.fail_step(Some("mbox-1"), "pair address", 1);
+    let err = w.run(SITI, Mode::Start("mbox-2".into())).expect_err("refused");
+    assert!(format!("{err:#}").contains("mailctl failback mbox-1"), "{err:#}");
+    w.assert_lives_on(SITI, "mbox-1");
+    assert!(!w.fleet.steps_on("mbox-2").iter().any(|s| s == "doveadm backup"), "nothing was copied");
+}
 
 #[test]
 fn a_move_failing_at_each_phase_is_resumed_to_the_target() {

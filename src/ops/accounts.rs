@@ -13,7 +13,7 @@ use crate::accounts::quota::{self, Limits, Usage};
 use crate::accounts::replica;
 use crate::directory::Layout;
 use crate::inventory::address::Address;
-use crate::inventory::model::{Host, Role};
+use crate::inventory::model::{Cluster, Host, Role};
 
 #[derive(Debug, Serialize)]
 pub struct AccountInfo {
@@ -232,7 +232,7 @@ pub async fn remove(ops: &Ops<'_>, user: &str, purge: bool) -> anyhow::Result<Re
         let names: Vec<&str> = mailboxes.iter().map(|h| h.name.as_str()).collect();
         s.fleet.flush_auth_caches(user, &names).await?;
         s.fleet.kick(user, &names).await?;
-        let mail_deleted_on = delete_homes(s, user, &mailboxes).await?;
+        let mail_deleted_on = delete_homes(s, cluster, user, &mailboxes).await?;
         let still_in_inventory = cluster.accounts.iter().any(|a| a.address == user);
         Ok(Removed { address: user.to_string(), mail_deleted_on, still_in_inventory })
     })
@@ -267,11 +267,7 @@ pub async fn purge_moved(ops: &Ops<'_>, user: &str) -> anyhow::Result<PurgedMove
             .hosts_with(Role::Mailbox)
             .filter(|h| h.name != home.name && replica.is_none_or(|r| r.name != h.name))
             .collect();
-        // A pair's replication would make the home again (docs/pairs.md).
-        for h in others.iter().filter(|h| cluster.pair_of(&h.name).is_some()) {
-            replica::forget(h, s.fleet.get(&h.name), user).await?;
-        }
-        let deleted_on = delete_homes(s, user, &others).await?;
+        let deleted_on = delete_homes(s, cluster, user, &others).await?;
         Ok(PurgedMoved {
             address: user.to_string(),
             home: home.name.clone(),
@@ -282,11 +278,21 @@ pub async fn purge_moved(ops: &Ops<'_>, user: &str) -> anyhow::Result<PurgedMove
     .await
 }
 
-/// Deletes `user`'s mail home on each of `hosts` that has one; returns those hosts.
-async fn delete_homes(s: &super::AccountSessions, user: &str, hosts: &[&Host]) -> anyhow::Result<Vec<String>> {
+/// Deletes `user`'s mail home on each of `hosts` that has one; returns those hosts. A paired
+/// host's replication forgets the account first: it would make the home again, or report
+/// the account failing to sync for ever (docs/pairs.md).
+async fn delete_homes(
+    s: &super::AccountSessions,
+    cluster: &Cluster,
+    user: &str,
+    hosts: &[&Host],
+) -> anyhow::Result<Vec<String>> {
     let mut deleted = Vec::new();
     for h in hosts {
         let session = s.fleet.get(&h.name);
+        if cluster.pair_of(&h.name).is_some() {
+            replica::forget(h, session, user).await?;
+        }
         if mailstore::has_home(session, user).await? {
             mailstore::remove_home(session, user).await?;
             deleted.push(h.name.clone());
