@@ -4,8 +4,10 @@
 # a second for SECS seconds through the MTA to siti (on mbox-1), each Message-ID's SMTP
 # acknowledgement time against the time it first shows in her INBOX on mbox-1's partner
 # (ldap), watched on that host every 50 ms. The lab's hosts share the machine's clock.
+# Then a move across the pairs and one within a pair of a mailbox of MOVE_COUNT messages of
+# ~50 KB (default 2000; 0 skips it), with what the copy to the target's partner costs.
 #   scripts/bench-pairs.sh [RATE] [SECS]      (default 10 60)
-#   OS=debian-13 scripts/bench-pairs.sh
+#   OS=debian-13 MOVE_COUNT=5000 scripts/bench-pairs.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RATE=${1:-10}
@@ -71,3 +73,26 @@ q = lambda p: lags[min(len(lags) - 1, int(p * len(lags)))]
 print(f"{len(acked)} messages at {sys.argv[3]}/s for {sys.argv[4]} s; on the partner: {len(lags)}, missing {missing}")
 print(f"lag from SMTP acknowledgement to the partner's INBOX: median {q(0.5):.2f} s, p95 {q(0.95):.2f} s, max {lags[-1]:.2f} s")
 PY
+
+MOVE_COUNT=${MOVE_COUNT:-2000}
+[ "$MOVE_COUNT" -gt 0 ] || exit 0
+BENCH=bench@tgg.net.id
+count_on() { on "$1" "doveadm -f tab mailbox status -u $BENCH messages INBOX 2>/dev/null | tail -1 | cut -f2"; }
+echo "bench-secret" > "$WORK/pw"
+$M -i "$INV" account add "$BENCH" --mailbox mbox-1 --password-file "$WORK/pw" >/dev/null
+echo "filling $BENCH on mbox-1 with $MOVE_COUNT messages of ~50 KB..."
+for part in 0 1 2 3; do
+    python3 tests/accounts/mailload.py fill "$MTA" "$BENCH" $((MOVE_COUNT / 4)) "big$part" 50000 &
+done
+wait
+while [ "$(count_on mbox-1)" != "$MOVE_COUNT" ] || [ "$(count_on ldap)" != "$MOVE_COUNT" ]; do sleep 1; done
+echo "mailbox: $(on mbox-1 "du -sh /var/vmail/tgg.net.id/bench | cut -f1"), replicated on ldap"
+report() {
+    python3 -c 'import json, sys; r = json.load(sys.stdin); print("%s -> %s: online copy %.2f s, cutover %.2f s, copy to the partner (%s) %.2f s, old copies on %s" % (r["from"], r["to"], r["online_copy_secs"], r["cutover_secs"], r["replica_on"], r["replica_copy_secs"], r["old_copies"]))'
+}
+start=$(date +%s.%N)
+$M -i "$INV" move-account "$BENCH" mbox-2 --format json | report
+echo "  whole command $(echo "$(date +%s.%N) - $start" | bc) s; on transport at its end: $(count_on transport) messages"
+start=$(date +%s.%N)
+$M -i "$INV" move-account "$BENCH" transport --format json | report
+echo "  whole command $(echo "$(date +%s.%N) - $start" | bc) s"

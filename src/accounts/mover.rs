@@ -67,6 +67,9 @@ pub struct MoveReport {
     /// The target's pair partner, which holds the account's replica (copied during the move,
     /// or already there when the account moved within its pair).
     pub replica_on: Option<String>,
+    /// Seconds the copy to the target's partner took after the release (0 when none was
+    /// needed).
+    pub replica_copy_secs: f64,
     /// Hosts keeping the old copy, closed to logins, until `purge-moved` (the source and,
     /// paired, its partner; none for a move within a pair: the source keeps the replica).
     pub old_copies: Vec<String>,
@@ -236,10 +239,14 @@ impl Mover<'_> {
         }
         let caught_up = self.release(&mut j).await?;
         let cutover_secs = started.elapsed().as_secs_f64();
+        let copy_started = Instant::now();
         let replica_on = self.replicate(&j).await?;
+        let replica_copy_secs = copy_started.elapsed().as_secs_f64();
         let (source, target) = self.hosts(&j)?;
         let (source, target) = (source.clone(), target.clone());
         let old_copies = self.old_copy_hosts(&source, &target);
+        let copied = replica_on.is_some() && !self.within_pair(&source, &target);
+        let replica_copy_secs = if copied { replica_copy_secs } else { 0.0 };
         let (messages, bytes) = mailstore::totals(&mailstore::folders(self.fleet.get(&target.name), &j.address).await?);
         let report = MoveReport {
             address: j.address.clone(),
@@ -252,6 +259,7 @@ impl Mover<'_> {
             bytes,
             caught_up,
             in_flight_timed_out,
+            replica_copy_secs,
             replica_on,
             old_copies,
             old_copy_purged: false,

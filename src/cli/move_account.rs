@@ -117,7 +117,10 @@ fn print_report(format: Format, r: &MoveReport) -> anyhow::Result<()> {
         outln!("  warning      a delivery to {} outlasted the wait; the catch-up check covered it", r.from);
     }
     if let Some(partner) = &r.replica_on {
-        outln!("  replica      on {partner}, its pair partner");
+        match r.replica_copy_secs > 0.0 {
+            true => outln!("  replica      copied to {partner}, its pair partner, in {:.2} s", r.replica_copy_secs),
+            false => outln!("  replica      on {partner}, its pair partner"),
+        }
     }
     let old = r.old_copies.join(" and ");
     if r.old_copies.is_empty() {
