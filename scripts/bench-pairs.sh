@@ -17,7 +17,8 @@ WORK=$(mktemp -d)
 INV=$WORK/lab.yaml
 cargo build --release --quiet
 cleanup() { $M lab down --purge "$INV" >/dev/null 2>&1 || true; rm -rf "$WORK"; }
-trap cleanup EXIT
+# KEEP=1 leaves the lab up (and its inventory in the work directory) to look at afterwards.
+[ -n "${KEEP:-}" ] || trap cleanup EXIT
 
 cp -r inventories/lab-credentials "$WORK/"
 sed -e 's/name: tgg-lab/name: benchpairs/' -e 's|/lab/tgg-lab/|/lab/benchpairs/|' \

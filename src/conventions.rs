@@ -32,6 +32,8 @@ pub const REPLICATOR_STATUS: &str = "/run/mailctl-replicator/status";
 pub const PAIR_GATE_DIR: &str = "/var/lib/mailctl-pair";
 /// The script keepalived runs on a member of an automatic pair: true while it sees a majority.
 pub const QUORUM_SCRIPT: &str = "/etc/keepalived/mailctl-quorum";
+/// A pair member's IMAP check: logins answer, or Dovecot is being restarted on purpose.
+pub const PAIR_IMAP_SCRIPT: &str = "/etc/keepalived/mailctl-pair-imap";
 /// True once a pair member has been up long enough to claim its partner's address.
 pub const BOOTED_SCRIPT: &str = "/etc/keepalived/mailctl-booted";
 /// The name LMTP and the IMAP/POP3 proxies reach a mailbox host's accounts by: it resolves to

@@ -19,8 +19,9 @@ use super::RenderError;
 
 use crate::conventions::secret;
 pub use crate::conventions::{
-    BOOTED_SCRIPT, DOVEADM_PORT, LMTP_PORT, MAIL_ROOT, PAIR_GATE_DIR, PROXIED_SMTP_PORTS, ProxiedPorts, QUORUM_SCRIPT,
-    REPLICA_PORT, REPLICA_TUNNEL_PORT, REPLICATOR_PORT, REPLICATOR_STATUS, SCHEMA_OID, VMAIL_UID, mailbox_route,
+    BOOTED_SCRIPT, DOVEADM_PORT, LMTP_PORT, MAIL_ROOT, PAIR_GATE_DIR, PAIR_IMAP_SCRIPT, PROXIED_SMTP_PORTS,
+    ProxiedPorts, QUORUM_SCRIPT, REPLICA_PORT, REPLICA_TUNNEL_PORT, REPLICATOR_PORT, REPLICATOR_STATUS, SCHEMA_OID,
+    VMAIL_UID, mailbox_route,
 };
 
 #[derive(Serialize)]
@@ -679,7 +680,8 @@ fn vrrp_instances(cluster: &Cluster, host: &Host) -> Vec<VrrpCtx> {
 }
 
 /// A pair member carries two addresses: its own accounts' (priority 150) and its partner's
-/// (100). Each is held only while the IMAP logins answer and, with automatic failover, while
+/// (100). Each is held only while the IMAP logins answer (a restart of Dovecot is not a failure:
+/// the partner would keep the address until `mailctl failback`) and, with automatic failover, while
 /// the member sees a majority. The partner's is held only once its gate opens: in a manual
 /// pair by `mailctl failover`, in an automatic one by the deploy, once the owner has taken
 /// its address (templates/keepalived/mailctl-arm), so a partner deployed first does not keep
@@ -687,7 +689,7 @@ fn vrrp_instances(cluster: &Cluster, host: &Host) -> Vec<VrrpCtx> {
 fn pair_instances(cluster: &Cluster, host: &Host) -> Vec<VrrpCtx> {
     let Some(pair) = cluster.pair_of(&host.name) else { return Vec::new() };
     let Some(partner) = pair.partner_of(&host.name).and_then(|p| cluster.host(p)) else { return Vec::new() };
-    let mut checks = vec![VrrpCheck { name: "imap_login", script: "/usr/bin/doveadm service status imap-login" }];
+    let mut checks = vec![VrrpCheck { name: "pair_imap", script: PAIR_IMAP_SCRIPT }];
     if pair.automatic {
         checks.push(VrrpCheck { name: "quorum", script: QUORUM_SCRIPT });
     }
