@@ -533,9 +533,7 @@ impl Mover<'_> {
         self.file.save(&j)?;
         Ok(())
     }
-}
 
-impl Mover<'_> {
     /// After a rollback: the target's copy, and the one its pair partner's replication may
     /// have made meanwhile. Within a pair the target's copy is the replica, and stays.
     async fn remove_partial_copies(&mut self, address: &str, source: &Host, target: &Host) -> anyhow::Result<()> {
