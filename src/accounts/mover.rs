@@ -125,7 +125,7 @@ impl Mover<'_> {
             }
         }
         let within_pair = self.within_pair(source, target);
-        let target_partner = replica::partner(self.cluster, target).filter(|_| !within_pair);
+        let target_partner = self.cluster.partner_of(&target.name).filter(|_| !within_pair);
         let on_target = self
             .ldap
             .search(
@@ -205,7 +205,7 @@ impl Mover<'_> {
 
     /// Whether `a` and `b` are the two members of one pair.
     fn within_pair(&self, a: &Host, b: &Host) -> bool {
-        replica::partner(self.cluster, a).is_some_and(|p| p.name == b.name)
+        self.cluster.partner_of(&a.name).is_some_and(|p| p.name == b.name)
     }
 
     fn hosts(&self, j: &Journal) -> anyhow::Result<(&Host, &Host)> {
@@ -239,14 +239,10 @@ impl Mover<'_> {
         }
         let caught_up = self.release(&mut j).await?;
         let cutover_secs = started.elapsed().as_secs_f64();
-        let copy_started = Instant::now();
-        let replica_on = self.replicate(&j).await?;
-        let replica_copy_secs = copy_started.elapsed().as_secs_f64();
+        let (replica_on, replica_copy_secs) = self.replicate(&j).await?;
         let (source, target) = self.hosts(&j)?;
         let (source, target) = (source.clone(), target.clone());
         let old_copies = self.old_copy_hosts(&source, &target);
-        let copied = replica_on.is_some() && !self.within_pair(&source, &target);
-        let replica_copy_secs = if copied { replica_copy_secs } else { 0.0 };
         let (messages, bytes) = mailstore::totals(&mailstore::folders(self.fleet.get(&target.name), &j.address).await?);
         let report = MoveReport {
             address: j.address.clone(),
@@ -412,21 +408,23 @@ impl Mover<'_> {
 
     /// After the release, for paired hosts: the target's partner gets its copy now (not at the
     /// account's next change), and the source's pair, which keeps only a closed old copy,
-    /// stops replicating the account. Returns the partner holding the replica. Run again by
-    /// `--resume` when it fails, which leaves the account working on the target.
-    async fn replicate(&mut self, j: &Journal) -> anyhow::Result<Option<String>> {
+    /// stops replicating the account. Returns the partner holding the replica and the seconds
+    /// its copy took (0 when it was there already). Run again by `--resume` when it fails,
+    /// which leaves the account working on the target.
+    async fn replicate(&mut self, j: &Journal) -> anyhow::Result<(Option<String>, f64)> {
         let (source, target) = self.hosts(j)?;
         let (source, target) = (source.clone(), target.clone());
         if self.within_pair(&source, &target) {
-            return Ok(Some(source.name));
+            return Ok((Some(source.name), 0.0));
         }
-        for h in [Some(&source), replica::partner(self.cluster, &source)].into_iter().flatten() {
+        for h in [Some(&source), self.cluster.partner_of(&source.name)].into_iter().flatten() {
             replica::forget(h, self.fleet.get(&h.name), &j.address)
                 .await
                 .with_context(|| format!("telling {}'s replication to forget {}", h.name, j.address))?;
         }
-        let Some(partner) = replica::partner(self.cluster, &target) else { return Ok(None) };
+        let Some(partner) = self.cluster.partner_of(&target.name) else { return Ok((None, 0.0)) };
         (self.progress)(&format!("replica: copying to {}", partner.name));
+        let started = Instant::now();
         replica::copy_to_partner(&target, self.fleet.get(&target.name), &j.address).await.with_context(|| {
             format!(
                 "{} lives on {} and takes mail, but its copy on the pair partner {} was not made: \
@@ -434,7 +432,7 @@ impl Mover<'_> {
                 j.address, target.name, partner.name, j.address
             )
         })?;
-        Ok(Some(partner.name.clone()))
+        Ok((Some(partner.name.clone()), started.elapsed().as_secs_f64()))
     }
 
     /// Where a finished move leaves closed copies of the account: the source and its partner,
@@ -443,7 +441,7 @@ impl Mover<'_> {
         if self.within_pair(source, target) {
             return Vec::new();
         }
-        [Some(source), replica::partner(self.cluster, source)].into_iter().flatten().map(|h| h.name.clone()).collect()
+        [Some(source), self.cluster.partner_of(&source.name)].into_iter().flatten().map(|h| h.name.clone()).collect()
     }
 
     /// Ends a move either way: the account active on `home` with no hold or move mark, the
@@ -540,7 +538,7 @@ impl Mover<'_> {
         if self.within_pair(source, target) {
             return Ok(());
         }
-        let partner = replica::partner(self.cluster, target);
+        let partner = self.cluster.partner_of(&target.name);
         for h in [Some(target), partner].into_iter().flatten() {
             let session = self.fleet.get(&h.name);
             if partner.is_some() {

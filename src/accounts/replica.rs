@@ -17,11 +17,6 @@ pub fn holds_script(address: IpAddr) -> String {
     format!("ip -o addr show | grep -qF ' {address}/'")
 }
 
-/// The partner of a paired host, per the inventory.
-pub fn partner<'c>(cluster: &'c Cluster, host: &Host) -> Option<&'c Host> {
-    cluster.pair_of(&host.name)?.partner_of(&host.name).and_then(|p| cluster.host(p))
-}
-
 /// Whether `host` serves its own accounts: unpaired hosts always do; a paired one while it
 /// holds its pair address (after a failover its partner does, until `mailctl failback`).
 pub async fn serves_own(cluster: &Cluster, host: &Host, session: &dyn RemoteHost) -> anyhow::Result<bool> {

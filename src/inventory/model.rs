@@ -301,6 +301,11 @@ impl Cluster {
         self.pairs.iter().find(|p| p.hosts.iter().any(|h| h == host))
     }
 
+    /// The other member of `host`'s mailbox pair, if it is paired.
+    pub fn partner_of(&self, host: &str) -> Option<&Host> {
+        self.host(self.pair_of(host)?.partner_of(host)?)
+    }
+
     /// Where a mailbox host's accounts are reached: its pair address, else its own.
     pub fn mailbox_address(&self, host: &Host) -> IpAddr {
         self.pair_of(&host.name).and_then(|p| p.address_of(&host.name)).unwrap_or(host.address)

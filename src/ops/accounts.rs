@@ -262,7 +262,7 @@ pub async fn purge_moved(ops: &Ops<'_>, user: &str) -> anyhow::Result<PurgedMove
         let home = cluster
             .host_by_fqdn(&entry.mail_host)
             .with_context(|| format!("{user} lives on {}, not a host of this inventory", entry.mail_host))?;
-        let replica = replica::partner(cluster, home);
+        let replica = cluster.partner_of(&home.name);
         let others: Vec<&Host> = cluster
             .hosts_with(Role::Mailbox)
             .filter(|h| h.name != home.name && replica.is_none_or(|r| r.name != h.name))

@@ -54,7 +54,7 @@ fn members<'a>(ops: &Ops<'a>, host: &str) -> anyhow::Result<(&'a Pair, &'a Host,
     let pair = cluster
         .pair_of(host)
         .with_context(|| format!("{host} is in no mailbox pair: failover needs a `pairs:` entry (docs/pairs.md)"))?;
-    let partner = pair.partner_of(host).and_then(|p| cluster.host(p)).context("the pair's other host")?;
+    let partner = cluster.partner_of(host).context("the pair's other host")?;
     Ok((pair, h, partner))
 }
 

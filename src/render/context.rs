@@ -228,7 +228,7 @@ struct PairCtx {
 
 fn pair_ctx(cluster: &Cluster, host: &Host) -> Option<PairCtx> {
     let pair = cluster.pair_of(&host.name)?;
-    let partner = cluster.host(pair.partner_of(&host.name)?)?;
+    let partner = cluster.partner_of(&host.name)?;
     let voters: Vec<IpAddr> =
         cluster.hosts.iter().filter(|h| h.name != host.name).map(|h| h.address).chain(pair.witness).collect();
     Some(PairCtx {
@@ -688,7 +688,7 @@ fn vrrp_instances(cluster: &Cluster, host: &Host) -> Vec<VrrpCtx> {
 /// it; and only after 90 s up, so when both boot at once each takes its own.
 fn pair_instances(cluster: &Cluster, host: &Host) -> Vec<VrrpCtx> {
     let Some(pair) = cluster.pair_of(&host.name) else { return Vec::new() };
-    let Some(partner) = pair.partner_of(&host.name).and_then(|p| cluster.host(p)) else { return Vec::new() };
+    let Some(partner) = cluster.partner_of(&host.name) else { return Vec::new() };
     let mut checks = vec![VrrpCheck { name: "pair_imap", script: PAIR_IMAP_SCRIPT }];
     if pair.automatic {
         checks.push(VrrpCheck { name: "quorum", script: QUORUM_SCRIPT });
